@@ -1,0 +1,1 @@
+//! Tributary domain logic (see ARCHITECTURE.md). Pure: no I/O.

@@ -1,0 +1,2 @@
+pub mod emulate;
+pub mod extract;
