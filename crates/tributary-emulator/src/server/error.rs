@@ -69,11 +69,40 @@ impl ApiError {
     }
 
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "notFound", "Requested entity was not found.")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "notFound",
+            "Requested entity was not found.",
+        )
     }
 
     pub fn invalid_argument(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalidArgument", message)
+    }
+
+    /// No `Authorization` header at all.
+    pub fn login_required() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "required", "Login Required.")
+    }
+
+    /// 403 `forbidden`: "Delegation denied for …", "Not Authorized to access this
+    /// resource/api", the `gmail.metadata` restrictions.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 400 `failedPrecondition` `Precondition check failed.`: Gmail called with a token
+    /// that impersonates nobody.
+    pub fn precondition_failed() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "failedPrecondition",
+            "Precondition check failed.",
+        )
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "badRequest", message)
     }
 
     pub fn auth_error() -> Self {
@@ -89,17 +118,25 @@ impl ApiError {
     }
 
     pub fn mail_service_not_enabled() -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "failedPrecondition", "Mail service not enabled")
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "failedPrecondition",
+            "Mail service not enabled",
+        )
     }
 
     pub fn backend_error() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "backendError", "Backend Error")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "backendError",
+            "Backend Error",
+        )
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, axum::Json(self.body())).into_response();
+        let mut response = super::call::json_response(self.status, &self.body());
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -136,6 +173,11 @@ impl TokenError {
 impl IntoResponse for TokenError {
     fn into_response(self) -> Response {
         let body = json!({"error": self.error, "error_description": self.description});
-        (self.status, axum::Json(body)).into_response()
+        let mut response = super::call::json_response(self.status, &body);
+        // Token answers must never be cached (RFC 6749 section 5.1).
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
     }
 }
