@@ -53,12 +53,15 @@ def refresh_error(creds):
     return body
 
 
-def member_with_mail(emu):
-    """A directory user whose mailbox is synced: active, with a mailbox, and some INBOX mail."""
+def member_with_mail(emu, admin=None):
+    """A directory user whose mailbox is synced (active, with a mailbox), other than the
+    emulator's admin; `admin` False or True also asks for a (non-)admin."""
     users = directory(emu, credentials(emu, emu.admin_email, [DIRECTORY_READONLY])).users()
     listed = users.list(customer="my_customer", maxResults=500).execute()["users"]
     for user in listed:
         if user.get("suspended") or user.get("archived") or not user.get("isMailboxSetup"):
+            continue
+        if admin is not None and bool(user.get("isAdmin")) != admin:
             continue
         if user["primaryEmail"] != emu.admin_email:
             return user["primaryEmail"]
@@ -237,11 +240,12 @@ def test_directory_users_list_across_pages(emulator):
 
 
 def test_directory_needs_an_admin_subject(emulator):
-    user = member_with_mail(emulator)
+    user = member_with_mail(emulator, admin=False)
     users = directory(emulator, credentials(emulator, user, [DIRECTORY_READONLY])).users()
     with pytest.raises(HttpError) as raised:
         users.list(customer="my_customer").execute()
     assert raised.value.resp.status == 403
+    assert raised.value.reason == "Not Authorized to access this resource/api"
 
 
 def test_gmail_without_gmail_scope_is_insufficient_permissions(emulator):

@@ -16,6 +16,7 @@ pub mod extract;
 pub mod message;
 pub mod parse;
 pub mod policy;
+pub mod provider;
 pub mod relationship;
 pub mod tenant;
 
@@ -28,5 +29,8 @@ pub use extract::{Contact, Decision, ExclusionReason, Extraction, Extractor};
 pub use message::{HeaderField, MessageRecord};
 pub use parse::{ParseProblem, ParsedHeaders, ProblemKind};
 pub use policy::{Blocklist, CapturePolicy, PrivacyMode};
+pub use provider::{
+    DirectoryAccount, LinkErrorStatus, ProviderDetail, ProviderError, ProviderErrorKind,
+};
 pub use relationship::{CompanyRollup, RelationshipBook, RelationshipStats, Touch};
 pub use tenant::{AddressClass, Member, TenantDirectory, TenantError};

@@ -123,10 +123,20 @@ pub struct StoredMessage {
 /// What one history record says happened.
 #[derive(Debug, Clone)]
 pub enum HistoryChange {
-    MessageAdded { message_id: String },
-    MessageDeleted { message_id: String },
-    LabelsAdded { message_id: String, label_ids: Vec<String> },
-    LabelsRemoved { message_id: String, label_ids: Vec<String> },
+    MessageAdded {
+        message_id: String,
+    },
+    MessageDeleted {
+        message_id: String,
+    },
+    LabelsAdded {
+        message_id: String,
+        label_ids: Vec<String>,
+    },
+    LabelsRemoved {
+        message_id: String,
+        label_ids: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -220,7 +230,12 @@ impl Mailbox {
         let id = message.id.clone();
         message.history_id = self.history_id;
         self.messages.insert(id.clone(), message);
-        self.record(&id, HistoryChange::MessageAdded { message_id: id.clone() })
+        self.record(
+            &id,
+            HistoryChange::MessageAdded {
+                message_id: id.clone(),
+            },
+        )
     }
 
     /// Adds a message without a history record: for the generated backlog, which

@@ -234,6 +234,12 @@ impl GroundTruth {
     }
 }
 
+/// The contract's subject: decoded, every run of whitespace one space, trimmed. Both the
+/// stored subject and the dedupe hash use this one form.
+pub fn normalized_subject(subject: &str) -> String {
+    subject.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// The contract's dedupe key of a structured message.
 pub fn dedupe_key(message: &PlannedMessage) -> String {
     if let Some(id) = message.message_id.as_deref().map(normalized_message_id)
@@ -249,7 +255,7 @@ pub fn dedupe_key(message: &PlannedMessage) -> String {
     let subject = message
         .subject
         .as_deref()
-        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+        .map(normalized_subject)
         .unwrap_or_default();
     let recipients: BTreeSet<String> = message
         .to_and_cc()
@@ -505,7 +511,7 @@ impl<'p> Computation<'p> {
                     dedupe_key: key.clone(),
                     time: rfc3339(time_ms),
                     direction,
-                    subject: sighting.message.subject.clone(),
+                    subject: sighting.message.subject.as_deref().map(normalized_subject),
                     participants,
                     mailboxes: sighting.mailboxes.iter().cloned().collect(),
                 },

@@ -311,6 +311,44 @@ async fn other_grant_types_are_unsupported() {
 }
 
 #[tokio::test]
+async fn malformed_token_requests_are_refused() {
+    let emu = emulator().await;
+    let cases = [
+        (
+            "",
+            400,
+            "invalid_request",
+            "Required parameter is missing: grant_type",
+        ),
+        (
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer",
+            400,
+            "invalid_request",
+            "Missing required parameter: assertion",
+        ),
+        (
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=not.a-jwt",
+            400,
+            "invalid_grant",
+            "Invalid JWT: Bad Request",
+        ),
+    ];
+    for (body, code, error, description) in cases {
+        let response = emu
+            .http
+            .post(&emu.running.key_file.token_uri)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap();
+        assert_token_error(status, &answer, code, error, description);
+    }
+}
+
+#[tokio::test]
 async fn a_key_added_at_run_time_signs_valid_assertions() {
     let emu = emulator().await;
     let key_file = emu
@@ -586,6 +624,13 @@ async fn directory_refuses_non_admins_and_bad_requests() {
     let admin = emu.token(ADMIN, scopes::DIRECTORY_USER_READONLY).await;
     let (status, body) = emu.get("/admin/directory/v1/users", &admin).await;
     assert_api_error(status, &body, 400, "badRequest", Some("Bad Request"));
+    let (status, body) = emu
+        .get(
+            "/admin/directory/v1/users?customer=my_customer&pageToken=%25",
+            &admin,
+        )
+        .await;
+    assert_api_error(status, &body, 400, "invalid", None);
     for max in ["0", "501", "x"] {
         let (status, body) = emu
             .get(
@@ -977,6 +1022,22 @@ async fn history_pages_and_filters_by_type_and_label() {
         3,
         "b1 added, labelled while unread, unread removed: {body}"
     );
+}
+
+#[tokio::test]
+async fn history_refuses_unknown_types_and_page_tokens() {
+    let emu = emulator().await;
+    let token = emu.gmail_token(BOB).await;
+    let start = oldest_history(&emu).await;
+    for bad in ["historyTypes=messageMoved", "pageToken=%25%25"] {
+        let (status, body) = emu
+            .get(
+                &format!("/gmail/v1/users/me/history?startHistoryId={start}&{bad}"),
+                &token,
+            )
+            .await;
+        assert_api_error(status, &body, 400, "invalidArgument", None);
+    }
 }
 
 #[tokio::test]

@@ -170,7 +170,7 @@ impl Population {
             japanese: false,
         });
         let internal_automated = builder.internal_automated();
-        let companies = builder.companies();
+        let companies = builder.companies(user_count);
         let free_mail = builder.free_mail();
         let automated = builder.automated(&companies);
         for profile in &mut profiles {
@@ -440,11 +440,14 @@ impl Builder<'_> {
             .collect()
     }
 
-    fn companies(&mut self) -> Vec<Company> {
+    /// Every company with 2–5 people, more when the organization is larger than the
+    /// default, so that larger organizations have proportionally more contacts.
+    fn companies(&mut self, user_count: usize) -> Vec<Company> {
+        let scale = (user_count / 25).max(1);
         let mut companies = Vec::with_capacity(COMPANIES.len());
         for (index, seed) in COMPANIES.iter().enumerate() {
             let pattern = self.rng.gen_range(0..4);
-            let size = self.rng.gen_range(2..=5);
+            let size = self.rng.gen_range(2..=5) * scale;
             let mut people = Vec::with_capacity(size);
             for position in 0..size {
                 // The first person of a company with a mail subdomain always uses it, so

@@ -141,7 +141,8 @@ fn format_recipient(population: &Population, recipient: &Recipient) -> String {
             if list.is_empty() {
                 format!("{}:;", phrase(name))
             } else {
-                format!("{}: {};", phrase(name), list.join(", "))
+                let name = phrase(name);
+                format!("{name}: {};", fold_list(&format!("To: {name}"), &list))
             }
         }
     }

@@ -1,0 +1,224 @@
+//! The authorized request path every Google API call takes: token, request, and one
+//! retry with a fresh token when the API refuses the cached one (it may have expired or
+//! been revoked early). There are no other retries here: pacing and retrying are the sync
+//! engine's job, and it gets each failure's kind and retry hint to do it.
+
+use crate::error::{ApiCall, ApiFailure, api_failure, malformed_answer, transport_failure};
+use crate::token::{AccessToken, TokenProvider};
+use bytes::Bytes;
+use reqwest::header::{AUTHORIZATION, HeaderMap};
+use reqwest::{RequestBuilder, StatusCode, Url};
+use serde::de::DeserializeOwned;
+use tributary_core::{ProviderDetail, ProviderError};
+
+/// Where the APIs live. Defaults to Google's; [`GoogleEndpoints::from_base_url`] points
+/// every API at one root, as the emulator serves them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoogleEndpoints {
+    /// Gmail API v1 root, up to and including `/gmail/v1`.
+    pub gmail_base: String,
+    /// Admin SDK Directory v1 root, up to and including `/admin/directory/v1`.
+    pub directory_base: String,
+    /// Gmail's batch endpoint.
+    pub batch_url: String,
+}
+
+impl Default for GoogleEndpoints {
+    fn default() -> Self {
+        GoogleEndpoints {
+            gmail_base: "https://gmail.googleapis.com/gmail/v1".to_string(),
+            directory_base: "https://admin.googleapis.com/admin/directory/v1".to_string(),
+            batch_url: "https://gmail.googleapis.com/batch/gmail/v1".to_string(),
+        }
+    }
+}
+
+impl GoogleEndpoints {
+    /// Every API under one root (`http://127.0.0.1:8085` for the emulator).
+    pub fn from_base_url(base_url: &str) -> Self {
+        let base = base_url.trim_end_matches('/');
+        GoogleEndpoints {
+            gmail_base: format!("{base}/gmail/v1"),
+            directory_base: format!("{base}/admin/directory/v1"),
+            batch_url: format!("{base}/batch/gmail/v1"),
+        }
+    }
+}
+
+/// The endpoints, parsed once.
+#[derive(Debug, Clone)]
+pub(crate) struct ParsedEndpoints {
+    pub gmail_base: Url,
+    pub directory_base: Url,
+    pub batch_url: Url,
+}
+
+/// An endpoint that is not an http(s) URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the {name} endpoint {value:?} is not an http(s) URL")]
+pub struct EndpointError {
+    pub name: &'static str,
+    pub value: String,
+}
+
+impl ParsedEndpoints {
+    pub fn parse(endpoints: &GoogleEndpoints) -> Result<Self, EndpointError> {
+        let parse = |name: &'static str, value: &str| {
+            Url::parse(value)
+                .ok()
+                .filter(|url| matches!(url.scheme(), "http" | "https") && !url.cannot_be_a_base())
+                .ok_or_else(|| EndpointError {
+                    name,
+                    value: value.to_string(),
+                })
+        };
+        Ok(ParsedEndpoints {
+            gmail_base: parse("gmail_base", &endpoints.gmail_base)?,
+            directory_base: parse("directory_base", &endpoints.directory_base)?,
+            batch_url: parse("batch_url", &endpoints.batch_url)?,
+        })
+    }
+}
+
+/// `base` with `segments` appended, each percent-encoded as one path segment.
+pub(crate) fn join(base: &Url, segments: &[&str]) -> Url {
+    let mut url = base.clone();
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.pop_if_empty().extend(segments);
+    }
+    url
+}
+
+/// What the API answered, with the token that was used.
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub token: AccessToken,
+}
+
+/// The shared HTTP side of the connector.
+#[derive(Debug)]
+pub(crate) struct Api {
+    pub http: reqwest::Client,
+    pub tokens: TokenProvider,
+    pub endpoints: ParsedEndpoints,
+}
+
+impl Api {
+    /// Sends the request built by `build` with a token for (`subject`, `scopes`); on 401
+    /// drops that token and sends once more with a new one.
+    pub async fn send(
+        &self,
+        subject: &str,
+        scopes: &[&str],
+        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+    ) -> Result<Answer, ProviderError> {
+        let mut refreshed = false;
+        loop {
+            let token = self.tokens.token(subject, scopes).await?;
+            let response = build(&self.http)
+                .header(AUTHORIZATION, format!("Bearer {}", token.secret()))
+                .send()
+                .await
+                .map_err(|e| transport_failure(&e))?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = response.bytes().await.map_err(|e| transport_failure(&e))?;
+            if status == StatusCode::UNAUTHORIZED && !refreshed {
+                tracing::debug!(%subject, "access token refused; minting a new one");
+                self.tokens.invalidate(subject, scopes, &token).await;
+                refreshed = true;
+                continue;
+            }
+            return Ok(Answer {
+                status,
+                headers,
+                body,
+                token,
+            });
+        }
+    }
+
+    /// A GET answered with JSON. `Ok(None)` when a single-entity call finds the entity
+    /// gone (404).
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        subject: &str,
+        scopes: &[&str],
+        url: Url,
+        call: ApiCall,
+        what: &str,
+    ) -> Result<Option<T>, ProviderError> {
+        let answer = self
+            .send(subject, scopes, |http| http.get(url.clone()))
+            .await?;
+        decode_answer(answer.status, &answer.headers, &answer.body, call, what)
+    }
+}
+
+/// A JSON answer decoded, or its failure classified. Also used for batch parts.
+pub(crate) fn decode_answer<T: DeserializeOwned>(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    call: ApiCall,
+    what: &str,
+) -> Result<Option<T>, ProviderError> {
+    if status.is_success() {
+        return serde_json::from_slice(body)
+            .map(Some)
+            .map_err(|e| malformed_answer(what, e));
+    }
+    match api_failure(status, headers, body, call) {
+        ApiFailure::Gone => Ok(None),
+        ApiFailure::Error(error) => Err(error),
+        // Already refused once with a token fresh from the token endpoint.
+        ApiFailure::TokenRejected(detail) => Err(ProviderError::authentication(detail)),
+    }
+}
+
+/// `Ok(None)` from a call that cannot answer "gone".
+pub(crate) fn required<T>(value: Option<T>, what: &str) -> Result<T, ProviderError> {
+    value.ok_or_else(|| {
+        ProviderError::other(ProviderDetail::new(format!(
+            "unexpected answer from Google ({what}): not found"
+        )))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_derive_from_one_root() {
+        let endpoints = GoogleEndpoints::from_base_url("http://127.0.0.1:9/");
+        assert_eq!(endpoints.gmail_base, "http://127.0.0.1:9/gmail/v1");
+        assert_eq!(endpoints.batch_url, "http://127.0.0.1:9/batch/gmail/v1");
+        assert!(ParsedEndpoints::parse(&endpoints).is_ok());
+        assert!(ParsedEndpoints::parse(&GoogleEndpoints::default()).is_ok());
+    }
+
+    #[test]
+    fn bad_endpoints_are_named() {
+        let endpoints = GoogleEndpoints {
+            directory_base: "admin.googleapis.com".to_string(),
+            ..GoogleEndpoints::default()
+        };
+        let error = ParsedEndpoints::parse(&endpoints).unwrap_err();
+        assert_eq!(error.name, "directory_base");
+    }
+
+    #[test]
+    fn joined_segments_are_escaped() {
+        let base = Url::parse("https://gmail.googleapis.com/gmail/v1").unwrap();
+        let url = join(&base, &["users", "me", "labels", "Label 1/x"]);
+        assert_eq!(
+            url.as_str(),
+            "https://gmail.googleapis.com/gmail/v1/users/me/labels/Label%201%2Fx"
+        );
+        let slash = Url::parse("http://h/gmail/v1/").unwrap();
+        assert_eq!(join(&slash, &["users"]).as_str(), "http://h/gmail/v1/users");
+    }
+}

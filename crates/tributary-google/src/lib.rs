@@ -1,0 +1,130 @@
+//! Tributary's Google Workspace connector (see `docs/google-connector.md`).
+//!
+//! One service-account key with domain-wide delegation reaches the whole organization:
+//! [`GoogleConnector::directory`] lists its users as an administrator, and
+//! [`GoogleConnector::gmail`] reads any user's mail metadata as that user. Every failure
+//! is a [`tributary_core::ProviderError`] carrying Google's own message.
+//!
+//! The connector does no pacing and no retrying beyond one token refresh when an API
+//! refuses a cached token: the sync engine drives it, and schedules retries from each
+//! error's kind and `retry_after`. It never touches a store.
+
+mod api;
+mod batch;
+pub mod directory;
+mod error;
+pub mod gmail;
+pub mod keyfile;
+pub mod token;
+
+pub use api::{EndpointError, GoogleEndpoints};
+pub use batch::MAX_BATCH_PARTS;
+pub use directory::{DirectoryClient, DirectoryPage};
+pub use gmail::{
+    GmailClient, HistoryChange, HistoryChangeKind, HistoryMessage, HistoryPage, HistoryQuery,
+    HistoryRecord, Label, LabelKind, MessageListQuery, MessageMeta, MessagePage, MessageRef,
+    Profile,
+};
+pub use keyfile::{KeyFileError, ServiceAccountInfo, ServiceAccountKey};
+pub use token::{AccessToken, DEFAULT_REFRESH_MARGIN, TokenProvider};
+
+use api::{Api, ParsedEndpoints};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The OAuth scopes Tributary asks an administrator to delegate to its client ID.
+pub mod scopes {
+    pub const GMAIL_READONLY: &str = "https://www.googleapis.com/auth/gmail.readonly";
+    pub const DIRECTORY_USER_READONLY: &str =
+        "https://www.googleapis.com/auth/admin.directory.user.readonly";
+    pub const CALENDAR_READONLY: &str = "https://www.googleapis.com/auth/calendar.readonly";
+    pub const CONTACTS_READONLY: &str = "https://www.googleapis.com/auth/contacts.readonly";
+
+    /// Every scope to delegate. Each API call asks only for the scope it needs, so a
+    /// feature whose scope is missing fails alone.
+    pub const ALL: [&str; 4] = [
+        GMAIL_READONLY,
+        DIRECTORY_USER_READONLY,
+        CALENDAR_READONLY,
+        CONTACTS_READONLY,
+    ];
+}
+
+/// How the connector reaches Google.
+#[derive(Debug, Clone)]
+pub struct ConnectorOptions {
+    pub endpoints: GoogleEndpoints,
+    /// Limit on one HTTP exchange, answer included.
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Refresh cached tokens this long before they expire.
+    pub token_refresh_margin: Duration,
+}
+
+impl Default for ConnectorOptions {
+    fn default() -> Self {
+        ConnectorOptions {
+            endpoints: GoogleEndpoints::default(),
+            request_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            token_refresh_margin: DEFAULT_REFRESH_MARGIN,
+        }
+    }
+}
+
+/// Why a connector could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    #[error("cannot set up the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// One organization's connection: a key, its token cache and an HTTP client, shared by
+/// every client it hands out. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct GoogleConnector {
+    api: Arc<Api>,
+}
+
+impl GoogleConnector {
+    pub fn new(key: ServiceAccountKey, options: ConnectorOptions) -> Result<Self, ConnectorError> {
+        let endpoints = ParsedEndpoints::parse(&options.endpoints)?;
+        let http = reqwest::Client::builder()
+            .timeout(options.request_timeout)
+            .connect_timeout(options.connect_timeout)
+            .user_agent(concat!("tributary/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let tokens = TokenProvider::new(Arc::new(key), http.clone())
+            .with_refresh_margin(options.token_refresh_margin);
+        Ok(GoogleConnector {
+            api: Arc::new(Api {
+                http,
+                tokens,
+                endpoints,
+            }),
+        })
+    }
+
+    /// What may be shown about the key (no private key).
+    pub fn key_info(&self) -> &ServiceAccountInfo {
+        self.api.tokens.key().info()
+    }
+
+    /// The token cache, e.g. to check that every scope is delegated by asking for a token
+    /// with [`scopes::ALL`].
+    pub fn tokens(&self) -> &TokenProvider {
+        &self.api.tokens
+    }
+
+    /// The Directory, read as `admin_email` (must be an administrator).
+    pub fn directory(&self, admin_email: &str) -> DirectoryClient {
+        DirectoryClient::new(Arc::clone(&self.api), admin_email)
+    }
+
+    /// Gmail as `user_email`.
+    pub fn gmail(&self, user_email: &str) -> GmailClient {
+        GmailClient::new(Arc::clone(&self.api), user_email)
+    }
+}
