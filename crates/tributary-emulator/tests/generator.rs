@@ -91,16 +91,16 @@ fn read(stored: &StoredMessage) -> Reading {
     let cc = addresses(message.cc());
     let bcc = addresses(message.bcc());
     let date_seconds = message.date().map(|d| d.to_timestamp());
-    let subject = message.subject().map(str::to_string);
+    // The contract's one subject form: whitespace runs collapsed, trimmed.
+    let subject = message
+        .subject()
+        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "));
     let key = match message.message_id().map(|id| id.trim().to_lowercase()) {
         Some(id) if !id.is_empty() => format!("mid:{id}"),
         _ => {
             let recipients: BTreeSet<&String> = to.iter().chain(&cc).collect();
             let recipients: Vec<&str> = recipients.into_iter().map(String::as_str).collect();
-            let normalized_subject = subject
-                .as_deref()
-                .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
-                .unwrap_or_default();
+            let normalized_subject = subject.clone().unwrap_or_default();
             let text = format!(
                 "{}\n{}\n{}\n{}",
                 from.first().map_or("", String::as_str),
