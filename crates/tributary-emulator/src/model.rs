@@ -195,6 +195,16 @@ impl Mailbox {
         }
     }
 
+    /// Adds (or renames) a user label.
+    pub fn add_user_label(&mut self, id: &str, name: &str) {
+        let label = Label {
+            id: id.to_string(),
+            name: name.to_string(),
+            kind: LabelKind::User,
+        };
+        self.labels.insert(id.to_string(), label);
+    }
+
     /// Advances the history id by a pseudo-random gap of 1 to 16, as Gmail's ids have gaps.
     fn next_history_id(&mut self) -> u64 {
         // xorshift64: cheap, deterministic, good enough for gaps.

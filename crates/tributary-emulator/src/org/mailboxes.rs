@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use super::mail::MailPlan;
 use super::people::Population;
 use super::render::{DeliveryTrace, RenderedMessage, render_planned};
-use crate::model::{Label, LabelKind, Mailbox, StoredMessage, parse_header_fields};
+use crate::model::{Mailbox, StoredMessage, parse_header_fields};
 
 /// A Gmail message id: 16 lowercase hex digits that, like Gmail's, grow with the
 /// message's internalDate (milliseconds in the high bits, `low_bits` below).
@@ -72,14 +72,7 @@ pub fn build_mailboxes(
         let mut mailbox = Mailbox::new(&email, rng.gen_range(100_000..4_000_000));
         mailbox.mail_enabled = profile.has_mailbox;
         for (id, name) in &profile.user_labels {
-            mailbox.labels.insert(
-                id.clone(),
-                Label {
-                    id: id.clone(),
-                    name: name.clone(),
-                    kind: LabelKind::User,
-                },
-            );
+            mailbox.add_user_label(id, name);
         }
         let mut list = placements.remove(email.as_str()).unwrap_or_default();
         list.sort_unstable();

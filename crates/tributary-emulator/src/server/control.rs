@@ -9,7 +9,7 @@ use super::counters::CountersSnapshot;
 use super::faults::{FaultConfig, FaultConfigError, FaultTotals};
 use super::quota::{BudgetSnapshot, QuotaConfig, QuotaConfigError, RefusalTotals};
 use super::state::EmulatorState;
-use crate::model::{DirectoryUser, Label, LabelKind, Mailbox, Organization, parse_header_fields};
+use crate::model::{DirectoryUser, Mailbox, Organization, parse_header_fields};
 use crate::org::{
     LiveMessage, NamedAddress, deliver_live, gmail_message_id, render, stored_message,
 };
@@ -452,14 +452,7 @@ async fn create_label(
         .max()
         .map_or(1, |n| n + 1);
     let id = format!("Label_{number}");
-    mailbox.labels.insert(
-        id.clone(),
-        Label {
-            id: id.clone(),
-            name: name.clone(),
-            kind: LabelKind::User,
-        },
-    );
+    mailbox.add_user_label(&id, &name);
     created(json!({"mailbox": mailbox.email, "id": id, "name": name}))
 }
 
