@@ -708,3 +708,72 @@ async fn keys_delegation_access_and_disabling_reach_the_token_endpoint() {
     let (status, _) = emulator.get("/gmail/v1/users/me/profile", &bob).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn token_requests_are_counted_per_subject() {
+    let emulator = emulator().await;
+    emulator.gmail_token(BOB).await;
+    emulator.gmail_token(BOB).await;
+    emulator.gmail_token(ADMIN).await;
+    let (status, counters) = control(&emulator, Method::GET, "/counters", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let grants =
+        |user: &str| counters["users"][user]["methods"]["oauth2.token"]["requests"].clone();
+    assert_eq!(grants(BOB), json!(2), "{counters}");
+    assert_eq!(grants(ADMIN), json!(1), "{counters}");
+    assert_eq!(
+        counters["users"][BOB]["methods"]["oauth2.token"]["units"],
+        json!(0)
+    );
+}
+
+#[tokio::test]
+async fn token_faults_answer_a_transient_internal_failure() {
+    let emulator = emulator().await;
+    let (status, _) = control(
+        &emulator,
+        Method::PATCH,
+        "/faults",
+        Some(json!({"token_error_probability": 1.0})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let assertion = emulator.assertion(&emulator.claims(BOB, scopes::GMAIL_READONLY));
+    let (status, body) = emulator.token_response(&assertion).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        body,
+        json!({"error": "internal_failure", "error_description": "Backend Error"})
+    );
+    // API faults are separate: with token faults off again, minting works.
+    patch_faults(&emulator, json!({"token_error_probability": 0.0})).await;
+    let (status, _) = emulator.token_response(&assertion).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, counters) = control(&emulator, Method::GET, "/counters", None).await;
+    assert_eq!(counters["faults_injected"]["token_errors"], json!(1), "{counters}");
+}
+
+async fn patch_faults(emulator: &TestEmulator, body: Value) {
+    let (status, answer) = control(emulator, Method::PATCH, "/faults", Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}
+
+#[tokio::test]
+async fn an_out_of_range_token_fault_names_the_field() {
+    let emulator = emulator().await;
+    let (status, body) = control(
+        &emulator,
+        Method::PATCH,
+        "/faults",
+        Some(json!({"token_error_probability": 2.0})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("token_error_probability"),
+        "{body}"
+    );
+}

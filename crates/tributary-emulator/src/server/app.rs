@@ -5,10 +5,10 @@
 use super::auth::{self, AuthRegistry, TRIBUTARY_SCOPES};
 use super::call::json_response;
 use super::control::{self, Scenario, ScenarioError};
-use super::error::ApiError;
+use super::error::{ApiError, TokenError};
 use super::faults::{FaultConfig, FaultSwitch};
 use super::keyfile::{GeneratedKey, ServiceAccountIdentity, ServiceAccountKeyFile};
-use super::quota::{QuotaConfig, QuotaLimiter};
+use super::quota::{GmailMethod, QuotaConfig, QuotaLimiter};
 use super::state::EmulatorState;
 use super::{batch, counters::Counters, directory, gmail};
 use crate::model::Organization;
@@ -378,6 +378,18 @@ async fn token(
     body: Bytes,
 ) -> Response {
     let params = auth::token_request_params(&headers, &body);
+    let subject = auth::assertion_subject(&params);
+    state
+        .counters
+        .record_request(&subject, GmailMethod::TokenGrant, 0);
+    if state.faults.decide_token_error() {
+        return TokenError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_failure",
+            "Backend Error",
+        )
+        .into_response();
+    }
     let result = {
         let org = state.org();
         auth::token_request(&state.auth, &params, &org)

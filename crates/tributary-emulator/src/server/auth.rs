@@ -540,6 +540,26 @@ impl ParsedJwt {
 }
 
 /// Decodes one JWT segment leniently: padding or not, URL-safe or standard alphabet.
+/// The user a JWT-bearer assertion asks a token for (`sub`, else `iss`), read without
+/// verifying anything: only for counting requests.
+pub(crate) fn assertion_subject(params: &HashMap<String, String>) -> String {
+    let claims = params
+        .get("assertion")
+        .and_then(|jwt| jwt.split('.').nth(1))
+        .and_then(decode_segment)
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok());
+    let claim = |name: &str| {
+        claims
+            .as_ref()
+            .and_then(|c| c.get(name))
+            .and_then(|v| v.as_str())
+            .map(str::to_ascii_lowercase)
+    };
+    claim("sub")
+        .or_else(|| claim("iss"))
+        .unwrap_or_else(|| "(no subject)".to_string())
+}
+
 fn decode_segment(segment: &str) -> Option<Vec<u8>> {
     let trimmed = segment.trim_end_matches('=');
     URL_SAFE_NO_PAD

@@ -15,6 +15,10 @@ use std::time::Duration;
 pub struct FaultConfig {
     /// Chance (0 to 1) that a request is answered 500 `backendError` instead.
     pub backend_error_probability: f64,
+    /// Chance (0 to 1) that a token request is answered 500 `internal_failure`
+    /// (a transient failure google-auth retries). Separate from API faults so that
+    /// injecting API errors does not also break token minting.
+    pub token_error_probability: f64,
     /// Added to every request before it is answered.
     pub latency_ms: u64,
     /// A uniformly drawn extra 0..=jitter milliseconds on top of `latency_ms`.
@@ -26,9 +30,13 @@ pub struct FaultConfig {
 
 impl FaultConfig {
     pub fn validate(&self) -> Result<(), FaultConfigError> {
-        let p = self.backend_error_probability;
-        if !(0.0..=1.0).contains(&p) {
-            return Err(FaultConfigError::Probability(p));
+        for (name, p) in [
+            ("backend_error_probability", self.backend_error_probability),
+            ("token_error_probability", self.token_error_probability),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(FaultConfigError::Probability(name, p));
+            }
         }
         Ok(())
     }
@@ -37,8 +45,8 @@ impl FaultConfig {
 /// Why a [`FaultConfig`] was rejected.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FaultConfigError {
-    #[error("backend_error_probability must be between 0 and 1, got {0}")]
-    Probability(f64),
+    #[error("{0} must be between 0 and 1, got {1}")]
+    Probability(&'static str, f64),
 }
 
 /// What the fault switch decided for one request.
@@ -54,6 +62,7 @@ pub struct FaultDecision {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct FaultTotals {
     pub backend_errors: u64,
+    pub token_errors: u64,
     pub delayed_requests: u64,
 }
 
@@ -67,6 +76,7 @@ struct SwitchState {
 pub struct FaultSwitch {
     state: Mutex<SwitchState>,
     backend_errors: AtomicU64,
+    token_errors: AtomicU64,
     delayed_requests: AtomicU64,
 }
 
@@ -98,6 +108,7 @@ impl FaultSwitch {
                 config,
             }),
             backend_errors: AtomicU64::new(0),
+            token_errors: AtomicU64::new(0),
             delayed_requests: AtomicU64::new(0),
         }
     }
@@ -139,15 +150,29 @@ impl FaultSwitch {
         decision
     }
 
+    /// Whether this token request fails with a transient 500 `internal_failure`.
+    pub fn decide_token_error(&self) -> bool {
+        let mut guard = self.lock();
+        let SwitchState { config, rng } = &mut *guard;
+        let fails =
+            config.token_error_probability > 0.0 && rng.gen_bool(config.token_error_probability);
+        if fails {
+            self.token_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        fails
+    }
+
     pub fn totals(&self) -> FaultTotals {
         FaultTotals {
             backend_errors: self.backend_errors.load(Ordering::Relaxed),
+            token_errors: self.token_errors.load(Ordering::Relaxed),
             delayed_requests: self.delayed_requests.load(Ordering::Relaxed),
         }
     }
 
     pub fn reset_totals(&self) {
         self.backend_errors.store(0, Ordering::Relaxed);
+        self.token_errors.store(0, Ordering::Relaxed);
         self.delayed_requests.store(0, Ordering::Relaxed);
     }
 }
@@ -221,7 +246,7 @@ mod tests {
                 backend_error_probability: 1.5,
                 ..FaultConfig::default()
             }),
-            Err(FaultConfigError::Probability(1.5))
+            Err(FaultConfigError::Probability("backend_error_probability", 1.5))
         );
         faults
             .set_config(FaultConfig {

@@ -31,11 +31,13 @@ pub enum GmailMethod {
     HistoryList,
     /// Directory `users.list` (not charged against Gmail budgets).
     DirectoryUsersList,
+    /// The OAuth token endpoint's JWT-bearer grant (counted, never charged).
+    TokenGrant,
 }
 
 impl GmailMethod {
     /// Every method, in declaration order (`index` is the position here).
-    pub const ALL: [GmailMethod; 7] = [
+    pub const ALL: [GmailMethod; 8] = [
         GmailMethod::GetProfile,
         GmailMethod::LabelsList,
         GmailMethod::LabelsGet,
@@ -43,6 +45,7 @@ impl GmailMethod {
         GmailMethod::MessagesGet,
         GmailMethod::HistoryList,
         GmailMethod::DirectoryUsersList,
+        GmailMethod::TokenGrant,
     ];
 
     pub fn units(self) -> u32 {
@@ -50,7 +53,7 @@ impl GmailMethod {
             GmailMethod::GetProfile | GmailMethod::LabelsList | GmailMethod::LabelsGet => 1,
             GmailMethod::MessagesList | GmailMethod::MessagesGet => 5,
             GmailMethod::HistoryList => 2,
-            GmailMethod::DirectoryUsersList => 0,
+            GmailMethod::DirectoryUsersList | GmailMethod::TokenGrant => 0,
         }
     }
 
@@ -64,6 +67,7 @@ impl GmailMethod {
             GmailMethod::MessagesGet => "users.messages.get",
             GmailMethod::HistoryList => "users.history.list",
             GmailMethod::DirectoryUsersList => "directory.users.list",
+            GmailMethod::TokenGrant => "oauth2.token",
         }
     }
 

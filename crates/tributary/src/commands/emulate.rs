@@ -59,6 +59,9 @@ pub struct EmulateArgs {
     /// Chance (0 to 1) that an API request is answered 500 backendError.
     #[arg(long, default_value_t = 0.0)]
     pub fault_backend_error_rate: f64,
+    /// Chance (0 to 1) that a token request is answered 500 internal_failure.
+    #[arg(long, default_value_t = 0.0)]
+    pub fault_token_error_rate: f64,
     /// Latency added to every API request, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub fault_latency_ms: u64,
@@ -91,6 +94,7 @@ impl EmulateArgs {
         };
         let faults = FaultConfig {
             backend_error_probability: self.fault_backend_error_rate,
+            token_error_probability: self.fault_token_error_rate,
             latency_ms: self.fault_latency_ms,
             latency_jitter_ms: self.fault_latency_jitter_ms,
             seed: self.fault_seed,
