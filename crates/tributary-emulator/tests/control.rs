@@ -750,7 +750,11 @@ async fn token_faults_answer_a_transient_internal_failure() {
     let (status, _) = emulator.token_response(&assertion).await;
     assert_eq!(status, StatusCode::OK);
     let (_, counters) = control(&emulator, Method::GET, "/counters", None).await;
-    assert_eq!(counters["faults_injected"]["token_errors"], json!(1), "{counters}");
+    assert_eq!(
+        counters["faults_injected"]["token_errors"],
+        json!(1),
+        "{counters}"
+    );
 }
 
 async fn patch_faults(emulator: &TestEmulator, body: Value) {

@@ -246,7 +246,10 @@ mod tests {
                 backend_error_probability: 1.5,
                 ..FaultConfig::default()
             }),
-            Err(FaultConfigError::Probability("backend_error_probability", 1.5))
+            Err(FaultConfigError::Probability(
+                "backend_error_probability",
+                1.5
+            ))
         );
         faults
             .set_config(FaultConfig {

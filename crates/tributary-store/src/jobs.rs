@@ -1,0 +1,184 @@
+//! The job queue: workers lease due jobs for a while; a dead worker's lease expires and
+//! another worker takes the job. PostgreSQL leases with `FOR UPDATE SKIP LOCKED`, so
+//! concurrent workers never wait on or take the same job; SQLite serializes writers, so
+//! one `UPDATE … RETURNING` is enough there.
+//!
+//! A mailbox is synced by one worker at a time: a job is not leased while another job
+//! of the same link holds a live lease. (Two PostgreSQL workers leasing two jobs of one
+//! link in the very same instant can still both succeed; jobs are one per link and kind,
+//! so that needs two kinds of job for one link at once.)
+
+use crate::error::StoreError;
+use crate::store::{Backend, LinkId, Store, TenantId};
+use sqlx::Row;
+
+/// A job's row id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobId(pub i64);
+
+/// A job a worker holds until `lease_expires_ms`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeasedJob {
+    pub id: JobId,
+    pub tenant: TenantId,
+    pub kind: String,
+    pub link: Option<LinkId>,
+    /// Earlier failed attempts.
+    pub attempts: i64,
+    pub lease_expires_ms: i64,
+}
+
+const LEASE_POSTGRES: &str = "
+    UPDATE jobs SET leased_by = $1, lease_expires_ms = $2
+    WHERE id = (
+        SELECT id FROM jobs
+        WHERE run_at_ms <= $3 AND (leased_by IS NULL OR lease_expires_ms <= $3)
+          AND NOT EXISTS (
+              SELECT 1 FROM jobs running
+              WHERE running.tenant_id = jobs.tenant_id AND running.link_id = jobs.link_id
+                AND running.id <> jobs.id AND running.lease_expires_ms > $3)
+        ORDER BY run_at_ms, id
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED)
+    RETURNING id, tenant_id, kind, link_id, attempts, lease_expires_ms";
+
+const LEASE_SQLITE: &str = "
+    UPDATE jobs SET leased_by = $1, lease_expires_ms = $2
+    WHERE id = (
+        SELECT id FROM jobs
+        WHERE run_at_ms <= $3 AND (leased_by IS NULL OR lease_expires_ms <= $3)
+          AND NOT EXISTS (
+              SELECT 1 FROM jobs running
+              WHERE running.tenant_id = jobs.tenant_id AND running.link_id = jobs.link_id
+                AND running.id <> jobs.id AND running.lease_expires_ms > $3)
+        ORDER BY run_at_ms, id
+        LIMIT 1)
+    RETURNING id, tenant_id, kind, link_id, attempts, lease_expires_ms";
+
+impl Store {
+    /// Schedules a `kind` job for `link` at `run_at_ms`. A pending job of the same kind
+    /// for the same link is kept, and brought forward when this one is due earlier.
+    pub async fn enqueue_job(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        link: Option<LinkId>,
+        run_at_ms: i64,
+    ) -> Result<JobId, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO jobs (tenant_id, kind, link_id, run_at_ms) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (tenant_id, kind, link_id) WHERE leased_by IS NULL DO UPDATE SET
+                 run_at_ms = CASE WHEN excluded.run_at_ms < jobs.run_at_ms
+                                  THEN excluded.run_at_ms ELSE jobs.run_at_ms END
+             RETURNING id",
+        )
+        .bind(tenant.as_str())
+        .bind(kind)
+        .bind(link.map(|l| l.0))
+        .bind(run_at_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(JobId(row.try_get(0)?))
+    }
+
+    /// Leases the most overdue job whose time has come and that nobody holds (or whose
+    /// lease expired), for `lease_ms` from `now_ms`.
+    pub async fn lease_job(
+        &self,
+        worker: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Option<LeasedJob>, StoreError> {
+        let sql = match self.backend() {
+            Backend::Postgres => LEASE_POSTGRES,
+            Backend::Sqlite => LEASE_SQLITE,
+        };
+        let row = sqlx::query(sql)
+            .bind(worker)
+            .bind(now_ms.saturating_add(lease_ms))
+            .bind(now_ms)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(LeasedJob {
+                id: JobId(row.try_get(0)?),
+                tenant: TenantId(row.try_get(1)?),
+                kind: row.try_get(2)?,
+                link: row.try_get::<Option<i64>, _>(3)?.map(LinkId),
+                attempts: row.try_get(4)?,
+                lease_expires_ms: row.try_get(5)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Finishes a job. `false` when `worker` no longer holds it (its lease expired and
+    /// another worker took it): that worker's result stands.
+    pub async fn complete_job(&self, job: JobId, worker: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM jobs WHERE id = $1 AND leased_by = $2")
+            .bind(job.0)
+            .bind(worker)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Gives a job back after a failure, to run again at `retry_at_ms`; when a pending
+    /// job of the same kind and link was enqueued meanwhile, the two merge. `false` when
+    /// `worker` no longer holds the job.
+    pub async fn retry_job(
+        &self,
+        job: JobId,
+        worker: &str,
+        retry_at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let pending = sqlx::query(
+            "SELECT pending.id FROM jobs held
+             JOIN jobs pending ON pending.tenant_id = held.tenant_id
+                 AND pending.kind = held.kind AND pending.link_id = held.link_id
+                 AND pending.leased_by IS NULL
+             WHERE held.id = $1 AND held.leased_by = $2",
+        )
+        .bind(job.0)
+        .bind(worker)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let released = match pending {
+            Some(row) => {
+                let pending: i64 = row.try_get(0)?;
+                let deleted = sqlx::query("DELETE FROM jobs WHERE id = $1 AND leased_by = $2")
+                    .bind(job.0)
+                    .bind(worker)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "UPDATE jobs SET attempts = attempts + 1,
+                         run_at_ms = CASE WHEN $2 < run_at_ms THEN $2 ELSE run_at_ms END
+                     WHERE id = $1",
+                )
+                .bind(pending)
+                .bind(retry_at_ms)
+                .execute(&mut *tx)
+                .await?;
+                deleted.rows_affected() == 1
+            }
+            None => {
+                sqlx::query(
+                    "UPDATE jobs SET leased_by = NULL, lease_expires_ms = NULL,
+                         run_at_ms = $3, attempts = attempts + 1
+                     WHERE id = $1 AND leased_by = $2",
+                )
+                .bind(job.0)
+                .bind(worker)
+                .bind(retry_at_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1
+            }
+        };
+        tx.commit().await?;
+        Ok(released)
+    }
+}

@@ -1,0 +1,31 @@
+//! Tributary's store: the SQL schema, migrations and repositories, on SQLite (the
+//! embedded default, a file in the data directory) or PostgreSQL (scale-out).
+//!
+//! One code path serves both backends through sqlx's `Any` driver; SQL is written with
+//! `$N` placeholders, which SQLite accepts too. Migrations live in `migrations/sqlite`
+//! and `migrations/postgres` and run on [`Store::open`].
+//!
+//! Captured activity is immutable: no function here updates or deletes it, and triggers
+//! on both backends refuse it (see `docs/store.md`). [`Store::commit_page`] writes one
+//! page of captured messages and the cursor advance in a single transaction, so a crash
+//! never loses or doubles anything.
+
+mod capture;
+mod error;
+mod jobs;
+mod links;
+mod read;
+mod relationship;
+mod secrets;
+mod store;
+
+pub use capture::{CapturePage, CapturedSighting, CursorAdvance, PageSummary};
+pub use error::StoreError;
+pub use jobs::{JobId, LeasedJob};
+pub use links::{AuditEvent, LinkStatus, LinkView, SYSTEM_ACTOR};
+pub use read::{ActivityView, CompanyView, ContactView, ParticipantView, RelationshipView};
+pub use secrets::{MASTER_KEY_ENV, MASTER_KEY_FILE, MasterKey, Sealed, SecretBytes, SecretError};
+pub use store::{
+    Backend, ConnectionKind, DATABASE_FILE, LinkId, MemberId, MemberRole, MemberView, Store,
+    TenantId,
+};

@@ -1,0 +1,326 @@
+//! Mailbox link status and the audit trail. Every status change is audited in the same
+//! transaction as the change.
+
+use crate::error::StoreError;
+use crate::store::{LinkId, Store, TenantId, now_ms};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+use tributary_core::LinkErrorStatus;
+
+/// A mailbox link's status: `unlinked → pending → syncing ⇄ idle`, or an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LinkStatus {
+    Pending,
+    Syncing,
+    Idle,
+    AuthenticationError,
+    Unauthorized,
+    LinkageError,
+    Unlinked,
+}
+
+impl LinkStatus {
+    pub const ALL: [LinkStatus; 7] = [
+        LinkStatus::Pending,
+        LinkStatus::Syncing,
+        LinkStatus::Idle,
+        LinkStatus::AuthenticationError,
+        LinkStatus::Unauthorized,
+        LinkStatus::LinkageError,
+        LinkStatus::Unlinked,
+    ];
+
+    /// The stored name, as the schema's CHECK constraint lists it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkStatus::Pending => "pending",
+            LinkStatus::Syncing => "syncing",
+            LinkStatus::Idle => "idle",
+            LinkStatus::AuthenticationError => "authentication_error",
+            LinkStatus::Unauthorized => "unauthorized",
+            LinkStatus::LinkageError => "linkage_error",
+            LinkStatus::Unlinked => "unlinked",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == name)
+    }
+}
+
+impl From<LinkErrorStatus> for LinkStatus {
+    fn from(error: LinkErrorStatus) -> Self {
+        match error {
+            LinkErrorStatus::AuthenticationError => LinkStatus::AuthenticationError,
+            LinkErrorStatus::Unauthorized => LinkStatus::Unauthorized,
+            LinkErrorStatus::LinkageError => LinkStatus::LinkageError,
+        }
+    }
+}
+
+/// A mailbox link as the console shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkView {
+    pub id: LinkId,
+    pub member: String,
+    pub mailbox: String,
+    pub status: LinkStatus,
+    /// The provider's own words about the last failure.
+    pub provider_message: Option<String>,
+    pub last_success_ms: Option<i64>,
+    /// What the last successful run did (added, removed, when …), as the engine wrote it.
+    pub last_summary: Option<serde_json::Value>,
+    pub next_attempt_ms: Option<i64>,
+    /// Failures since the last success.
+    pub attempts: i64,
+}
+
+/// Who did what, when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    pub at_ms: i64,
+    pub actor: String,
+    pub action: String,
+    pub subject: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+/// The actor of changes the engine makes on its own.
+pub const SYSTEM_ACTOR: &str = "system";
+
+impl Store {
+    /// Every mailbox link of the tenant, by mailbox.
+    pub async fn links(&self, tenant: &TenantId) -> Result<Vec<LinkView>, StoreError> {
+        let rows = sqlx::query(LINK_SELECT)
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(link_view).collect()
+    }
+
+    /// Moves a link to `status` (e.g. `syncing` when a run starts, `unlinked` when an
+    /// admin removes it), keeping its history fields.
+    pub async fn set_link_status(
+        &self,
+        tenant: &TenantId,
+        link: LinkId,
+        status: LinkStatus,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let previous = current_status(&mut tx, tenant, link).await?;
+        sqlx::query("UPDATE mailbox_links SET status = $3 WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(link.0)
+            .bind(status.as_str())
+            .execute(&mut *tx)
+            .await?;
+        audit_status_change(&mut tx, tenant, link, actor, previous, status, None).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records a successful run: status `idle`, its summary, no pending failure.
+    pub async fn record_link_success(
+        &self,
+        tenant: &TenantId,
+        link: LinkId,
+        summary: &serde_json::Value,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let previous = current_status(&mut tx, tenant, link).await?;
+        sqlx::query(
+            "UPDATE mailbox_links SET status = 'idle', provider_message = NULL,
+                 last_success_ms = $3, last_summary = $4, next_attempt_ms = NULL, attempts = 0
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(link.0)
+        .bind(at_ms)
+        .bind(summary.to_string())
+        .execute(&mut *tx)
+        .await?;
+        audit_status_change(
+            &mut tx,
+            tenant,
+            link,
+            SYSTEM_ACTOR,
+            previous,
+            LinkStatus::Idle,
+            None,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records a failed run: the error status, the provider's message, one more
+    /// attempt, and when to try again (`None`: wait for an admin).
+    pub async fn record_link_failure(
+        &self,
+        tenant: &TenantId,
+        link: LinkId,
+        error: LinkErrorStatus,
+        provider_message: &str,
+        next_attempt_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let previous = current_status(&mut tx, tenant, link).await?;
+        let status = LinkStatus::from(error);
+        sqlx::query(
+            "UPDATE mailbox_links SET status = $3, provider_message = $4,
+                 next_attempt_ms = $5, attempts = attempts + 1
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(link.0)
+        .bind(status.as_str())
+        .bind(provider_message)
+        .bind(next_attempt_ms)
+        .execute(&mut *tx)
+        .await?;
+        audit_status_change(
+            &mut tx,
+            tenant,
+            link,
+            SYSTEM_ACTOR,
+            previous,
+            status,
+            Some(provider_message),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Appends an audit event.
+    pub async fn record_audit(
+        &self,
+        tenant: &TenantId,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        insert_audit(&mut tx, tenant, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The tenant's latest `limit` audit events, newest first.
+    pub async fn audit_events(
+        &self,
+        tenant: &TenantId,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at_ms, actor, action, subject, detail FROM audit_events
+             WHERE tenant_id = $1 ORDER BY at_ms DESC, id DESC LIMIT $2",
+        )
+        .bind(tenant.as_str())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let detail: String = row.try_get(4)?;
+                Ok(AuditEvent {
+                    at_ms: row.try_get(0)?,
+                    actor: row.try_get(1)?,
+                    action: row.try_get(2)?,
+                    subject: row.try_get(3)?,
+                    detail: serde_json::from_str(&detail)?,
+                })
+            })
+            .collect()
+    }
+}
+
+const LINK_SELECT: &str = "
+    SELECT l.id, m.email, l.mailbox, l.status, l.provider_message, l.last_success_ms,
+           l.last_summary, l.next_attempt_ms, l.attempts
+    FROM mailbox_links l
+    JOIN members m ON m.tenant_id = l.tenant_id AND m.id = l.member_id
+    WHERE l.tenant_id = $1 ORDER BY l.mailbox";
+
+fn link_view(row: &AnyRow) -> Result<LinkView, StoreError> {
+    let status: String = row.try_get(3)?;
+    let summary: Option<String> = row.try_get(6)?;
+    Ok(LinkView {
+        id: LinkId(row.try_get(0)?),
+        member: row.try_get(1)?,
+        mailbox: row.try_get(2)?,
+        // The CHECK constraint admits only the seven names.
+        status: LinkStatus::from_name(&status).unwrap_or(LinkStatus::Unlinked),
+        provider_message: row.try_get(4)?,
+        last_success_ms: row.try_get(5)?,
+        last_summary: summary.as_deref().map(serde_json::from_str).transpose()?,
+        next_attempt_ms: row.try_get(7)?,
+        attempts: row.try_get(8)?,
+    })
+}
+
+/// The link's mailbox and status, failing for a link of another tenant.
+async fn current_status(
+    tx: &mut Transaction<'static, Any>,
+    tenant: &TenantId,
+    link: LinkId,
+) -> Result<(String, String), StoreError> {
+    let row =
+        sqlx::query("SELECT mailbox, status FROM mailbox_links WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(link.0)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or_else(|| StoreError::UnknownLink {
+                tenant: tenant.0.clone(),
+                link: link.0,
+            })?;
+    Ok((row.try_get(0)?, row.try_get(1)?))
+}
+
+async fn audit_status_change(
+    tx: &mut Transaction<'static, Any>,
+    tenant: &TenantId,
+    link: LinkId,
+    actor: &str,
+    (mailbox, previous): (String, String),
+    status: LinkStatus,
+    provider_message: Option<&str>,
+) -> Result<(), StoreError> {
+    if previous == status.as_str() {
+        return Ok(());
+    }
+    let event = AuditEvent {
+        at_ms: now_ms(),
+        actor: actor.to_owned(),
+        action: "link.status".to_owned(),
+        subject: Some(mailbox),
+        detail: serde_json::json!({
+            "link": link.0,
+            "from": previous,
+            "to": status.as_str(),
+            "message": provider_message,
+        }),
+    };
+    insert_audit(tx, tenant, &event).await
+}
+
+async fn insert_audit(
+    tx: &mut Transaction<'static, Any>,
+    tenant: &TenantId,
+    event: &AuditEvent,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_events (tenant_id, at_ms, actor, action, subject, detail)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(tenant.as_str())
+    .bind(event.at_ms)
+    .bind(&event.actor)
+    .bind(&event.action)
+    .bind(event.subject.as_deref())
+    .bind(event.detail.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,437 @@
+//! `commit_page` on both backends: idempotence, sightings, later participants, crash
+//! safety and tenant isolation.
+
+mod common;
+
+use common::{Acme, NEWSLETTER, OUTBOUND, REPLY, TO_ERIN, TO_ERIN_SENDER_COPY};
+use sqlx::{AssertSqlSafe, Executor};
+use tributary_core::{EmailAddress, MessageRecord, RelationshipBook, Touch};
+use tributary_store::{
+    ActivityView, Backend, CompanyView, ContactView, CursorAdvance, PageSummary, RelationshipView,
+    Store, StoreError, TenantId,
+};
+
+on_both_backends!(
+    page_is_stored_with_contacts_companies_and_relationships,
+    committing_a_page_twice_changes_nothing,
+    one_message_in_two_mailboxes_is_one_activity_with_two_sightings,
+    later_sighting_adds_bcc_without_touching_captured_fields,
+    failing_page_rolls_back_everything_including_the_cursor,
+    tenants_are_isolated,
+    relationship_counts_do_not_depend_on_page_order,
+    relationships_match_core_relationship_book,
+);
+
+fn cursor(value: &str) -> CursorAdvance {
+    CursorAdvance {
+        stream: "INBOX".into(),
+        value: value.into(),
+    }
+}
+
+/// Everything a page can change, for before/after comparisons.
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    activities: Vec<ActivityView>,
+    contacts: Vec<ContactView>,
+    companies: Vec<CompanyView>,
+    relationships: Vec<RelationshipView>,
+}
+
+async fn snapshot(store: &Store, tenant: &TenantId) -> Snapshot {
+    Snapshot {
+        activities: store.activities(tenant).await.unwrap(),
+        contacts: store.contacts(tenant).await.unwrap(),
+        companies: store.companies(tenant).await.unwrap(),
+        relationships: store.relationships(tenant).await.unwrap(),
+    }
+}
+
+fn relationship<'a>(snapshot: &'a Snapshot, member: &str, contact: &str) -> &'a RelationshipView {
+    snapshot
+        .relationships
+        .iter()
+        .find(|r| r.member == member && r.contact == contact)
+        .unwrap_or_else(|| panic!("no relationship {member} – {contact}"))
+}
+
+async fn page_is_stored_with_contacts_companies_and_relationships(store: Store) {
+    let acme = Acme::create(&store, "acme").await;
+    let page = acme.page(vec![
+        acme.sighting(OUTBOUND, "m1", &["SENT"]),
+        acme.sighting(REPLY, "m2", &["INBOX"]),
+        acme.sighting(NEWSLETTER, "m3", &["INBOX"]),
+    ]);
+    let summary = store
+        .commit_page(&acme.tenant, acme.ann_link, &page, Some(&cursor("100")))
+        .await
+        .unwrap();
+    assert_eq!(
+        summary,
+        PageSummary {
+            added: 2,
+            already_known: 0,
+            excluded: 1
+        }
+    );
+    let state = snapshot(&store, &acme.tenant).await;
+    let keys: Vec<_> = state
+        .activities
+        .iter()
+        .map(|a| a.dedupe_key.as_str())
+        .collect();
+    assert_eq!(keys, ["mid:1@acme.com", "mid:2@globex.co.uk"]);
+    let outbound = &state.activities[0];
+    assert_eq!(outbound.direction, "outbound");
+    assert_eq!(outbound.subject.as_deref(), Some("Renewal"));
+    assert_eq!(outbound.time_ms, acme.extract(OUTBOUND).time_ms);
+    assert_eq!(outbound.participants.len(), 4);
+    assert_eq!(
+        outbound.sightings,
+        [("ann@acme.com".into(), "m1".into(), vec!["SENT".into()])]
+    );
+    let contacts: Vec<_> = state
+        .contacts
+        .iter()
+        .map(|c| (c.address.as_str(), c.company.as_deref()))
+        .collect();
+    assert_eq!(
+        contacts,
+        [
+            ("bob@mail.globex.co.uk", Some("globex.co.uk")),
+            ("dana@gmail.com", None)
+        ]
+    );
+    assert_eq!(
+        state.companies,
+        [CompanyView {
+            domain: "globex.co.uk".into(),
+            contacts: 1
+        }]
+    );
+    let ann_bob = relationship(&state, "ann@acme.com", "bob@mail.globex.co.uk");
+    assert_eq!((ann_bob.sent, ann_bob.received, ann_bob.total), (1, 1, 2));
+    assert_eq!(Some(ann_bob.first_ms), acme.extract(OUTBOUND).time_ms);
+    assert_eq!(Some(ann_bob.last_ms), acme.extract(REPLY).time_ms);
+    // Carl was only copied: co-present, neither sent nor received.
+    let carl_bob = relationship(&state, "carl@acme.com", "bob@mail.globex.co.uk");
+    assert_eq!(
+        (carl_bob.sent, carl_bob.received, carl_bob.total),
+        (0, 0, 1)
+    );
+    assert_eq!(
+        store
+            .cursor(&acme.tenant, acme.ann_link, "INBOX")
+            .await
+            .unwrap(),
+        Some("100".into())
+    );
+}
+
+async fn committing_a_page_twice_changes_nothing(store: Store) {
+    let acme = Acme::create(&store, "acme").await;
+    let page = acme.page(vec![
+        acme.sighting(OUTBOUND, "m1", &["SENT"]),
+        acme.sighting(REPLY, "m2", &["INBOX"]),
+    ]);
+    store
+        .commit_page(&acme.tenant, acme.ann_link, &page, Some(&cursor("100")))
+        .await
+        .unwrap();
+    let first = snapshot(&store, &acme.tenant).await;
+    let again = store
+        .commit_page(&acme.tenant, acme.ann_link, &page, Some(&cursor("100")))
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        PageSummary {
+            added: 0,
+            already_known: 2,
+            excluded: 0
+        }
+    );
+    assert_eq!(snapshot(&store, &acme.tenant).await, first);
+}
+
+async fn one_message_in_two_mailboxes_is_one_activity_with_two_sightings(store: Store) {
+    let acme = Acme::create(&store, "acme").await;
+    let ann_page = acme.page(vec![acme.sighting(OUTBOUND, "a-1", &["SENT"])]);
+    let carl_page = acme.page(vec![acme.sighting(OUTBOUND, "c-9", &["INBOX"])]);
+    store
+        .commit_page(&acme.tenant, acme.ann_link, &ann_page, None)
+        .await
+        .unwrap();
+    let summary = store
+        .commit_page(&acme.tenant, acme.carl_link, &carl_page, None)
+        .await
+        .unwrap();
+    assert_eq!(summary.already_known, 1);
+    assert_eq!(store.count_activities(&acme.tenant).await.unwrap(), 1);
+    let activity = &store.activities(&acme.tenant).await.unwrap()[0];
+    assert_eq!(
+        activity.sightings,
+        [
+            ("ann@acme.com".into(), "a-1".into(), vec!["SENT".into()]),
+            ("carl@acme.com".into(), "c-9".into(), vec!["INBOX".into()]),
+        ]
+    );
+    // The same copy seen again with another label keeps both labels.
+    let relabelled = acme.page(vec![acme.sighting(OUTBOUND, "c-9", &["IMPORTANT"])]);
+    store
+        .commit_page(&acme.tenant, acme.carl_link, &relabelled, None)
+        .await
+        .unwrap();
+    let activity = &store.activities(&acme.tenant).await.unwrap()[0];
+    assert_eq!(activity.sightings[1].2, ["IMPORTANT", "INBOX"]);
+}
+
+async fn later_sighting_adds_bcc_without_touching_captured_fields(store: Store) {
+    let acme = Acme::create(&store, "acme").await;
+    let recipient_copy = acme.page(vec![acme.sighting(TO_ERIN, "a-7", &["INBOX"])]);
+    store
+        .commit_page(&acme.tenant, acme.ann_link, &recipient_copy, None)
+        .await
+        .unwrap();
+    let before = store.activities(&acme.tenant).await.unwrap().remove(0);
+    assert!(before.participants.iter().all(|p| p.role != "bcc"));
+    let before_relationships = store.relationships(&acme.tenant).await.unwrap();
+    assert!(
+        before_relationships
+            .iter()
+            .all(|r| r.member != "ann@acme.com")
+    );
+
+    let sender_copy = acme.page(vec![acme.sighting(TO_ERIN_SENDER_COPY, "c-7", &["SENT"])]);
+    store
+        .commit_page(&acme.tenant, acme.carl_link, &sender_copy, None)
+        .await
+        .unwrap();
+    let after = store.activities(&acme.tenant).await.unwrap().remove(0);
+    assert_eq!(
+        (
+            &after.id,
+            &after.dedupe_key,
+            &after.thread_key,
+            &after.time_ms,
+            &after.direction,
+            &after.subject
+        ),
+        (
+            &before.id,
+            &before.dedupe_key,
+            &before.thread_key,
+            &before.time_ms,
+            &before.direction,
+            &before.subject
+        )
+    );
+    let bcc: Vec<_> = after
+        .participants
+        .iter()
+        .filter(|p| p.role == "bcc")
+        .map(|p| p.address.as_str())
+        .collect();
+    assert_eq!(bcc, ["ann@acme.com"]);
+    assert_eq!(after.sightings.len(), 2);
+    // Ann now shares the activity with Erin, so the pair exists.
+    let state = snapshot(&store, &acme.tenant).await;
+    let ann_erin = relationship(&state, "ann@acme.com", "erin@initech.com");
+    assert_eq!(
+        (ann_erin.sent, ann_erin.received, ann_erin.total),
+        (0, 0, 1)
+    );
+}
+
+async fn failing_page_rolls_back_everything_including_the_cursor(store: Store) {
+    let acme = Acme::create(&store, "acme").await;
+    let first = acme.page(vec![acme.sighting(OUTBOUND, "m1", &["SENT"])]);
+    store
+        .commit_page(&acme.tenant, acme.ann_link, &first, Some(&cursor("100")))
+        .await
+        .unwrap();
+    let committed = snapshot(&store, &acme.tenant).await;
+    inject_failure_on_provider_id(&store, "poison").await;
+
+    // New activity, new contact, new company, an extra sighting, then the failure.
+    let failing = acme.page(vec![
+        acme.sighting(TO_ERIN, "m4", &["INBOX"]),
+        acme.sighting(OUTBOUND, "m1-again", &["INBOX"]),
+        acme.sighting(REPLY, "poison", &["INBOX"]),
+    ]);
+    let error = store
+        .commit_page(&acme.tenant, acme.ann_link, &failing, Some(&cursor("200")))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Database(_)), "{error:?}");
+    assert_eq!(snapshot(&store, &acme.tenant).await, committed);
+    assert_eq!(
+        store
+            .cursor(&acme.tenant, acme.ann_link, "INBOX")
+            .await
+            .unwrap(),
+        Some("100".into())
+    );
+}
+
+/// A trigger that makes inserting a sighting with `provider_id` fail mid-page.
+async fn inject_failure_on_provider_id(store: &Store, provider_id: &str) {
+    let statements = match store.backend() {
+        Backend::Sqlite => vec![format!(
+            "CREATE TRIGGER inject_failure BEFORE INSERT ON activity_sightings
+             WHEN NEW.provider_message_id = '{provider_id}'
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+        )],
+        Backend::Postgres => vec![
+            format!(
+                "CREATE FUNCTION inject_failure() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN
+                     IF NEW.provider_message_id = '{provider_id}' THEN
+                         RAISE EXCEPTION 'injected failure';
+                     END IF;
+                     RETURN NEW;
+                 END; $$"
+            ),
+            "CREATE TRIGGER inject_failure BEFORE INSERT ON activity_sightings
+             FOR EACH ROW EXECUTE FUNCTION inject_failure()"
+                .to_owned(),
+        ],
+    };
+    for statement in statements {
+        store
+            .pool()
+            .execute(AssertSqlSafe(statement))
+            .await
+            .unwrap();
+    }
+}
+
+async fn tenants_are_isolated(store: Store) {
+    let acme = Acme::create(&store, "acme").await;
+    let other = Acme::create(&store, "acme-subsidiary").await;
+    for tenant in [&acme, &other] {
+        let page = tenant.page(vec![tenant.sighting(OUTBOUND, "m1", &["SENT"])]);
+        let summary = store
+            .commit_page(&tenant.tenant, tenant.ann_link, &page, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            summary.added, 1,
+            "the same dedupe key is new in each tenant"
+        );
+    }
+    let only_acme = acme.page(vec![acme.sighting(REPLY, "m2", &["INBOX"])]);
+    store
+        .commit_page(&acme.tenant, acme.ann_link, &only_acme, None)
+        .await
+        .unwrap();
+    assert_eq!(store.count_activities(&acme.tenant).await.unwrap(), 2);
+    assert_eq!(store.count_activities(&other.tenant).await.unwrap(), 1);
+    let other_state = snapshot(&store, &other.tenant).await;
+    assert_eq!(other_state.activities[0].dedupe_key, "mid:1@acme.com");
+    assert_ne!(
+        other_state.activities[0].id,
+        store.activities(&acme.tenant).await.unwrap()[0].id
+    );
+    let ann_bob = relationship(&other_state, "ann@acme.com", "bob@mail.globex.co.uk");
+    assert_eq!((ann_bob.sent, ann_bob.received), (1, 0));
+    // A tenant cannot write through another tenant's mailbox link.
+    let error = store
+        .commit_page(&other.tenant, acme.ann_link, &only_acme, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::UnknownLink { .. }), "{error:?}");
+}
+
+async fn relationship_counts_do_not_depend_on_page_order(store: Store) {
+    let forward = Acme::create(&store, "forward").await;
+    let backward = Acme::create(&store, "backward").await;
+    let sightings = |acme: &Acme| {
+        vec![
+            acme.page(vec![acme.sighting(OUTBOUND, "m1", &["SENT"])]),
+            acme.page(vec![acme.sighting(REPLY, "m2", &["INBOX"])]),
+            acme.page(vec![acme.sighting(TO_ERIN, "m4", &["INBOX"])]),
+            acme.page(vec![acme.sighting(TO_ERIN_SENDER_COPY, "m5", &["SENT"])]),
+        ]
+    };
+    for page in sightings(&forward) {
+        store
+            .commit_page(&forward.tenant, forward.ann_link, &page, None)
+            .await
+            .unwrap();
+    }
+    for page in sightings(&backward).into_iter().rev() {
+        store
+            .commit_page(&backward.tenant, backward.ann_link, &page, None)
+            .await
+            .unwrap();
+    }
+    let forward_relationships = store.relationships(&forward.tenant).await.unwrap();
+    assert!(!forward_relationships.is_empty());
+    assert_eq!(
+        forward_relationships,
+        store.relationships(&backward.tenant).await.unwrap()
+    );
+}
+
+async fn relationships_match_core_relationship_book(store: Store) {
+    let acme = Acme::create(&store, "acme").await;
+    let pages = [
+        (
+            acme.ann_link,
+            vec![acme.sighting(OUTBOUND, "m1", &["SENT"])],
+        ),
+        (acme.ann_link, vec![acme.sighting(REPLY, "m2", &["INBOX"])]),
+        (
+            acme.ann_link,
+            vec![acme.sighting(TO_ERIN, "m4", &["INBOX"])],
+        ),
+        (
+            acme.carl_link,
+            vec![acme.sighting(TO_ERIN_SENDER_COPY, "c4", &["SENT"])],
+        ),
+    ];
+    for (link, sightings) in pages {
+        store
+            .commit_page(&acme.tenant, link, &acme.page(sightings), None)
+            .await
+            .unwrap();
+    }
+    // Core's book over the same messages, each recorded once with all its sightings.
+    let records = |raws: &[&str]| -> Vec<MessageRecord> {
+        raws.iter()
+            .map(|raw| MessageRecord::from_rfc5322(raw.as_bytes()))
+            .collect()
+    };
+    let extractions = [
+        acme.extractor.extract_sightings(&records(&[OUTBOUND])),
+        acme.extractor.extract_sightings(&records(&[REPLY])),
+        acme.extractor
+            .extract_sightings(&records(&[TO_ERIN, TO_ERIN_SENDER_COPY])),
+    ];
+    let mut book = RelationshipBook::new();
+    for extraction in &extractions {
+        book.record(&Touch::from_extraction(extraction).unwrap());
+    }
+    let stored = store.relationships(&acme.tenant).await.unwrap();
+    assert_eq!(stored.len(), book.len());
+    for row in &stored {
+        let member = EmailAddress::parse(&row.member).unwrap();
+        let contact = EmailAddress::parse(&row.contact).unwrap();
+        let expected = book.get(&member, &contact).unwrap();
+        let counts = (row.first_ms, row.last_ms, row.sent, row.received, row.total);
+        let expected_counts = (
+            expected.first_ms,
+            expected.last_ms,
+            i64::try_from(expected.sent).unwrap(),
+            i64::try_from(expected.received).unwrap(),
+            i64::try_from(expected.total).unwrap(),
+        );
+        assert_eq!(counts, expected_counts, "{row:?}");
+        assert!(
+            (row.score_at_last - expected.score_at_last).abs() <= 1e-12 * expected.score_at_last,
+            "{row:?} vs {expected:?}"
+        );
+        assert!(row.score_at_last > 0.0);
+    }
+}

@@ -1,0 +1,208 @@
+//! Test support: run one async body against a fresh SQLite file and a fresh PostgreSQL
+//! database, and build extractions from literal headers with core's extractor.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use sqlx::postgres::PgConnection;
+use sqlx::{AssertSqlSafe, Connection};
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use tributary_core::{
+    CapturePolicy, Extraction, Extractor, FreeMailList, MessageRecord, TenantDirectory,
+};
+use tributary_store::{
+    CapturePage, CapturedSighting, LinkId, MemberId, MemberRole, Store, TenantId,
+};
+
+pub const POSTGRES_URL_ENV: &str = "TRIBUTARY_TEST_POSTGRES_URL";
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Defines, for each named `async fn(Store)`, a module with a `sqlite` and a `postgres`
+/// test running it.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                $crate::common::run_on_sqlite(super::$name).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                $crate::common::run_on_postgres(super::$name).await;
+            }
+        }
+    )*};
+}
+
+pub async fn run_on_sqlite<F, Fut>(body: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_in_data_dir(dir.path()).await.unwrap();
+    body(store.clone()).await;
+    store.close().await;
+}
+
+/// Runs `body` on a uniquely named database, dropped afterwards even when `body` panics.
+pub async fn run_on_postgres<F, Fut>(body: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let admin_url =
+        std::env::var(POSTGRES_URL_ENV).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
+    let Some(mut admin) = connect_admin(&admin_url).await else {
+        eprintln!("skipped: PostgreSQL not reachable at {admin_url}");
+        return;
+    };
+    let name = unique_database_name();
+    // The name is generated here from digits and underscores.
+    sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let store = Store::open(&database_url(&admin_url, &name)).await.unwrap();
+    let outcome = tokio::spawn(body(store.clone())).await;
+    store.close().await;
+    sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    if let Err(error) = outcome {
+        std::panic::resume_unwind(error.into_panic());
+    }
+}
+
+async fn connect_admin(url: &str) -> Option<PgConnection> {
+    match tokio::time::timeout(Duration::from_secs(5), PgConnection::connect(url)).await {
+        Ok(Ok(connection)) => Some(connection),
+        _ => None,
+    }
+}
+
+fn unique_database_name() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "tributary_test_{}_{}_{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// `url` with its database name replaced by `name`.
+fn database_url(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let prefix = &base[..base.rfind('/').unwrap()];
+    match query {
+        Some(query) => format!("{prefix}/{name}?{query}"),
+        None => format!("{prefix}/{name}"),
+    }
+}
+
+/// A tenant `acme.com` with members ann (alias ann.lee@) and carl, each with a linked
+/// mailbox, and the extractor matching it.
+pub struct Acme {
+    pub tenant: TenantId,
+    pub ann: MemberId,
+    pub carl: MemberId,
+    pub ann_link: LinkId,
+    pub carl_link: LinkId,
+    pub extractor: Extractor,
+}
+
+impl Acme {
+    pub async fn create(store: &Store, tenant: &str) -> Self {
+        let tenant = TenantId::new(tenant);
+        store.create_tenant(&tenant, "Acme").await.unwrap();
+        let ann = store
+            .add_member(
+                &tenant,
+                "ann@acme.com",
+                &["ann.lee@acme.com"],
+                MemberRole::Admin,
+            )
+            .await
+            .unwrap();
+        let carl = store
+            .add_member(&tenant, "carl@acme.com", &[], MemberRole::Member)
+            .await
+            .unwrap();
+        let ann_link = store
+            .link_mailbox(&tenant, ann, "ann@acme.com")
+            .await
+            .unwrap();
+        let carl_link = store
+            .link_mailbox(&tenant, carl, "carl@acme.com")
+            .await
+            .unwrap();
+        let mut directory = TenantDirectory::new();
+        directory.add_domain("acme.com").unwrap();
+        directory
+            .add_member("ann@acme.com", ["ann.lee@acme.com"])
+            .unwrap();
+        directory.add_member("carl@acme.com", []).unwrap();
+        let extractor =
+            Extractor::new(directory, FreeMailList::default(), CapturePolicy::default());
+        Self {
+            tenant,
+            ann,
+            carl,
+            ann_link,
+            carl_link,
+            extractor,
+        }
+    }
+
+    pub fn extract(&self, headers: &str) -> Extraction {
+        self.extractor
+            .extract(&MessageRecord::from_rfc5322(headers.as_bytes()))
+    }
+
+    /// A sighting of `headers` with the given provider id and labels.
+    pub fn sighting(&self, headers: &str, provider_id: &str, labels: &[&str]) -> CapturedSighting {
+        CapturedSighting {
+            extraction: self.extract(headers),
+            provider_message_id: provider_id.to_owned(),
+            labels: labels.iter().map(|l| (*l).to_owned()).collect(),
+        }
+    }
+
+    pub fn page(&self, sightings: Vec<CapturedSighting>) -> CapturePage {
+        CapturePage { sightings }
+    }
+}
+
+/// Ann writes to Bob (Globex) and Dana (free mail), copying Carl.
+pub const OUTBOUND: &str = "From: Ann Lee <ann.lee@acme.com>\n\
+    To: bob@mail.globex.co.uk, dana@gmail.com\nCc: carl@acme.com\n\
+    Subject: Renewal\nMessage-ID: <1@acme.com>\nDate: Tue, 01 Jul 2025 10:00:00 +0000\n";
+
+/// Bob answers Ann.
+pub const REPLY: &str = "From: bob@mail.globex.co.uk\nTo: ann@acme.com\n\
+    Subject: Re: Renewal\nMessage-ID: <2@globex.co.uk>\nIn-Reply-To: <1@acme.com>\n\
+    Date: Wed, 02 Jul 2025 09:00:00 +0000\n";
+
+/// A newsletter: automated, so excluded.
+pub const NEWSLETTER: &str = "From: news@globex.co.uk\nTo: ann@acme.com\n\
+    List-Unsubscribe: <mailto:unsub@globex.co.uk>\nSubject: News\n\
+    Message-ID: <3@globex.co.uk>\nDate: Thu, 03 Jul 2025 09:00:00 +0000\n";
+
+/// Carl writes to Erin at Initech, blind-copying Ann: Ann's copy has no Bcc header.
+pub const TO_ERIN: &str = "From: carl@acme.com\nTo: erin@initech.com\n\
+    Subject: Intro\nMessage-ID: <4@acme.com>\nDate: Fri, 04 Jul 2025 09:00:00 +0000\n";
+
+/// The same message as Carl's sent copy carries it: with Ann on Bcc.
+pub const TO_ERIN_SENDER_COPY: &str = "From: carl@acme.com\nTo: erin@initech.com\n\
+    Bcc: ann@acme.com\n\
+    Subject: Intro\nMessage-ID: <4@acme.com>\nDate: Fri, 04 Jul 2025 09:00:00 +0000\n";

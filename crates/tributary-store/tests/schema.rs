@@ -1,0 +1,194 @@
+//! The schema on both backends: migrations, immutability triggers, sealed credentials.
+
+mod common;
+
+use common::{Acme, OUTBOUND};
+use serde_json::json;
+use sqlx::{AssertSqlSafe, Executor, Row};
+use tributary_store::{
+    Backend, CapturePage, ConnectionKind, MasterKey, SecretBytes, Store, StoreError,
+};
+
+on_both_backends!(
+    migrations_create_every_table,
+    database_refuses_changes_to_captured_activity,
+    connection_credentials_are_sealed_per_tenant,
+);
+
+const TABLES: [&str; 15] = [
+    "tenants",
+    "connections",
+    "members",
+    "member_addresses",
+    "mailbox_links",
+    "cursors",
+    "activities",
+    "activity_participants",
+    "activity_sightings",
+    "contacts",
+    "companies",
+    "relationships",
+    "jobs",
+    "audit_events",
+    "_sqlx_migrations",
+];
+
+async fn migrations_create_every_table(store: Store) {
+    for table in TABLES {
+        let row = store
+            .pool()
+            .fetch_one(AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+            .await
+            .unwrap_or_else(|e| panic!("{table}: {e}"));
+        let rows: i64 = row.try_get(0).unwrap();
+        assert_eq!(rows, i64::from(table == "_sqlx_migrations"), "{table}");
+    }
+}
+
+#[tokio::test]
+async fn sqlite_file_is_created_in_wal_mode_and_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data dir #1?%").join("tributary.db");
+    assert!(!path.exists());
+    let url = format!("sqlite://{}", path.display());
+    let store = Store::open(&url).await.unwrap();
+    assert_eq!(store.backend(), Backend::Sqlite);
+    assert!(path.is_file(), "the database is not at {}", path.display());
+    let mode: String = store
+        .pool()
+        .fetch_one("PRAGMA journal_mode")
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let foreign_keys: i64 = store
+        .pool()
+        .fetch_one("PRAGMA foreign_keys")
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    assert_eq!(foreign_keys, 1);
+    let acme = Acme::create(&store, "acme").await;
+    let page = CapturePage {
+        sightings: vec![acme.sighting(OUTBOUND, "m1", &["SENT"])],
+    };
+    store
+        .commit_page(&acme.tenant, acme.ann_link, &page, None)
+        .await
+        .unwrap();
+    store.close().await;
+    let reopened = Store::open(path.to_str().unwrap()).await.unwrap();
+    assert_eq!(reopened.count_activities(&acme.tenant).await.unwrap(), 1);
+    reopened.close().await;
+}
+
+async fn database_refuses_changes_to_captured_activity(store: Store) {
+    let acme = Acme::create(&store, "acme").await;
+    let page = CapturePage {
+        sightings: vec![acme.sighting(OUTBOUND, "m1", &["SENT"])],
+    };
+    store
+        .commit_page(&acme.tenant, acme.ann_link, &page, None)
+        .await
+        .unwrap();
+    let before = store.activities(&acme.tenant).await.unwrap();
+    let mut refused = vec![
+        "UPDATE activities SET subject = 'changed'",
+        "UPDATE activities SET time_ms = 0",
+        "UPDATE activities SET dedupe_key = 'mid:other'",
+        "UPDATE activities SET thread_key = NULL",
+        "UPDATE activities SET direction = 'inbound'",
+        "UPDATE activities SET tenant_id = 'acme'",
+        "DELETE FROM activities",
+        "UPDATE activity_participants SET role = 'bcc' WHERE role = 'cc'",
+        "UPDATE activity_participants SET member_id = NULL",
+        "DELETE FROM activity_participants",
+    ];
+    if store.backend() == Backend::Postgres {
+        refused.extend([
+            "TRUNCATE activity_participants",
+            "TRUNCATE activities CASCADE",
+        ]);
+    }
+    for statement in refused {
+        match store.pool().execute(statement).await {
+            Ok(_) => panic!("the database accepted: {statement}"),
+            Err(error) => assert!(
+                error.to_string().contains("immutable"),
+                "{statement} failed for another reason: {error}"
+            ),
+        }
+    }
+    assert_eq!(store.activities(&acme.tenant).await.unwrap(), before);
+    // Participants may still be added: a Bcc only the sender's copy carries.
+    let activity_id = before[0].id;
+    store
+        .pool()
+        .execute(
+            sqlx::query(
+                "INSERT INTO activity_participants (tenant_id, activity_id, address, role, kind)
+                 VALUES ('acme', $1, 'zed@acme.com', 'bcc', 'internal')",
+            )
+            .bind(activity_id),
+        )
+        .await
+        .unwrap();
+}
+
+async fn connection_credentials_are_sealed_per_tenant(store: Store) {
+    let acme = Acme::create(&store, "acme").await;
+    let key = MasterKey::generate();
+    let credentials = SecretBytes::new(b"{\"private_key\":\"secret\"}".to_vec());
+    let policy = json!({"privacy": "subject"});
+    store
+        .save_connection(
+            &acme.tenant,
+            ConnectionKind::Google,
+            "admin@acme.com",
+            &credentials,
+            &policy,
+            &key,
+        )
+        .await
+        .unwrap();
+    let stored: Vec<u8> = store
+        .pool()
+        .fetch_one("SELECT credentials_ciphertext FROM connections")
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    assert!(
+        !stored
+            .windows(b"secret".len())
+            .any(|window| window == b"secret"),
+        "credentials are stored in the clear"
+    );
+    let loaded = store
+        .connection_credentials(&acme.tenant, ConnectionKind::Google, &key)
+        .await
+        .unwrap();
+    assert_eq!(loaded, credentials);
+    let wrong_key = store
+        .connection_credentials(&acme.tenant, ConnectionKind::Google, &MasterKey::generate())
+        .await;
+    assert!(matches!(wrong_key, Err(StoreError::Secret(_))));
+    // A ciphertext moved to another tenant's row does not decrypt there.
+    let other = Acme::create(&store, "other").await;
+    store
+        .pool()
+        .execute(
+            "INSERT INTO connections
+                 (tenant_id, kind, admin_email, credentials_ciphertext, credentials_nonce, policy, created_ms)
+             SELECT 'other', kind, admin_email, credentials_ciphertext, credentials_nonce, policy, created_ms
+             FROM connections WHERE tenant_id = 'acme'",
+        )
+        .await
+        .unwrap();
+    let moved = store
+        .connection_credentials(&other.tenant, ConnectionKind::Google, &key)
+        .await;
+    assert!(matches!(moved, Err(StoreError::Secret(_))));
+}
