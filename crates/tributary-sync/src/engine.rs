@@ -1,0 +1,283 @@
+//! The engine: runs link syncs for one tenant's connection, a few at a time, and
+//! records each outcome on the link (status, the provider's message, summary, audit).
+
+use crate::error::SyncError;
+use crate::gmail_sync::{GmailLinkSync, SyncSummary};
+use crate::late_sightings::{self, LateSightings};
+use crate::pacing::{Pacer, PacingConfig, PacingStats};
+use crate::store_retry;
+use crate::write_gate::WriteGate;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tributary_core::{Extractor, LinkErrorStatus};
+use tributary_google::GoogleConnector;
+use tributary_store::{CapturePage, LinkId, LinkStatus, SYSTEM_ACTOR, Store, StoreError, TenantId};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineConfig {
+    pub pacing: PacingConfig,
+    /// Messages per list page and per committed page.
+    pub page_size: u32,
+    /// Links synced at once.
+    pub concurrency: usize,
+    /// The instant backfill windows end at; `None` is the clock. (An emulated
+    /// organization has its own "now".)
+    pub reference_now_ms: Option<i64>,
+    /// When a link in `linkage_error` is tried again.
+    pub linkage_retry: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            pacing: PacingConfig::default(),
+            page_size: 500,
+            concurrency: 4,
+            reference_now_ms: None,
+            linkage_retry: Duration::from_secs(300),
+        }
+    }
+}
+
+/// How one link's run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkOutcome {
+    Synced {
+        link: LinkId,
+        summary: SyncSummary,
+    },
+    Failed {
+        link: LinkId,
+        status: LinkErrorStatus,
+        message: String,
+    },
+}
+
+impl LinkOutcome {
+    pub fn link(&self) -> LinkId {
+        match self {
+            LinkOutcome::Synced { link, .. } | LinkOutcome::Failed { link, .. } => *link,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("a link sync task died: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Syncs the Gmail links of one tenant. Cheap to clone; clones share pacing.
+#[derive(Debug, Clone)]
+pub struct SyncEngine {
+    store: Store,
+    connector: GoogleConnector,
+    tenant: TenantId,
+    extractor: Arc<Extractor>,
+    pacer: Arc<Pacer>,
+    write_gate: WriteGate,
+    late: LateSightings,
+    config: Arc<EngineConfig>,
+}
+
+impl SyncEngine {
+    pub fn new(
+        store: Store,
+        connector: GoogleConnector,
+        tenant: TenantId,
+        extractor: Extractor,
+        config: EngineConfig,
+    ) -> Self {
+        SyncEngine {
+            write_gate: WriteGate::for_store(&store),
+            late: LateSightings::default(),
+            store,
+            connector,
+            tenant,
+            extractor: Arc::new(extractor),
+            pacer: Arc::new(Pacer::new(config.pacing.clone())),
+            config: Arc::new(config),
+        }
+    }
+
+    pub fn pacing_stats(&self) -> PacingStats {
+        self.pacer.stats()
+    }
+
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Makes this engine take turns with others writing to the same SQLite store (one
+    /// gate per store; see [`WriteGate`]).
+    pub fn with_write_gate(mut self, gate: WriteGate) -> Self {
+        self.write_gate = gate;
+        self
+    }
+
+    /// Syncs every link that may run: not unlinked, not waiting for an admin.
+    pub async fn sync_all(&self) -> Result<Vec<LinkOutcome>, EngineError> {
+        let links = self.store.links(&self.tenant).await?;
+        let runnable: Vec<(LinkId, String)> = links
+            .into_iter()
+            .filter(|link| may_run(link.status))
+            .map(|link| (link.id, link.mailbox))
+            .collect();
+        self.sync_links(runnable).await
+    }
+
+    /// Syncs the given links, [`EngineConfig::concurrency`] at a time, in link order.
+    pub async fn sync_links(
+        &self,
+        links: Vec<(LinkId, String)>,
+    ) -> Result<Vec<LinkOutcome>, EngineError> {
+        let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let mut tasks = JoinSet::new();
+        for (link, mailbox) in links {
+            let engine = self.clone();
+            let permits = Arc::clone(&permits);
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                engine.sync_link(link, &mailbox).await
+            });
+        }
+        let mut outcomes = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            outcomes.push(joined??);
+        }
+        outcomes.sort_by_key(LinkOutcome::link);
+        self.attach_late_sightings(Duration::ZERO).await?;
+        Ok(outcomes)
+    }
+
+    /// Stores the held sightings whose activity another mailbox has captured since;
+    /// the others are held again while younger than `keep_for`, else dropped: internal
+    /// mail after all. Answers how many were attached.
+    pub async fn attach_late_sightings(&self, keep_for: Duration) -> Result<usize, StoreError> {
+        let mut attached = 0;
+        for held in self.late.take() {
+            let key = held.sighting.extraction.dedupe_key.as_str();
+            if !late_sightings::activity_exists(&self.store, &self.tenant, key).await? {
+                if held.since.elapsed() < keep_for {
+                    self.late.hold_again(held);
+                }
+                continue;
+            }
+            let page = CapturePage {
+                sightings: vec![late_sightings::attach(held.sighting)],
+            };
+            let _turn = self.write_gate.enter().await;
+            store_retry::commit_page(&self.store, &self.tenant, held.link, &page, None).await?;
+            attached += 1;
+        }
+        Ok(attached)
+    }
+
+    /// Runs one link and records the outcome on it. Only a store failure while
+    /// recording is an error; a provider failure is an outcome.
+    pub async fn sync_link(&self, link: LinkId, mailbox: &str) -> Result<LinkOutcome, StoreError> {
+        self.sync_link_retrying_in(link, mailbox, self.config.linkage_retry)
+            .await
+    }
+
+    /// [`Self::sync_link`], a `linkage_error` being retried in `linkage_retry` (a
+    /// scheduler backs off by the link's failures).
+    pub async fn sync_link_retrying_in(
+        &self,
+        link: LinkId,
+        mailbox: &str,
+        linkage_retry: Duration,
+    ) -> Result<LinkOutcome, StoreError> {
+        {
+            let _turn = self.write_gate.enter().await;
+            self.store
+                .set_link_status(&self.tenant, link, LinkStatus::Syncing, SYSTEM_ACTOR)
+                .await?;
+        }
+        let run = GmailLinkSync {
+            gmail: self.connector.gmail(mailbox),
+            store: self.store.clone(),
+            tenant: self.tenant.clone(),
+            link,
+            mailbox: mailbox.to_lowercase(),
+            extractor: Arc::clone(&self.extractor),
+            pacer: Arc::clone(&self.pacer),
+            now_ms: self.config.reference_now_ms.unwrap_or_else(clock_ms),
+            page_size: self.config.page_size,
+            write_gate: self.write_gate.clone(),
+            late: self.late.clone(),
+        };
+        match run.run().await {
+            Ok(summary) => self.record_success(link, summary).await,
+            Err(error) => {
+                self.record_failure(link, mailbox, &error, linkage_retry)
+                    .await
+            }
+        }
+    }
+
+    async fn record_success(
+        &self,
+        link: LinkId,
+        summary: SyncSummary,
+    ) -> Result<LinkOutcome, StoreError> {
+        let at_ms = clock_ms();
+        let mut json = serde_json::to_value(summary)?;
+        json["at_ms"] = at_ms.into();
+        let _turn = self.write_gate.enter().await;
+        self.store
+            .record_link_success(&self.tenant, link, &json, at_ms)
+            .await?;
+        Ok(LinkOutcome::Synced { link, summary })
+    }
+
+    async fn record_failure(
+        &self,
+        link: LinkId,
+        mailbox: &str,
+        error: &SyncError,
+        linkage_retry: Duration,
+    ) -> Result<LinkOutcome, StoreError> {
+        let status = error.link_status();
+        let message = error.message();
+        tracing::warn!(%mailbox, %status, %error, "link sync failed");
+        // Errors an admin must fix are not retried on a timer.
+        let next_attempt = (!status.needs_admin()).then(|| {
+            clock_ms().saturating_add(i64::try_from(linkage_retry.as_millis()).unwrap_or(i64::MAX))
+        });
+        let _turn = self.write_gate.enter().await;
+        self.store
+            .record_link_failure(&self.tenant, link, status, &message, next_attempt)
+            .await?;
+        Ok(LinkOutcome::Failed {
+            link,
+            status,
+            message,
+        })
+    }
+}
+
+pub(crate) fn may_run(status: LinkStatus) -> bool {
+    !matches!(
+        status,
+        LinkStatus::Unlinked | LinkStatus::AuthenticationError | LinkStatus::Unauthorized
+    )
+}
+
+pub(crate) fn clock_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,26 @@
+//! Tributary's sync engine (see `docs/sync.md`): User Delegation Sync turns the
+//! directory into members and mailbox links ([`delegation`]); each Gmail link is synced
+//! in full, then incrementally from history ([`gmail_sync`]), paced and retried
+//! ([`pacing`]); the [`engine`] runs links and records their status, and the
+//! [`scheduler`]'s workers run it from the store's job queue.
+
+pub mod delegation;
+pub mod engine;
+mod error;
+pub mod gmail_sync;
+mod late_sightings;
+pub mod pacing;
+pub mod scheduler;
+mod store_retry;
+mod write_gate;
+
+pub use delegation::{
+    DelegationError, DelegationOutcome, MailboxLink, SkipReason, SkippedAccount, sync_users,
+};
+pub use engine::{EngineConfig, EngineError, LinkOutcome, SyncEngine};
+pub use error::SyncError;
+pub use gmail_sync::{FULL_SYNC_STREAM, GmailLinkSync, HISTORY_STREAM, SyncMode, SyncSummary};
+pub use late_sightings::LateSightings;
+pub use pacing::{Pacer, PacingConfig, PacingStats};
+pub use scheduler::{JobOutcome, SYNC_LINK_JOB, Worker, WorkerConfig, WorkerError};
+pub use write_gate::WriteGate;
