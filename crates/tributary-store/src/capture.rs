@@ -3,10 +3,13 @@
 
 use crate::error::StoreError;
 use crate::relationship::recompute_relationship;
-use crate::store::{LinkId, Store, TenantId, now_ms};
+use crate::store::{Backend, LinkId, Store, TenantId, now_ms};
+use sha2::{Digest, Sha256};
 use sqlx::{Any, Row, Transaction};
-use std::collections::{BTreeSet, HashMap};
-use tributary_core::{AddressClass, Direction, Extraction, Participant, Role};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use tributary_core::{
+    AddressClass, Decision, Direction, ExclusionReason, Extraction, Participant, Role,
+};
 
 /// One message as one mailbox sees it.
 #[derive(Debug, Clone)]
@@ -50,6 +53,8 @@ impl Store {
     /// participants it lacked (a Bcc only the sender's copy carries), the sighting and
     /// its labels. Relationships of every (member, contact) pair the page touched are
     /// recomputed from SQL aggregates, so the order sightings arrive in does not matter.
+    /// A copy excluded only as internal joins its activity as a sighting, now or, held by
+    /// dedupe key, when a later commit captures that activity.
     pub async fn commit_page(
         &self,
         tenant: &TenantId,
@@ -57,31 +62,75 @@ impl Store {
         page: &CapturePage,
         cursor: Option<&CursorAdvance>,
     ) -> Result<PageSummary, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         ensure_link(&mut tx, tenant, link).await?;
+        // SQLite's `BEGIN IMMEDIATE` already serializes writers; PostgreSQL commits run
+        // concurrently, so they take their locks in one global order: the page's dedupe
+        // keys, companies, contacts, then the relationships they recompute.
+        let concurrent = self.backend() == Backend::Postgres;
         let mut writer = PageWriter {
             tx: &mut tx,
             tenant: tenant.as_str(),
             ids: HashMap::new(),
         };
+        if concurrent {
+            let keys = page.sightings.iter().map(|s| {
+                lock_key(&[
+                    tenant.as_str(),
+                    "activity",
+                    s.extraction.dedupe_key.as_str(),
+                ])
+            });
+            writer.advisory_locks(keys.collect()).await?;
+        }
+        writer.companies_and_contacts(page).await?;
         let mut summary = PageSummary::default();
         let mut touched = BTreeSet::new();
         for sighting in &page.sightings {
             if !sighting.extraction.is_captured() {
-                summary.excluded += 1;
+                if looks_internal_alone(&sighting.extraction)
+                    && writer.attach_or_hold(link, sighting).await?
+                {
+                    summary.already_known += 1;
+                } else {
+                    summary.excluded += 1;
+                }
                 continue;
             }
             let (activity, added) = writer.activity(&sighting.extraction).await?;
             if added {
                 summary.added += 1;
+                writer
+                    .attach_held(activity, sighting.extraction.dedupe_key.as_str())
+                    .await?;
             } else {
                 summary.already_known += 1;
             }
             writer.participants(activity, &sighting.extraction).await?;
-            writer.sighting(activity, link, sighting).await?;
+            writer
+                .sighting(
+                    activity,
+                    link,
+                    &sighting.provider_message_id,
+                    &sighting.labels,
+                )
+                .await?;
             touched.insert(activity);
         }
         let pairs = writer.touched_pairs(&touched).await?;
+        if concurrent {
+            // Without the lock two commits adding activities to one pair could each
+            // recompute it without the other's (READ COMMITTED) and store a count short.
+            let keys = pairs.iter().map(|(member, contact)| {
+                lock_key(&[
+                    tenant.as_str(),
+                    "relationship",
+                    &member.to_string(),
+                    &contact.to_string(),
+                ])
+            });
+            writer.advisory_locks(keys.collect()).await?;
+        }
         for (member, contact) in pairs {
             recompute_relationship(writer.tx, writer.tenant, member, contact).await?;
         }
@@ -91,6 +140,30 @@ impl Store {
         tx.commit().await?;
         Ok(summary)
     }
+}
+
+/// Whether the extraction excluded this copy only because, on its own, it has no
+/// external participant: a recipient's copy whose only external participant is a Bcc
+/// that only the sender's copy carries. The capture contract still counts its mailbox.
+fn looks_internal_alone(extraction: &Extraction) -> bool {
+    extraction.decision
+        == (Decision::Excluded {
+            reason: ExclusionReason::Internal,
+        })
+}
+
+/// A stable 64-bit PostgreSQL advisory lock key for `parts` (the same in every process
+/// and release, unlike `std`'s hasher).
+fn lock_key(parts: &[&str]) -> i64 {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    let digest = hasher.finalize();
+    let mut first = [0; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
 }
 
 async fn ensure_link(
@@ -300,12 +373,152 @@ impl<'p> PageWriter<'_, 'p> {
         Ok(id)
     }
 
+    /// Takes PostgreSQL transaction-scoped advisory locks, in ascending key order so
+    /// that concurrent commits never wait on each other in a cycle.
+    async fn advisory_locks(&mut self, keys: BTreeSet<i64>) -> Result<(), StoreError> {
+        for key in keys {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(key)
+                .execute(&mut **self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Creates the companies and contacts the page's captured sightings name, each
+    /// sorted, so that concurrent commits lock their rows in one order. An address
+    /// keeps the company it is first named with.
+    async fn companies_and_contacts(&mut self, page: &'p CapturePage) -> Result<(), StoreError> {
+        let mut contacts: BTreeMap<&'p str, Option<&'p str>> = BTreeMap::new();
+        for extraction in page.sightings.iter().map(|s| &s.extraction) {
+            if !extraction.is_captured() {
+                continue;
+            }
+            for contact in &extraction.contacts {
+                contacts
+                    .entry(contact.address.as_str())
+                    .or_insert(contact.company.as_deref());
+            }
+            for participant in &extraction.participants {
+                if participant.class == AddressClass::External {
+                    contacts.entry(participant.address.as_str()).or_insert(None);
+                }
+            }
+        }
+        let companies: BTreeSet<&'p str> = contacts.values().flatten().copied().collect();
+        for domain in companies {
+            self.company(domain).await?;
+        }
+        for (address, company) in contacts {
+            self.contact(address, company).await?;
+        }
+        Ok(())
+    }
+
+    /// The id of the activity with `dedupe_key`, if captured.
+    async fn existing_activity(&mut self, dedupe_key: &str) -> Result<Option<i64>, StoreError> {
+        sqlx::query("SELECT id FROM activities WHERE tenant_id = $1 AND dedupe_key = $2")
+            .bind(self.tenant)
+            .bind(dedupe_key)
+            .fetch_optional(&mut **self.tx)
+            .await?
+            .map(|row| row.try_get(0))
+            .transpose()
+            .map_err(StoreError::from)
+    }
+
+    /// Stores an internal-looking copy as a sighting of its activity when that is
+    /// captured (`true`), else holds it until it is.
+    async fn attach_or_hold(
+        &mut self,
+        link: LinkId,
+        sighting: &CapturedSighting,
+    ) -> Result<bool, StoreError> {
+        let dedupe_key = sighting.extraction.dedupe_key.as_str();
+        if let Some(activity) = self.existing_activity(dedupe_key).await? {
+            self.sighting(
+                activity,
+                link,
+                &sighting.provider_message_id,
+                &sighting.labels,
+            )
+            .await?;
+            return Ok(true);
+        }
+        let known = sqlx::query(
+            "SELECT labels FROM held_sightings
+             WHERE tenant_id = $1 AND dedupe_key = $2 AND link_id = $3 AND provider_message_id = $4",
+        )
+        .bind(self.tenant)
+        .bind(dedupe_key)
+        .bind(link.0)
+        .bind(&sighting.provider_message_id)
+        .fetch_optional(&mut **self.tx)
+        .await?;
+        let mut labels: BTreeSet<String> = sighting.labels.iter().cloned().collect();
+        if let Some(row) = known {
+            labels.extend(serde_json::from_str::<Vec<String>>(
+                row.try_get::<&str, _>(0)?,
+            )?);
+        }
+        sqlx::query(
+            "INSERT INTO held_sightings
+                 (tenant_id, dedupe_key, link_id, provider_message_id, labels, seen_ms)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (tenant_id, dedupe_key, link_id, provider_message_id)
+             DO UPDATE SET labels = excluded.labels",
+        )
+        .bind(self.tenant)
+        .bind(dedupe_key)
+        .bind(link.0)
+        .bind(&sighting.provider_message_id)
+        .bind(serde_json::to_string(&labels)?)
+        .bind(now_ms())
+        .execute(&mut **self.tx)
+        .await?;
+        Ok(false)
+    }
+
+    /// Turns the copies held for `dedupe_key` into sightings of the just-captured
+    /// `activity`.
+    async fn attach_held(&mut self, activity: i64, dedupe_key: &str) -> Result<(), StoreError> {
+        let held = sqlx::query(
+            "SELECT link_id, provider_message_id, labels FROM held_sightings
+             WHERE tenant_id = $1 AND dedupe_key = $2",
+        )
+        .bind(self.tenant)
+        .bind(dedupe_key)
+        .fetch_all(&mut **self.tx)
+        .await?;
+        if held.is_empty() {
+            return Ok(());
+        }
+        for row in &held {
+            let labels: Vec<String> = serde_json::from_str(row.try_get::<&str, _>(2)?)?;
+            let provider_message_id: &str = row.try_get(1)?;
+            self.sighting(
+                activity,
+                LinkId(row.try_get(0)?),
+                provider_message_id,
+                &labels,
+            )
+            .await?;
+        }
+        sqlx::query("DELETE FROM held_sightings WHERE tenant_id = $1 AND dedupe_key = $2")
+            .bind(self.tenant)
+            .bind(dedupe_key)
+            .execute(&mut **self.tx)
+            .await?;
+        Ok(())
+    }
+
     /// Records this copy; a copy seen again keeps the union of its labels.
     async fn sighting(
         &mut self,
         activity: i64,
         link: LinkId,
-        sighting: &CapturedSighting,
+        provider_message_id: &str,
+        labels: &[String],
     ) -> Result<(), StoreError> {
         let existing = sqlx::query(
             "SELECT labels FROM activity_sightings
@@ -314,10 +527,10 @@ impl<'p> PageWriter<'_, 'p> {
         .bind(self.tenant)
         .bind(activity)
         .bind(link.0)
-        .bind(&sighting.provider_message_id)
+        .bind(provider_message_id)
         .fetch_optional(&mut **self.tx)
         .await?;
-        let mut labels: BTreeSet<String> = sighting.labels.iter().cloned().collect();
+        let mut labels: BTreeSet<String> = labels.iter().cloned().collect();
         let Some(row) = existing else {
             sqlx::query(
                 "INSERT INTO activity_sightings
@@ -327,7 +540,7 @@ impl<'p> PageWriter<'_, 'p> {
             .bind(self.tenant)
             .bind(activity)
             .bind(link.0)
-            .bind(&sighting.provider_message_id)
+            .bind(provider_message_id)
             .bind(serde_json::to_string(&labels)?)
             .bind(now_ms())
             .execute(&mut **self.tx)
@@ -346,7 +559,7 @@ impl<'p> PageWriter<'_, 'p> {
         .bind(self.tenant)
         .bind(activity)
         .bind(link.0)
-        .bind(&sighting.provider_message_id)
+        .bind(provider_message_id)
         .bind(serde_json::to_string(&labels)?)
         .execute(&mut **self.tx)
         .await?;

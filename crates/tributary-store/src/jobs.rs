@@ -132,7 +132,7 @@ impl Store {
         worker: &str,
         retry_at_ms: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let pending = sqlx::query(
             "SELECT pending.id FROM jobs held
              JOIN jobs pending ON pending.tenant_id = held.tenant_id
@@ -142,7 +142,7 @@ impl Store {
         )
         .bind(job.0)
         .bind(worker)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
         let released = match pending {
             Some(row) => {
@@ -150,7 +150,7 @@ impl Store {
                 let deleted = sqlx::query("DELETE FROM jobs WHERE id = $1 AND leased_by = $2")
                     .bind(job.0)
                     .bind(worker)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
                 sqlx::query(
                     "UPDATE jobs SET attempts = attempts + 1,
@@ -159,7 +159,7 @@ impl Store {
                 )
                 .bind(pending)
                 .bind(retry_at_ms)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
                 deleted.rows_affected() == 1
             }
@@ -172,7 +172,7 @@ impl Store {
                 .bind(job.0)
                 .bind(worker)
                 .bind(retry_at_ms)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?
                 .rows_affected()
                     == 1

@@ -107,13 +107,13 @@ impl Store {
         status: LinkStatus,
         actor: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let previous = current_status(&mut tx, tenant, link).await?;
         sqlx::query("UPDATE mailbox_links SET status = $3 WHERE tenant_id = $1 AND id = $2")
             .bind(tenant.as_str())
             .bind(link.0)
             .bind(status.as_str())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         audit_status_change(&mut tx, tenant, link, actor, previous, status, None).await?;
         tx.commit().await?;
@@ -128,7 +128,7 @@ impl Store {
         summary: &serde_json::Value,
         at_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let previous = current_status(&mut tx, tenant, link).await?;
         sqlx::query(
             "UPDATE mailbox_links SET status = 'idle', provider_message = NULL,
@@ -139,7 +139,7 @@ impl Store {
         .bind(link.0)
         .bind(at_ms)
         .bind(summary.to_string())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         audit_status_change(
             &mut tx,
@@ -165,7 +165,7 @@ impl Store {
         provider_message: &str,
         next_attempt_ms: Option<i64>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let previous = current_status(&mut tx, tenant, link).await?;
         let status = LinkStatus::from(error);
         sqlx::query(
@@ -178,7 +178,7 @@ impl Store {
         .bind(status.as_str())
         .bind(provider_message)
         .bind(next_attempt_ms)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         audit_status_change(
             &mut tx,
@@ -200,7 +200,7 @@ impl Store {
         tenant: &TenantId,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         insert_audit(&mut tx, tenant, event).await?;
         tx.commit().await?;
         Ok(())

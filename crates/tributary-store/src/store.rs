@@ -4,11 +4,14 @@
 use crate::error::StoreError;
 use crate::secrets::{MasterKey, Sealed, SecretBytes};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::sync::Once;
 use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// The SQLite file `Store::open_in_data_dir` uses.
 pub const DATABASE_FILE: &str = "tributary.db";
@@ -93,6 +96,38 @@ pub struct MemberView {
 pub struct Store {
     pub(crate) pool: AnyPool,
     backend: Backend,
+    /// SQLite has one writer at a time: this process's writers queue here, without
+    /// holding a pooled connection or polling against the busy timeout.
+    write_turn: Arc<Mutex<()>>,
+}
+
+/// A write transaction, holding this process's write turn on SQLite until it ends.
+pub(crate) struct WriteTransaction {
+    // Declared first so the transaction ends before the turn is handed on.
+    tx: Transaction<'static, Any>,
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTransaction {
+    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+        let WriteTransaction { tx, _turn } = self;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Deref for WriteTransaction {
+    type Target = Transaction<'static, Any>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTransaction {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
 }
 
 impl Store {
@@ -127,6 +162,7 @@ impl Store {
         Ok(Self {
             pool,
             backend: Backend::Postgres,
+            write_turn: Arc::default(),
         })
     }
 
@@ -159,6 +195,28 @@ impl Store {
         Ok(Self {
             pool,
             backend: Backend::Sqlite,
+            write_turn: Arc::default(),
+        })
+    }
+
+    /// Begins a transaction that will write. On SQLite it waits for this process's write
+    /// turn and then takes the database's write lock at once (`BEGIN IMMEDIATE`): a
+    /// deferred transaction that reads and then writes fails with "database is locked"
+    /// when another connection committed in between, instead of waiting for the busy
+    /// timeout (which still covers other processes).
+    pub(crate) async fn begin_write(&self) -> Result<WriteTransaction, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => {
+                let turn = Arc::clone(&self.write_turn).lock_owned().await;
+                WriteTransaction {
+                    tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    _turn: Some(turn),
+                }
+            }
+            Backend::Postgres => WriteTransaction {
+                tx: self.pool.begin().await?,
+                _turn: None,
+            },
         })
     }
 
@@ -200,7 +258,7 @@ impl Store {
         role: MemberRole,
     ) -> Result<MemberId, StoreError> {
         let primary = primary.trim().to_lowercase();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO members (tenant_id, email, role) VALUES ($1, $2, $3)
              ON CONFLICT (tenant_id, email) DO NOTHING",
@@ -208,12 +266,12 @@ impl Store {
         .bind(tenant.as_str())
         .bind(&primary)
         .bind(role.as_str())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         let id: i64 = sqlx::query("SELECT id FROM members WHERE tenant_id = $1 AND email = $2")
             .bind(tenant.as_str())
             .bind(&primary)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?
             .try_get(0)?;
         for address in
@@ -226,7 +284,7 @@ impl Store {
             .bind(tenant.as_str())
             .bind(address)
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         }
         tx.commit().await?;

@@ -3,7 +3,10 @@
 
 mod common;
 
-use common::{Acme, NEWSLETTER, OUTBOUND, REPLY, TO_ERIN, TO_ERIN_SENDER_COPY};
+use common::{
+    Acme, NEWSLETTER, OUTBOUND, REPLY, TO_ANN_BCC_ERIN, TO_ANN_BCC_ERIN_SENDER_COPY, TO_ERIN,
+    TO_ERIN_SENDER_COPY,
+};
 use sqlx::{AssertSqlSafe, Executor};
 use tributary_core::{EmailAddress, MessageRecord, RelationshipBook, Touch};
 use tributary_store::{
@@ -20,6 +23,9 @@ on_both_backends!(
     tenants_are_isolated,
     relationship_counts_do_not_depend_on_page_order,
     relationships_match_core_relationship_book,
+    internal_looking_copy_seen_first_joins_the_activity_captured_later,
+    internal_looking_copy_seen_last_joins_the_captured_activity,
+    concurrent_commits_sharing_contacts_lose_no_relationship_update,
 );
 
 fn cursor(value: &str) -> CursorAdvance {
@@ -433,5 +439,153 @@ async fn relationships_match_core_relationship_book(store: Store) {
             "{row:?} vs {expected:?}"
         );
         assert!(row.score_at_last > 0.0);
+    }
+}
+
+/// The sightings each order of Ann's internal-looking copy and Carl's sent copy must
+/// end with.
+fn pricing_sightings() -> Vec<(String, String, Vec<String>)> {
+    vec![
+        ("ann@acme.com".into(), "a-5".into(), vec!["INBOX".into()]),
+        ("carl@acme.com".into(), "c-5".into(), vec!["SENT".into()]),
+    ]
+}
+
+async fn internal_looking_copy_seen_first_joins_the_activity_captured_later(store: Store) {
+    let acme = Acme::create(&store, "acme").await;
+    let ann_copy = acme.sighting(TO_ANN_BCC_ERIN, "a-5", &["INBOX"]);
+    assert!(!ann_copy.extraction.is_captured());
+    let held = store
+        .commit_page(
+            &acme.tenant,
+            acme.ann_link,
+            &acme.page(vec![ann_copy]),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(held.excluded, 1);
+    assert_eq!(store.count_activities(&acme.tenant).await.unwrap(), 0);
+
+    let carl_copy = acme.sighting(TO_ANN_BCC_ERIN_SENDER_COPY, "c-5", &["SENT"]);
+    store
+        .commit_page(
+            &acme.tenant,
+            acme.carl_link,
+            &acme.page(vec![carl_copy]),
+            None,
+        )
+        .await
+        .unwrap();
+    let activities = store.activities(&acme.tenant).await.unwrap();
+    assert_eq!(activities.len(), 1);
+    assert_eq!(activities[0].sightings, pricing_sightings());
+}
+
+async fn internal_looking_copy_seen_last_joins_the_captured_activity(store: Store) {
+    let acme = Acme::create(&store, "acme").await;
+    let carl_copy = acme.sighting(TO_ANN_BCC_ERIN_SENDER_COPY, "c-5", &["SENT"]);
+    store
+        .commit_page(
+            &acme.tenant,
+            acme.carl_link,
+            &acme.page(vec![carl_copy]),
+            None,
+        )
+        .await
+        .unwrap();
+    let before = snapshot(&store, &acme.tenant).await;
+
+    let ann_copy = acme.sighting(TO_ANN_BCC_ERIN, "a-5", &["INBOX"]);
+    let attached = store
+        .commit_page(
+            &acme.tenant,
+            acme.ann_link,
+            &acme.page(vec![ann_copy]),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        attached,
+        PageSummary {
+            added: 0,
+            already_known: 1,
+            excluded: 0
+        }
+    );
+    let after = snapshot(&store, &acme.tenant).await;
+    assert_eq!(after.activities[0].sightings, pricing_sightings());
+    // Only the sighting is new: participants, contacts and relationships are unchanged.
+    assert_eq!(
+        after.activities[0].participants,
+        before.activities[0].participants
+    );
+    assert_eq!(
+        (&after.contacts, &after.relationships),
+        (&before.contacts, &before.relationships)
+    );
+}
+
+/// Ann's message `index` to Bob, Dana and Erin (named in a different order each time),
+/// copying Carl.
+fn update_message(index: usize) -> String {
+    let to = if index.is_multiple_of(2) {
+        "bob@mail.globex.co.uk, dana@gmail.com, erin@initech.com"
+    } else {
+        "erin@initech.com, dana@gmail.com, bob@mail.globex.co.uk"
+    };
+    format!(
+        "From: ann@acme.com\nTo: {to}\nCc: carl@acme.com\nSubject: Update {index}\n\
+         Message-ID: <update-{index}@acme.com>\nDate: Tue, 01 Jul 2025 10:{index:02}:00 +0000\n"
+    )
+}
+
+/// Many pages of both mailboxes, naming the same contacts and messages in opposite
+/// orders, committed at once: none deadlocks, is refused as locked, or loses another's
+/// relationship update.
+async fn concurrent_commits_sharing_contacts_lose_no_relationship_update(store: Store) {
+    const MESSAGES: usize = 24;
+    let acme = Acme::create(&store, "acme").await;
+    let mut pages = Vec::new();
+    for first in (0..MESSAGES).step_by(2) {
+        let (a, b) = (update_message(first), update_message(first + 1));
+        let ann = vec![
+            acme.sighting(&a, &format!("a-{first}"), &["SENT"]),
+            acme.sighting(&b, &format!("a-{}", first + 1), &["SENT"]),
+        ];
+        let carl = vec![
+            acme.sighting(&b, &format!("c-{}", first + 1), &["INBOX"]),
+            acme.sighting(&a, &format!("c-{first}"), &["INBOX"]),
+        ];
+        pages.push((acme.ann_link, acme.page(ann)));
+        pages.push((acme.carl_link, acme.page(carl)));
+    }
+    let mut commits = tokio::task::JoinSet::new();
+    for (link, page) in pages {
+        let (store, tenant) = (store.clone(), acme.tenant.clone());
+        commits.spawn(async move { store.commit_page(&tenant, link, &page, None).await });
+    }
+    while let Some(committed) = commits.join_next().await {
+        committed.unwrap().unwrap();
+    }
+    let state = snapshot(&store, &acme.tenant).await;
+    assert_eq!(state.activities.len(), MESSAGES);
+    assert!(state.activities.iter().all(|a| a.sightings.len() == 2));
+    assert_eq!(state.contacts.len(), 3);
+    for contact in [
+        "bob@mail.globex.co.uk",
+        "dana@gmail.com",
+        "erin@initech.com",
+    ] {
+        let expected = i64::try_from(MESSAGES).unwrap();
+        let ann = relationship(&state, "ann@acme.com", contact);
+        assert_eq!(
+            (ann.sent, ann.total),
+            (expected, expected),
+            "ann – {contact}"
+        );
+        let carl = relationship(&state, "carl@acme.com", contact);
+        assert_eq!(carl.total, expected, "carl – {contact}");
     }
 }

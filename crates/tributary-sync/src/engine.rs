@@ -3,17 +3,14 @@
 
 use crate::error::SyncError;
 use crate::gmail_sync::{GmailLinkSync, SyncSummary};
-use crate::late_sightings::{self, LateSightings};
 use crate::pacing::{Pacer, PacingConfig, PacingStats};
-use crate::store_retry;
-use crate::write_gate::WriteGate;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tributary_core::{Extractor, LinkErrorStatus};
 use tributary_google::GoogleConnector;
-use tributary_store::{CapturePage, LinkId, LinkStatus, SYSTEM_ACTOR, Store, StoreError, TenantId};
+use tributary_store::{LinkId, LinkStatus, SYSTEM_ACTOR, Store, StoreError, TenantId};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineConfig {
@@ -79,8 +76,6 @@ pub struct SyncEngine {
     tenant: TenantId,
     extractor: Arc<Extractor>,
     pacer: Arc<Pacer>,
-    write_gate: WriteGate,
-    late: LateSightings,
     config: Arc<EngineConfig>,
 }
 
@@ -93,8 +88,6 @@ impl SyncEngine {
         config: EngineConfig,
     ) -> Self {
         SyncEngine {
-            write_gate: WriteGate::for_store(&store),
-            late: LateSightings::default(),
             store,
             connector,
             tenant,
@@ -118,13 +111,6 @@ impl SyncEngine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
-    }
-
-    /// Makes this engine take turns with others writing to the same SQLite store (one
-    /// gate per store; see [`WriteGate`]).
-    pub fn with_write_gate(mut self, gate: WriteGate) -> Self {
-        self.write_gate = gate;
-        self
     }
 
     /// Syncs every link that may run: not unlinked, not waiting for an admin.
@@ -158,31 +144,7 @@ impl SyncEngine {
             outcomes.push(joined??);
         }
         outcomes.sort_by_key(LinkOutcome::link);
-        self.attach_late_sightings(Duration::ZERO).await?;
         Ok(outcomes)
-    }
-
-    /// Stores the held sightings whose activity another mailbox has captured since;
-    /// the others are held again while younger than `keep_for`, else dropped: internal
-    /// mail after all. Answers how many were attached.
-    pub async fn attach_late_sightings(&self, keep_for: Duration) -> Result<usize, StoreError> {
-        let mut attached = 0;
-        for held in self.late.take() {
-            let key = held.sighting.extraction.dedupe_key.as_str();
-            if !late_sightings::activity_exists(&self.store, &self.tenant, key).await? {
-                if held.since.elapsed() < keep_for {
-                    self.late.hold_again(held);
-                }
-                continue;
-            }
-            let page = CapturePage {
-                sightings: vec![late_sightings::attach(held.sighting)],
-            };
-            let _turn = self.write_gate.enter().await;
-            store_retry::commit_page(&self.store, &self.tenant, held.link, &page, None).await?;
-            attached += 1;
-        }
-        Ok(attached)
     }
 
     /// Runs one link and records the outcome on it. Only a store failure while
@@ -200,12 +162,9 @@ impl SyncEngine {
         mailbox: &str,
         linkage_retry: Duration,
     ) -> Result<LinkOutcome, StoreError> {
-        {
-            let _turn = self.write_gate.enter().await;
-            self.store
-                .set_link_status(&self.tenant, link, LinkStatus::Syncing, SYSTEM_ACTOR)
-                .await?;
-        }
+        self.store
+            .set_link_status(&self.tenant, link, LinkStatus::Syncing, SYSTEM_ACTOR)
+            .await?;
         let run = GmailLinkSync {
             gmail: self.connector.gmail(mailbox),
             store: self.store.clone(),
@@ -216,8 +175,6 @@ impl SyncEngine {
             pacer: Arc::clone(&self.pacer),
             now_ms: self.config.reference_now_ms.unwrap_or_else(clock_ms),
             page_size: self.config.page_size,
-            write_gate: self.write_gate.clone(),
-            late: self.late.clone(),
         };
         match run.run().await {
             Ok(summary) => self.record_success(link, summary).await,
@@ -236,7 +193,6 @@ impl SyncEngine {
         let at_ms = clock_ms();
         let mut json = serde_json::to_value(summary)?;
         json["at_ms"] = at_ms.into();
-        let _turn = self.write_gate.enter().await;
         self.store
             .record_link_success(&self.tenant, link, &json, at_ms)
             .await?;
@@ -257,7 +213,6 @@ impl SyncEngine {
         let next_attempt = (!status.needs_admin()).then(|| {
             clock_ms().saturating_add(i64::try_from(linkage_retry.as_millis()).unwrap_or(i64::MAX))
         });
-        let _turn = self.write_gate.enter().await;
         self.store
             .record_link_failure(&self.tenant, link, status, &message, next_attempt)
             .await?;

@@ -5,10 +5,7 @@
 //! [`ProviderError`]s and [`SyncSummary`]s.
 
 use crate::error::SyncError;
-use crate::late_sightings::{self, LateSightings};
 use crate::pacing::{Pacer, units};
-use crate::store_retry;
-use crate::write_gate::WriteGate;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -103,10 +100,6 @@ pub struct GmailLinkSync {
     pub now_ms: i64,
     /// Messages per list page (and per committed page), at most 500.
     pub page_size: u32,
-    /// Taken around every store write.
-    pub write_gate: WriteGate,
-    /// Sightings waiting for another mailbox to capture their activity.
-    pub late: LateSightings,
 }
 
 impl GmailLinkSync {
@@ -377,37 +370,13 @@ impl GmailLinkSync {
         cursor: Option<&CursorAdvance>,
         summary: &mut SyncSummary,
     ) -> Result<(), SyncError> {
-        let page = CapturePage {
-            sightings: self.attach_or_hold(sightings).await?,
-        };
-        let _turn = self.write_gate.enter().await;
-        let committed =
-            store_retry::commit_page(&self.store, &self.tenant, self.link, &page, cursor).await?;
+        let page = CapturePage { sightings };
+        let committed = self
+            .store
+            .commit_page(&self.tenant, self.link, &page, cursor)
+            .await?;
         summary.add_page(committed);
         Ok(())
-    }
-
-    /// Keeps captured sightings, attaches those excluded only as internal whose
-    /// activity exists, and holds the rest of those for later (see `late_sightings`).
-    async fn attach_or_hold(
-        &self,
-        sightings: Vec<CapturedSighting>,
-    ) -> Result<Vec<CapturedSighting>, SyncError> {
-        let mut kept = Vec::with_capacity(sightings.len());
-        for sighting in sightings {
-            if !late_sightings::looks_internal_alone(&sighting) {
-                kept.push(sighting);
-                continue;
-            }
-            let key = sighting.extraction.dedupe_key.as_str();
-            if late_sightings::activity_exists(&self.store, &self.tenant, key).await? {
-                kept.push(late_sightings::attach(sighting));
-            } else {
-                self.late.hold(self.link, sighting.clone());
-                kept.push(sighting);
-            }
-        }
-        Ok(kept)
     }
 
     async fn stored_cursor(&self, stream: &str) -> Result<Option<String>, SyncError> {
@@ -454,15 +423,14 @@ impl GmailLinkSync {
             page_token: None,
             done: false,
         };
-        let _turn = self.write_gate.enter().await;
-        store_retry::commit_page(
-            &self.store,
-            &self.tenant,
-            self.link,
-            &CapturePage::default(),
-            Some(&progress_cursor(&progress)),
-        )
-        .await?;
+        self.store
+            .commit_page(
+                &self.tenant,
+                self.link,
+                &CapturePage::default(),
+                Some(&progress_cursor(&progress)),
+            )
+            .await?;
         Ok(progress)
     }
 

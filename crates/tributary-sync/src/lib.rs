@@ -8,11 +8,8 @@ pub mod delegation;
 pub mod engine;
 mod error;
 pub mod gmail_sync;
-mod late_sightings;
 pub mod pacing;
 pub mod scheduler;
-mod store_retry;
-mod write_gate;
 
 pub use delegation::{
     DelegationError, DelegationOutcome, MailboxLink, SkipReason, SkippedAccount, sync_users,
@@ -20,7 +17,5 @@ pub use delegation::{
 pub use engine::{EngineConfig, EngineError, LinkOutcome, SyncEngine};
 pub use error::SyncError;
 pub use gmail_sync::{FULL_SYNC_STREAM, GmailLinkSync, HISTORY_STREAM, SyncMode, SyncSummary};
-pub use late_sightings::LateSightings;
 pub use pacing::{Pacer, PacingConfig, PacingStats};
 pub use scheduler::{JobOutcome, SYNC_LINK_JOB, Worker, WorkerConfig, WorkerError};
-pub use write_gate::WriteGate;

@@ -4,7 +4,6 @@
 //! error an administrator must fix (restarting the link enqueues a job again).
 
 use crate::engine::{LinkOutcome, SyncEngine, clock_ms, may_run};
-use crate::write_gate::WriteGate;
 use rand::Rng;
 use std::collections::HashMap;
 use std::future::Future;
@@ -68,22 +67,19 @@ pub struct Worker {
     store: Store,
     config: WorkerConfig,
     engines: HashMap<TenantId, SyncEngine>,
-    write_gate: WriteGate,
 }
 
 impl Worker {
     pub fn new(store: Store, config: WorkerConfig) -> Self {
         Worker {
-            write_gate: WriteGate::for_store(&store),
             store,
             config,
             engines: HashMap::new(),
         }
     }
 
-    /// Runs `engine`'s tenant here; its writes take turns with this worker's.
+    /// Runs `engine`'s tenant here.
     pub fn register(&mut self, engine: SyncEngine) {
-        let engine = engine.with_write_gate(self.write_gate.clone());
         self.engines.insert(engine.tenant().clone(), engine);
     }
 
@@ -93,7 +89,6 @@ impl Worker {
         let links = self.store.links(tenant).await?;
         let mut scheduled = 0;
         for link in links.iter().filter(|l| may_run(l.status)) {
-            let _turn = self.write_gate.enter().await;
             self.store
                 .enqueue_job(tenant, SYNC_LINK_JOB, Some(link.id), clock_ms())
                 .await?;
@@ -105,12 +100,10 @@ impl Worker {
     /// Leases and runs one due job; `None` when none is due.
     pub async fn run_once(&self) -> Result<Option<JobOutcome>, WorkerError> {
         let lease_ms = millis(self.config.lease);
-        let leased = {
-            let _turn = self.write_gate.enter().await;
-            self.store
-                .lease_job(&self.config.worker_id, clock_ms(), lease_ms)
-                .await?
-        };
+        let leased = self
+            .store
+            .lease_job(&self.config.worker_id, clock_ms(), lease_ms)
+            .await?;
         let Some(job) = leased else {
             return Ok(None);
         };
@@ -150,11 +143,6 @@ impl Worker {
         let outcome = engine
             .sync_link_retrying_in(link, &view.mailbox, backoff)
             .await?;
-        // By two poll intervals every other link has synced (in steady state).
-        engine
-            .attach_late_sightings(self.config.poll_interval.saturating_mul(2))
-            .await?;
-        let _turn = self.write_gate.enter().await;
         let worker = &self.config.worker_id;
         match outcome {
             LinkOutcome::Synced { .. } => {
@@ -183,7 +171,6 @@ impl Worker {
         reason: &'static str,
     ) -> Result<JobOutcome, WorkerError> {
         tracing::warn!(job = job.id.0, tenant = %job.tenant.as_str(), reason, "dropping job");
-        let _turn = self.write_gate.enter().await;
         self.store
             .complete_job(job.id, &self.config.worker_id)
             .await?;

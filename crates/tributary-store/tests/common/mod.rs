@@ -206,3 +206,13 @@ pub const TO_ERIN: &str = "From: carl@acme.com\nTo: erin@initech.com\n\
 pub const TO_ERIN_SENDER_COPY: &str = "From: carl@acme.com\nTo: erin@initech.com\n\
     Bcc: ann@acme.com\n\
     Subject: Intro\nMessage-ID: <4@acme.com>\nDate: Fri, 04 Jul 2025 09:00:00 +0000\n";
+
+/// Carl writes to Ann, blind-copying Erin at Initech: Ann's copy, without the Bcc
+/// header, looks internal on its own.
+pub const TO_ANN_BCC_ERIN: &str = "From: carl@acme.com\nTo: ann@acme.com\n\
+    Subject: Pricing\nMessage-ID: <5@acme.com>\nDate: Sat, 05 Jul 2025 09:00:00 +0000\n";
+
+/// The same message as Carl's sent copy carries it: with Erin on Bcc.
+pub const TO_ANN_BCC_ERIN_SENDER_COPY: &str = "From: carl@acme.com\nTo: ann@acme.com\n\
+    Bcc: erin@initech.com\n\
+    Subject: Pricing\nMessage-ID: <5@acme.com>\nDate: Sat, 05 Jul 2025 09:00:00 +0000\n";
