@@ -7,3 +7,6 @@ pub mod model;
 pub mod org;
 pub mod server;
 pub mod truth;
+
+#[cfg(feature = "testing")]
+pub mod testing;

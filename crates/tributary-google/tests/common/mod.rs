@@ -3,11 +3,11 @@
 
 #![allow(dead_code)]
 
-use serde_json::Value;
 use std::collections::BTreeSet;
 use tributary_core::HeaderField;
 use tributary_emulator::org::OrgConfig;
 use tributary_emulator::server::{EmulatorConfig, OrgSource, RunningEmulator, start};
+pub use tributary_emulator::testing::ControlClient as Control;
 use tributary_google::{ConnectorOptions, GoogleConnector, GoogleEndpoints, ServiceAccountKey};
 
 pub struct Fixture {
@@ -29,10 +29,7 @@ pub async fn start_fixture() -> Fixture {
     .await
     .expect("the emulator starts");
     let connector = connector_for(&emulator);
-    let control = Control {
-        http: reqwest::Client::new(),
-        base: emulator.info.control_url.clone(),
-    };
+    let control = Control::new(&emulator.info.control_url);
     Fixture {
         emulator,
         connector,
@@ -107,46 +104,5 @@ impl Fixture {
             .filter(|m| m.label_ids.contains(label))
             .map(|m| m.id.clone())
             .collect()
-    }
-}
-
-/// The emulator's control API over HTTP.
-pub struct Control {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Control {
-    async fn send(&self, request: reqwest::RequestBuilder) -> Value {
-        let response = request.send().await.expect("the control API answers");
-        let status = response.status();
-        let body: Value = response.json().await.expect("the control API answers JSON");
-        assert!(status.is_success(), "control call failed: {status} {body}");
-        body
-    }
-
-    pub async fn post(&self, path: &str, body: Value) -> Value {
-        let url = format!("{}{path}", self.base);
-        self.send(self.http.post(url).json(&body)).await
-    }
-
-    pub async fn put(&self, path: &str, body: Value) -> Value {
-        let url = format!("{}{path}", self.base);
-        self.send(self.http.put(url).json(&body)).await
-    }
-
-    pub async fn patch(&self, path: &str, body: Value) -> Value {
-        let url = format!("{}{path}", self.base);
-        self.send(self.http.patch(url).json(&body)).await
-    }
-
-    pub async fn delete(&self, path: &str) -> Value {
-        let url = format!("{}{path}", self.base);
-        self.send(self.http.delete(url)).await
-    }
-
-    pub async fn get(&self, path: &str) -> Value {
-        let url = format!("{}{path}", self.base);
-        self.send(self.http.get(url)).await
     }
 }

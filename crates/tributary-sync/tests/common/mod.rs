@@ -14,6 +14,7 @@ use tempfile::TempDir;
 use tributary_core::{CapturePolicy, FreeMailList};
 use tributary_emulator::org::OrgConfig;
 use tributary_emulator::server::{EmulatorConfig, OrgSource, RunningEmulator, start};
+pub use tributary_emulator::testing::ControlClient as Control;
 use tributary_emulator::truth::GroundTruth;
 use tributary_google::{ConnectorOptions, GoogleConnector, GoogleEndpoints, ServiceAccountKey};
 use tributary_store::{ConnectionKind, MasterKey, SecretBytes, Store, TenantId};
@@ -119,10 +120,7 @@ pub async fn emulator(users: usize, messages_per_user: usize, config: EmulatorCo
     })
     .await
     .expect("the emulator starts");
-    let control = Control {
-        http: reqwest::Client::new(),
-        base: running.info.control_url.clone(),
-    };
+    let control = Control::new(&running.info.control_url);
     Emulated { running, control }
 }
 
@@ -250,47 +248,6 @@ pub async fn connect_tenant_with(
         store: store.clone(),
         delegation,
         engine,
-    }
-}
-
-/// The emulator's control API over HTTP.
-pub struct Control {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Control {
-    async fn send(&self, request: reqwest::RequestBuilder) -> Value {
-        let response = request.send().await.expect("the control API answers");
-        let status = response.status();
-        let body: Value = response.json().await.expect("the control API answers JSON");
-        assert!(status.is_success(), "control call failed: {status} {body}");
-        body
-    }
-
-    pub async fn post(&self, path: &str, body: Value) -> Value {
-        let url = format!("{}{path}", self.base);
-        self.send(self.http.post(url).json(&body)).await
-    }
-
-    pub async fn put(&self, path: &str, body: Value) -> Value {
-        let url = format!("{}{path}", self.base);
-        self.send(self.http.put(url).json(&body)).await
-    }
-
-    pub async fn patch(&self, path: &str, body: Value) -> Value {
-        let url = format!("{}{path}", self.base);
-        self.send(self.http.patch(url).json(&body)).await
-    }
-
-    pub async fn delete(&self, path: &str) -> Value {
-        let url = format!("{}{path}", self.base);
-        self.send(self.http.delete(url)).await
-    }
-
-    pub async fn get(&self, path: &str) -> Value {
-        let url = format!("{}{path}", self.base);
-        self.send(self.http.get(url)).await
     }
 }
 
