@@ -12,13 +12,11 @@ use tributary_core::{
 };
 use tributary_emulator::model::{DirectoryUser, Mailbox, Organization};
 use tributary_emulator::org::{self, DEFAULT_NOW_MS, OrgConfig};
+use tributary_emulator::testing::{Differences, json_text, truth_time_ms};
 use tributary_emulator::truth::GroundTruth;
 
 /// (member, contact) → (sent, received, total, first ms, last ms)
 type Relationships = BTreeMap<(String, String), (u64, u64, u64, i64, i64)>;
-
-/// Up to this many differences of each kind are shown.
-const SHOWN: usize = 15;
 
 fn is_synced(user: &DirectoryUser) -> bool {
     !user.suspended && !user.archived && user.is_mailbox_setup && !user.deleted
@@ -128,12 +126,6 @@ fn capture(org: &Organization, extractor: &Extractor) -> Capture {
     }
 }
 
-fn millis(rfc3339: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(rfc3339)
-        .unwrap_or_else(|e| panic!("truth time {rfc3339:?}: {e}"))
-        .timestamp_millis()
-}
-
 /// A participant as (role, address, kind, member), from core's JSON form.
 fn participant_tuples(
     extraction: &Extraction,
@@ -154,36 +146,6 @@ fn participant_tuples(
         .collect()
 }
 
-fn json_str<T: serde::Serialize>(value: &T) -> String {
-    match serde_json::to_value(value).expect("serializes") {
-        Value::String(s) => s,
-        other => other.to_string(),
-    }
-}
-
-#[derive(Default)]
-struct Differences(BTreeMap<&'static str, Vec<String>>);
-
-impl Differences {
-    fn add(&mut self, kind: &'static str, detail: String) {
-        self.0.entry(kind).or_default().push(detail);
-    }
-
-    fn assert_none(&self, what: &str) {
-        if self.0.is_empty() {
-            return;
-        }
-        let mut report = format!("core's capture differs from the ground truth of {what}:\n");
-        for (kind, details) in &self.0 {
-            report.push_str(&format!("- {kind}: {} difference(s)\n", details.len()));
-            for detail in details.iter().take(SHOWN) {
-                report.push_str(&format!("    {detail}\n"));
-            }
-        }
-        panic!("{report}");
-    }
-}
-
 fn compare_activities(truth: &GroundTruth, capture: &Capture, diffs: &mut Differences) {
     let expected: BTreeSet<&str> = truth
         .activities
@@ -192,7 +154,7 @@ fn compare_activities(truth: &GroundTruth, capture: &Capture, diffs: &mut Differ
         .collect();
     let got: BTreeSet<&str> = capture.activities.keys().map(String::as_str).collect();
     for key in expected.difference(&got) {
-        let why = capture.excluded.get(*key).map(|e| json_str(&e.decision));
+        let why = capture.excluded.get(*key).map(|e| json_text(&e.decision));
         diffs.add("activity missing", format!("{key} (core: {why:?})"));
     }
     for key in got.difference(&expected) {
@@ -203,7 +165,7 @@ fn compare_activities(truth: &GroundTruth, capture: &Capture, diffs: &mut Differ
             continue;
         };
         let key = &activity.dedupe_key;
-        if json_str(&extraction.direction) != json_str(&activity.direction) {
+        if json_text(&extraction.direction) != json_text(&activity.direction) {
             diffs.add(
                 "direction",
                 format!(
@@ -212,7 +174,7 @@ fn compare_activities(truth: &GroundTruth, capture: &Capture, diffs: &mut Differ
                 ),
             );
         }
-        if extraction.time_ms != Some(millis(&activity.time)) {
+        if extraction.time_ms != Some(truth_time_ms(&activity.time)) {
             diffs.add(
                 "time",
                 format!(
@@ -243,9 +205,9 @@ fn compare_activities(truth: &GroundTruth, capture: &Capture, diffs: &mut Differ
             .iter()
             .map(|p| {
                 (
-                    json_str(&p.role),
+                    json_text(&p.role),
                     p.address.clone(),
-                    json_str(&p.kind),
+                    json_text(&p.kind),
                     p.member.clone(),
                 )
             })
@@ -339,8 +301,8 @@ fn compare_relationships(truth: &GroundTruth, capture: &Capture, diffs: &mut Dif
                 r.sent as u64,
                 r.received as u64,
                 r.total as u64,
-                millis(&r.first),
-                millis(&r.last),
+                truth_time_ms(&r.first),
+                truth_time_ms(&r.last),
             );
             ((r.member.clone(), r.contact.clone()), counts)
         })
@@ -419,7 +381,7 @@ fn check(config: OrgConfig) {
     compare_contacts_and_companies(truth, &capture, &mut diffs);
     compare_relationships(truth, &capture, &mut diffs);
     compare_label_counts(org, truth, &capture, &mut diffs);
-    diffs.assert_none(&format!("{config:?}"));
+    diffs.assert_none(&format!("core's capture of {config:?}"));
 }
 
 #[test]

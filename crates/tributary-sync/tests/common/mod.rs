@@ -4,7 +4,6 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
-use serde_json::Value;
 use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, Connection};
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,6 +14,7 @@ use tributary_core::{CapturePolicy, FreeMailList};
 use tributary_emulator::org::OrgConfig;
 use tributary_emulator::server::{EmulatorConfig, OrgSource, RunningEmulator, start};
 pub use tributary_emulator::testing::ControlClient as Control;
+use tributary_emulator::testing::{Differences, json_text, truth_time_ms};
 use tributary_emulator::truth::GroundTruth;
 use tributary_google::{ConnectorOptions, GoogleConnector, GoogleEndpoints, ServiceAccountKey};
 use tributary_store::{ConnectionKind, MasterKey, SecretBytes, Store, TenantId};
@@ -24,9 +24,6 @@ use tributary_sync::{
 
 pub const POSTGRES_URL_ENV: &str = "TRIBUTARY_TEST_POSTGRES_URL";
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-/// Up to this many differences of each kind are shown.
-const SHOWN: usize = 10;
-
 /// A store and what must outlive it (its directory, or the database to drop).
 pub struct TestStore {
     pub store: Store,
@@ -251,54 +248,6 @@ pub async fn connect_tenant_with(
     }
 }
 
-#[derive(Default)]
-pub struct Differences(BTreeMap<&'static str, Vec<String>>);
-
-impl Differences {
-    fn add(&mut self, kind: &'static str, detail: String) {
-        self.0.entry(kind).or_default().push(detail);
-    }
-
-    fn compare<T: PartialEq + std::fmt::Debug>(
-        &mut self,
-        kind: &'static str,
-        key: &str,
-        stored: T,
-        expected: T,
-    ) {
-        if stored != expected {
-            self.add(kind, format!("{key}: store {stored:?}, truth {expected:?}"));
-        }
-    }
-
-    pub fn assert_none(&self) {
-        if self.0.is_empty() {
-            return;
-        }
-        let mut report = String::from("the store differs from the ground truth:\n");
-        for (kind, details) in &self.0 {
-            report.push_str(&format!("- {kind}: {} difference(s)\n", details.len()));
-            for detail in details.iter().take(SHOWN) {
-                report.push_str(&format!("    {detail}\n"));
-            }
-        }
-        panic!("{report}");
-    }
-}
-
-fn text<T: serde::Serialize>(value: &T) -> String {
-    match serde_json::to_value(value).expect("serializes") {
-        Value::String(s) => s,
-        other => other.to_string(),
-    }
-}
-
-fn millis(rfc3339: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(rfc3339)
-        .unwrap_or_else(|e| panic!("truth time {rfc3339:?}: {e}"))
-        .timestamp_millis()
-}
-
 /// Compares everything the store captured with the ground truth of `emulated`:
 /// activities (keys, direction, time, subject, participants, mailboxes), contacts,
 /// companies and relationships.
@@ -308,7 +257,7 @@ pub async fn assert_store_matches_truth(store: &Store, tenant: &TenantId, emulat
     let late_time = compare_activities(store, tenant, emulated, &mut diffs).await;
     compare_contacts(store, tenant, truth, &mut diffs).await;
     compare_relationships(store, tenant, truth, &late_time, &mut diffs).await;
-    diffs.assert_none();
+    diffs.assert_none("the store");
 }
 
 /// The `internalDate` of a stored copy.
@@ -360,9 +309,9 @@ async fn compare_activities(
             "direction",
             key,
             activity.direction.clone(),
-            text(&truth.direction),
+            json_text(&truth.direction),
         );
-        let expected_time = millis(&truth.time);
+        let expected_time = truth_time_ms(&truth.time);
         let copies: BTreeSet<i64> = activity
             .sightings
             .iter()
@@ -377,7 +326,7 @@ async fn compare_activities(
                 truth
                     .participants
                     .iter()
-                    .filter(|p| text(&p.kind) == "external")
+                    .filter(|p| json_text(&p.kind) == "external")
                     .map(|p| p.address.clone()),
             );
         } else {
@@ -397,7 +346,7 @@ async fn compare_activities(
         let truth_participants: BTreeSet<(String, String, String)> = truth
             .participants
             .iter()
-            .map(|p| (p.address.clone(), text(&p.role), text(&p.kind)))
+            .map(|p| (p.address.clone(), json_text(&p.role), json_text(&p.kind)))
             .collect();
         diffs.compare("participants", key, participants, truth_participants);
         let mailboxes: BTreeSet<String> = activity
@@ -479,8 +428,8 @@ async fn compare_relationships(
                     count(r.sent),
                     count(r.received),
                     count(r.total),
-                    millis(&r.first),
-                    millis(&r.last),
+                    truth_time_ms(&r.first),
+                    truth_time_ms(&r.last),
                 ),
             )
         })
