@@ -75,6 +75,13 @@ impl Extraction {
     pub fn is_captured(&self) -> bool {
         self.decision == Decision::Captured
     }
+
+    /// True when the time is a receipt time: the message has no (parseable) Date header,
+    /// so `time_ms` is the earliest `internalDate` of the sightings given, and a copy
+    /// found later in another mailbox may have been received earlier.
+    pub fn time_from_receipt(&self) -> bool {
+        self.date.is_none() && self.time_ms.is_some()
+    }
 }
 
 /// Applies a tenant's directory, free-mail list and policy to messages.
@@ -284,6 +291,7 @@ mod tests {
         );
         assert_eq!(extraction.subject.as_deref(), Some("Renewal"));
         assert_eq!(extraction.time_ms, Some(1_751_364_000_000));
+        assert!(!extraction.time_from_receipt());
     }
 
     #[test]
@@ -356,6 +364,7 @@ mod tests {
             .collect();
         assert_eq!(bcc, ["carl@acme.com"]);
         assert_eq!(extraction.time_ms, Some(1_000));
+        assert!(extraction.time_from_receipt());
         assert_eq!(extraction.mailboxes, ["ann@acme.com", "carl@acme.com"]);
         assert_eq!(extraction.direction, Direction::Inbound);
     }

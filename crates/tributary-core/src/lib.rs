@@ -18,6 +18,7 @@ pub mod parse;
 pub mod policy;
 pub mod provider;
 pub mod relationship;
+pub mod settings;
 pub mod tenant;
 
 pub use address::{AddressError, EmailAddress};
@@ -28,9 +29,10 @@ pub use dedupe::{DedupeKey, ThreadKey};
 pub use extract::{Contact, Decision, ExclusionReason, Extraction, Extractor};
 pub use message::{HeaderField, MessageRecord};
 pub use parse::{ParseProblem, ParsedHeaders, ProblemKind};
-pub use policy::{Blocklist, CapturePolicy, PrivacyMode};
+pub use policy::{Blocklist, BlocklistError, CapturePolicy, PrivacyMode};
 pub use provider::{
     DirectoryAccount, LinkErrorStatus, ProviderDetail, ProviderError, ProviderErrorKind,
 };
 pub use relationship::{CompanyRollup, RelationshipBook, RelationshipStats, Touch};
+pub use settings::{MAX_BACKFILL_DAYS, PolicyError, PolicySettings};
 pub use tenant::{AddressClass, Member, TenantDirectory, TenantError};

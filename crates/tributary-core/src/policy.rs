@@ -2,12 +2,12 @@
 
 use crate::address::{AddressError, EmailAddress, domain_and_parents, normalize_domain};
 use foldhash::HashSet;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 use thiserror::Error;
 
 /// How much of a captured message is kept. Bodies are never kept.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PrivacyMode {
     /// Participants, time and keys only: no subject.

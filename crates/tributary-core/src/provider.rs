@@ -129,6 +129,28 @@ impl LinkErrorStatus {
     pub fn needs_admin(self) -> bool {
         !matches!(self, LinkErrorStatus::LinkageError)
     }
+
+    /// What an administrator should do about it (Google Workspace wording).
+    pub fn fix_hint(self) -> &'static str {
+        match self {
+            LinkErrorStatus::AuthenticationError => {
+                "Google refused the service account or the user: check that the key still \
+                 exists under IAM & Admin > Service accounts > Keys (upload a new key if it \
+                 was deleted) and that the user still exists in the directory, then restart \
+                 the link."
+            }
+            LinkErrorStatus::Unauthorized => {
+                "Google refused access: in the Admin console under Security > Access and data \
+                 control > API controls > Domain-wide delegation, add the client ID with \
+                 every scope Tributary lists; check that API access is not restricted and \
+                 that the user has Gmail enabled, then restart the link."
+            }
+            LinkErrorStatus::LinkageError => {
+                "Google did not answer as expected; Tributary retries with backoff. If it \
+                 persists, check the provider message."
+            }
+        }
+    }
 }
 
 impl fmt::Display for LinkErrorStatus {

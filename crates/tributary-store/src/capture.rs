@@ -1,14 +1,21 @@
 //! Committing one page of captured messages: activities, participants, sightings,
 //! contacts, companies, relationships and the cursor advance, in one transaction.
+//!
+//! A page costs a bounded number of statements whatever its size: every table is read
+//! with one `IN` list and written with multi-row `VALUES` lists (split into batches of
+//! power-of-two sizes, so each statement shape is prepared once per connection and
+//! reused), instead of a round trip per row.
 
 use crate::error::StoreError;
-use crate::relationship::recompute_relationship;
+use crate::relationship::{self, Change, StoredParticipant};
 use crate::store::{Backend, LinkId, Store, TenantId, now_ms};
 use sha2::{Digest, Sha256};
-use sqlx::{Any, Row, Transaction};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AssertSqlSafe, Encode, Row, Transaction, Type};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use tributary_core::{
-    AddressClass, Decision, Direction, ExclusionReason, Extraction, Participant, Role,
+    AddressClass, Decision, Direction, EmailAddress, ExclusionReason, Extraction, Participant, Role,
 };
 
 /// One message as one mailbox sees it.
@@ -49,10 +56,13 @@ impl Store {
     /// Commits a page for `link` of `tenant` and then advances `cursor`, all in one
     /// transaction: either everything is stored or nothing is.
     ///
-    /// Captured activity is never changed: a message already known only gains the
-    /// participants it lacked (a Bcc only the sender's copy carries), the sighting and
-    /// its labels. Relationships of every (member, contact) pair the page touched are
-    /// recomputed from SQL aggregates, so the order sightings arrive in does not matter.
+    /// Captured activity is never changed but for one thing: a message already known
+    /// only gains the participants it lacked (a Bcc only the sender's copy carries), the
+    /// sighting and its labels, and, when it has no Date header, an earlier time if this
+    /// copy was received before every copy seen so far (the contract's time is the
+    /// earliest `internalDate`). Relationships take each newly captured activity's
+    /// contribution, an activity that gained participants revises what it contributed
+    /// (its audience grew), and the pairs of an activity whose time moved are recomputed.
     /// A copy excluded only as internal joins its activity as a sighting, now or, held by
     /// dedupe key, when a later commit captures that activity.
     pub async fn commit_page(
@@ -66,12 +76,12 @@ impl Store {
         ensure_link(&mut tx, tenant, link).await?;
         // SQLite's `BEGIN IMMEDIATE` already serializes writers; PostgreSQL commits run
         // concurrently, so they take their locks in one global order: the page's dedupe
-        // keys, companies, contacts, then the relationships they recompute.
+        // keys, companies, contacts, then the relationships they update.
         let concurrent = self.backend() == Backend::Postgres;
         let mut writer = PageWriter {
             tx: &mut tx,
             tenant: tenant.as_str(),
-            ids: HashMap::new(),
+            backend: self.backend(),
         };
         if concurrent {
             let keys = page.sightings.iter().map(|s| {
@@ -83,56 +93,50 @@ impl Store {
             });
             writer.advisory_locks(keys.collect()).await?;
         }
-        writer.companies_and_contacts(page).await?;
-        let mut summary = PageSummary::default();
-        let mut touched = BTreeSet::new();
-        for sighting in &page.sightings {
-            if !sighting.extraction.is_captured() {
-                if looks_internal_alone(&sighting.extraction)
-                    && writer.attach_or_hold(link, sighting).await?
-                {
-                    summary.already_known += 1;
-                } else {
-                    summary.excluded += 1;
-                }
-                continue;
-            }
-            let (activity, added) = writer.activity(&sighting.extraction).await?;
-            if added {
-                summary.added += 1;
-                writer
-                    .attach_held(activity, sighting.extraction.dedupe_key.as_str())
-                    .await?;
-            } else {
-                summary.already_known += 1;
-            }
-            writer.participants(activity, &sighting.extraction).await?;
-            writer
-                .sighting(
-                    activity,
-                    link,
-                    &sighting.provider_message_id,
-                    &sighting.labels,
-                )
-                .await?;
-            touched.insert(activity);
-        }
-        let pairs = writer.touched_pairs(&touched).await?;
+        let contacts = writer.companies_and_contacts(page).await?;
+        let members = writer.members(page).await?;
+        let receipts = page_receipts(page);
+        let activities = writer.activities(page, &receipts).await?;
+        let mut ids = PageIds {
+            contacts,
+            members,
+            activities,
+        };
+        let (summary, placement) = place_sightings(page, link, &ids.activities);
+        let mut known = writer.known_participants(page, &ids.activities).await?;
+        let rows = participant_rows(page, &ids, &mut known.keys);
+        writer.insert_participants(&rows.rows).await?;
+        let taken = writer.take_held(&ids.activities.inserted).await?;
+        let retimed = writer
+            .lower_receipt_times(&mut ids.activities, &receipts, &taken.receipts)
+            .await?;
+        writer.write_sightings(placement.sightings, taken.sightings).await?;
+        writer.hold(link, placement.held).await?;
+
+        let mut changes = relationship_changes(&rows, &ids, &known);
+        // A known activity that moved in time changes first, last and every decayed
+        // score of its pairs: rare enough to recompute them (and lock them, below).
+        changes.recompute_activities.extend(retimed);
+        let mut recompute = changes.recompute_pairs;
+        recompute.extend(writer.touched_pairs(&changes.recompute_activities).await?);
+        // A pair recomputed from all its activities already counts this page's.
+        changes.pairs.retain(|pair, _| !recompute.contains(pair));
         if concurrent {
-            // Without the lock two commits adding activities to one pair could each
-            // recompute it without the other's (READ COMMITTED) and store a count short.
-            let keys = pairs.iter().map(|(member, contact)| {
-                lock_key(&[
-                    tenant.as_str(),
-                    "relationship",
-                    &member.to_string(),
-                    &contact.to_string(),
-                ])
-            });
+            // Without the lock two commits adding activities to one pair could each read
+            // it without the other's (READ COMMITTED) and store a count short.
+            let keys = changes
+                .pairs
+                .keys()
+                .chain(&recompute)
+                .map(|(member, contact)| relationship_lock_key(tenant.as_str(), *member, *contact));
             writer.advisory_locks(keys.collect()).await?;
         }
-        for (member, contact) in pairs {
-            recompute_relationship(writer.tx, writer.tenant, member, contact).await?;
+        let unrevisable =
+            relationship::apply_changes(writer.tx, writer.tenant, writer.backend, changes.pairs)
+                .await?;
+        recompute.extend(unrevisable);
+        for (member, contact) in recompute {
+            relationship::recompute_relationship(writer.tx, writer.tenant, member, contact).await?;
         }
         if let Some(cursor) = cursor {
             advance_cursor(&mut tx, tenant, link, cursor).await?;
@@ -152,6 +156,50 @@ fn looks_internal_alone(extraction: &Extraction) -> bool {
         })
 }
 
+/// Whether a copy joins its activity (as a sighting now, or held until the activity is
+/// captured): it is captured, or excluded only as internal on its own.
+fn joins_activity(extraction: &Extraction) -> bool {
+    extraction.is_captured() || looks_internal_alone(extraction)
+}
+
+/// The receipt time a copy contributes to its activity's time: its own `internalDate`
+/// when the message has no Date header (each copy is extracted on its own).
+fn receipt_ms(extraction: &Extraction) -> Option<i64> {
+    extraction
+        .time_from_receipt()
+        .then_some(extraction.time_ms)
+        .flatten()
+}
+
+/// By dedupe key, the earliest receipt time of the page's copies of messages without a
+/// Date header, over every copy that joins its activity.
+fn page_receipts(page: &CapturePage) -> HashMap<&str, i64> {
+    let mut earliest: HashMap<&str, i64> = HashMap::new();
+    for extraction in page.sightings.iter().map(|s| &s.extraction) {
+        let Some(ms) = receipt_ms(extraction).filter(|_| joins_activity(extraction)) else {
+            continue;
+        };
+        earliest
+            .entry(extraction.dedupe_key.as_str())
+            .and_modify(|t| *t = (*t).min(ms))
+            .or_insert(ms);
+    }
+    earliest
+}
+
+/// The time an activity is inserted with: its extraction's, or for a message without a
+/// Date header the earliest receipt among the page's copies.
+fn insert_time(extraction: &Extraction, receipts: &HashMap<&str, i64>) -> Option<i64> {
+    match receipt_ms(extraction) {
+        Some(ms) => Some(
+            receipts
+                .get(extraction.dedupe_key.as_str())
+                .map_or(ms, |earliest| ms.min(*earliest)),
+        ),
+        None => extraction.time_ms,
+    }
+}
+
 /// A stable 64-bit PostgreSQL advisory lock key for `parts` (the same in every process
 /// and release, unlike `std`'s hasher).
 fn lock_key(parts: &[&str]) -> i64 {
@@ -164,6 +212,38 @@ fn lock_key(parts: &[&str]) -> i64 {
     let mut first = [0; 8];
     first.copy_from_slice(&digest[..8]);
     i64::from_be_bytes(first)
+}
+
+/// The advisory lock key of one (member, contact) relationship.
+pub(crate) fn relationship_lock_key(tenant: &str, member: i64, contact: i64) -> i64 {
+    lock_key(&[
+        tenant,
+        "relationship",
+        &member.to_string(),
+        &contact.to_string(),
+    ])
+}
+
+/// Takes PostgreSQL transaction-scoped advisory locks, in ascending key order so that
+/// concurrent commits never wait on each other in a cycle. PostgreSQL evaluates a select
+/// list left to right, so one statement keeps that order.
+pub(crate) async fn advisory_locks(
+    tx: &mut Transaction<'static, Any>,
+    keys: BTreeSet<i64>,
+) -> Result<(), StoreError> {
+    let keys: Vec<i64> = keys.into_iter().collect();
+    for batch in batches(&keys) {
+        let calls = (1..=batch.len())
+            .map(|n| format!("pg_advisory_xact_lock(${n})"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut query = built_query(format!("SELECT {calls}"));
+        for key in batch {
+            query = query.bind(*key);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 async fn ensure_link(
@@ -207,188 +287,479 @@ async fn advance_cursor(
     Ok(())
 }
 
-/// Where an address resolves to, remembered for the rest of the page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Lookup<'a> {
-    Member(&'a str),
-    Contact(&'a str),
-    Company(&'a str),
+/// The most rows one statement writes or names. A power of two, and every batch is one
+/// too, so a statement has at most 9 shapes. Far below SQLite's 32,766 and PostgreSQL's
+/// 65,535 bind parameters, and PostgreSQL's 1,664 result columns.
+const MAX_BATCH: usize = 256;
+
+/// `items` in batches of [`MAX_BATCH`], then of the largest power of two that fits.
+pub(crate) fn batches<T>(mut items: &[T]) -> Vec<&[T]> {
+    let mut batches = Vec::new();
+    while !items.is_empty() {
+        let size = if items.len() >= MAX_BATCH {
+            MAX_BATCH
+        } else {
+            1 << items.len().ilog2()
+        };
+        let (batch, rest) = items.split_at(size);
+        batches.push(batch);
+        items = rest;
+    }
+    batches
 }
 
-struct PageWriter<'t, 'p> {
+/// Placeholders in the order values are bound: `$1, $2, …` on PostgreSQL, `?` on
+/// SQLite. SQLite finds a numbered placeholder's name by a linear search, so binding a
+/// statement of thousands of `$N` takes quadratic time there; plain `?` binds in order.
+pub(crate) struct Params {
+    positional: bool,
+    next: usize,
+}
+
+impl Params {
+    pub(crate) fn new(backend: Backend) -> Self {
+        Self {
+            positional: backend == Backend::Sqlite,
+            next: 1,
+        }
+    }
+
+    /// The next placeholder.
+    pub(crate) fn one(&mut self) -> String {
+        let n = self.next;
+        self.next += 1;
+        if self.positional {
+            "?".to_owned()
+        } else {
+            format!("${n}")
+        }
+    }
+
+    /// `count` placeholders separated by commas, for an `IN` list.
+    pub(crate) fn list(&mut self, count: usize) -> String {
+        (0..count)
+            .map(|_| self.one())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// `rows` parenthesized tuples of `columns` placeholders, for a `VALUES` list.
+    pub(crate) fn rows(&mut self, rows: usize, columns: usize) -> String {
+        (0..rows)
+            .map(|_| format!("({})", self.list(columns)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+pub(crate) type AnyQuery = Query<'static, Any, AnyArguments>;
+
+/// A query of SQL built here from fixed text and numbered placeholders only.
+pub(crate) fn built_query(sql: String) -> AnyQuery {
+    sqlx::query(AssertSqlSafe(sql))
+}
+
+/// The ids a page's rows refer to.
+struct PageIds<'p> {
+    /// By contact address.
+    contacts: HashMap<&'p str, i64>,
+    /// By a member's primary address (the extraction's `AddressClass::Member`).
+    members: HashMap<&'p str, StoredMember>,
+    activities: ActivityIds<'p>,
+}
+
+/// A member as the store knows it.
+struct StoredMember {
+    id: i64,
+    /// Its stored primary address, which relationship scores identify it by; `None`
+    /// when that does not parse.
+    email: Option<EmailAddress>,
+}
+
+/// The page's activities by dedupe key.
+#[derive(Default)]
+struct ActivityIds<'p> {
+    /// Captured before this page.
+    known: HashMap<&'p str, i64>,
+    /// Captured by this page.
+    inserted: HashMap<&'p str, InsertedActivity<'p>>,
+}
+
+/// An activity this page captured.
+struct InsertedActivity<'p> {
+    id: i64,
+    /// The extraction its row was made from.
+    extraction: &'p Extraction,
+    /// Its stored time: the extraction's, or for a message without a Date header the
+    /// earliest receipt of the copies known to this commit.
+    time_ms: Option<i64>,
+}
+
+impl ActivityIds<'_> {
+    fn get(&self, dedupe_key: &str) -> Option<i64> {
+        self.known
+            .get(dedupe_key)
+            .copied()
+            .or_else(|| self.inserted.get(dedupe_key).map(|a| a.id))
+    }
+}
+
+/// (activity, link, provider message id) → labels.
+type Sightings = BTreeMap<(i64, i64, String), BTreeSet<String>>;
+
+/// Where each sighting of the page goes.
+#[derive(Default)]
+struct Placement {
+    sightings: Sightings,
+    /// (dedupe key, provider message id) → internal-looking copies of this link whose
+    /// activity is not captured.
+    held: BTreeMap<(String, String), HeldCopy>,
+}
+
+/// A copy kept until its activity is captured.
+#[derive(Default)]
+struct HeldCopy {
+    labels: BTreeSet<String>,
+    /// Its receipt time when the message has no Date header.
+    receipt_ms: Option<i64>,
+}
+
+/// Held copies a commit turned into sightings of the activities it captured.
+struct TakenHeld {
+    sightings: Sightings,
+    /// By activity, the earliest receipt time of its held copies.
+    receipts: HashMap<i64, i64>,
+}
+
+/// Counts the page's sightings and places each: as a sighting of its activity, held
+/// until its activity is captured, or nowhere (excluded). A sighting counts as
+/// `already_known` when its activity was captured before it, by an earlier page or an
+/// earlier sighting of this one.
+fn place_sightings(
+    page: &CapturePage,
+    link: LinkId,
+    activities: &ActivityIds<'_>,
+) -> (PageSummary, Placement) {
+    let mut summary = PageSummary::default();
+    let mut placement = Placement::default();
+    let mut captured_here: HashSet<&str> = HashSet::new();
+    for sighting in &page.sightings {
+        let key = sighting.extraction.dedupe_key.as_str();
+        let labels = sighting.labels.iter().cloned();
+        let captured_before = activities.known.contains_key(key) || captured_here.contains(key);
+        if sighting.extraction.is_captured() {
+            if captured_before {
+                summary.already_known += 1;
+            } else {
+                summary.added += 1;
+                captured_here.insert(key);
+            }
+        } else if !looks_internal_alone(&sighting.extraction) {
+            summary.excluded += 1;
+            continue;
+        } else if captured_before {
+            summary.already_known += 1;
+        } else {
+            summary.excluded += 1;
+        }
+        match activities.get(key) {
+            Some(activity) => placement
+                .sightings
+                .entry((activity, link.0, sighting.provider_message_id.clone()))
+                .or_default()
+                .extend(labels),
+            None => {
+                let held = placement
+                    .held
+                    .entry((key.to_owned(), sighting.provider_message_id.clone()))
+                    .or_default();
+                held.labels.extend(labels);
+                held.receipt_ms = earliest(held.receipt_ms, receipt_ms(&sighting.extraction));
+            }
+        }
+    }
+    (summary, placement)
+}
+
+/// The earlier of two optional times.
+fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// A participant row to insert.
+struct ParticipantRow<'p> {
+    activity: i64,
+    participant: &'p Participant,
+    member: Option<i64>,
+    contact: Option<i64>,
+}
+
+/// The participant rows a page adds, and the activities whose relationships must be
+/// recomputed from all their activities.
+struct ParticipantRows<'p> {
+    rows: Vec<ParticipantRow<'p>>,
+    /// Activities captured before that gained participants.
+    grown: BTreeSet<i64>,
+    /// Activities whose member identity (a stored primary address that does not parse)
+    /// the incremental update cannot rebuild.
+    recompute: BTreeSet<i64>,
+}
+
+/// The participants the page's captured sightings add, each (activity, address, role)
+/// once: the first sighting naming it wins, as `ON CONFLICT DO NOTHING` would.
+fn participant_rows<'p>(
+    page: &'p CapturePage,
+    ids: &PageIds<'p>,
+    known: &mut HashSet<(i64, String, &'static str)>,
+) -> ParticipantRows<'p> {
+    let mut rows = Vec::new();
+    let mut grown = BTreeSet::new();
+    let mut recompute = BTreeSet::new();
+    for extraction in page.sightings.iter().map(|s| &s.extraction) {
+        if !extraction.is_captured() {
+            continue;
+        }
+        let Some(activity) = ids.activities.get(extraction.dedupe_key.as_str()) else {
+            continue;
+        };
+        let existing = ids
+            .activities
+            .known
+            .contains_key(extraction.dedupe_key.as_str());
+        for participant in &extraction.participants {
+            let key = (
+                activity,
+                participant.address.as_str().to_owned(),
+                role_name(participant.role),
+            );
+            if !known.insert(key) {
+                continue;
+            }
+            let (member, contact) = match &participant.class {
+                AddressClass::Member { member } => {
+                    let stored = ids.members.get(member.as_str());
+                    if stored.is_some_and(|m| m.email.is_none()) {
+                        recompute.insert(activity);
+                    }
+                    (stored.map(|m| m.id), None)
+                }
+                AddressClass::Internal => (None, None),
+                AddressClass::External => (
+                    None,
+                    ids.contacts.get(participant.address.as_str()).copied(),
+                ),
+            };
+            if existing {
+                grown.insert(activity);
+            }
+            rows.push(ParticipantRow {
+                activity,
+                participant,
+                member,
+                contact,
+            });
+        }
+    }
+    ParticipantRows {
+        rows,
+        grown,
+        recompute,
+    }
+}
+
+/// What the page changes in relationships.
+struct RelationshipChanges {
+    /// (member, contact) → the changes to apply to its row.
+    pairs: BTreeMap<(i64, i64), Vec<Change>>,
+    /// Pairs to recompute from all their activities.
+    recompute_pairs: BTreeSet<(i64, i64)>,
+    /// Activities whose pairs are all recomputed.
+    recompute_activities: BTreeSet<i64>,
+}
+
+/// Each newly captured activity adds its contribution to its pairs, in (time, dedupe
+/// key) order; each activity that gained participants revises its contribution to the
+/// pairs it was on and adds one to the pairs it is new on.
+fn relationship_changes(
+    rows: &ParticipantRows<'_>,
+    ids: &PageIds<'_>,
+    known: &KnownParticipants,
+) -> RelationshipChanges {
+    let emails: HashMap<i64, &EmailAddress> = ids
+        .members
+        .values()
+        .filter_map(|m| Some((m.id, m.email.as_ref()?)))
+        .collect();
+    let mut added: HashMap<i64, Vec<StoredParticipant<'_>>> = HashMap::new();
+    for row in &rows.rows {
+        added
+            .entry(row.activity)
+            .or_default()
+            .push(StoredParticipant {
+                address: &row.participant.address,
+                role: row.participant.role,
+                member: row
+                    .member
+                    .and_then(|id| emails.get(&id).map(|email| (id, *email))),
+                contact: row.contact,
+            });
+    }
+    let mut changes = RelationshipChanges {
+        pairs: BTreeMap::new(),
+        recompute_pairs: BTreeSet::new(),
+        recompute_activities: rows.recompute.clone(),
+    };
+    for &activity in &rows.grown {
+        let Some(touch) = known.touches.get(&activity) else {
+            changes.recompute_activities.insert(activity);
+            continue;
+        };
+        if touch.unparsed_member {
+            changes.recompute_activities.insert(activity);
+            continue;
+        }
+        let Some(time_ms) = touch.time_ms else {
+            continue;
+        };
+        let before: Vec<StoredParticipant<'_>> = touch
+            .participants
+            .iter()
+            .map(KnownParticipant::stored)
+            .collect();
+        let mut after: Vec<StoredParticipant<'_>> = touch
+            .participants
+            .iter()
+            .map(KnownParticipant::stored)
+            .collect();
+        after.extend(added.remove(&activity).unwrap_or_default());
+        let old: HashMap<(i64, i64), relationship::Contribution> =
+            relationship::contributions(time_ms, touch.is_reply, &before)
+                .into_iter()
+                .collect();
+        let new = relationship::contributions(time_ms, touch.is_reply, &after);
+        if old.keys().any(|pair| !new.iter().any(|(p, _)| p == pair)) {
+            // Adding participants never takes a pair off an activity; should it, only a
+            // recompute knows the pair's rows without it.
+            changes.recompute_pairs.extend(old.keys().copied());
+        }
+        for (pair, contribution) in new {
+            let change = match old.get(&pair) {
+                Some(before) => Change::Revise {
+                    old: *before,
+                    new: contribution,
+                },
+                None => Change::Add(contribution),
+            };
+            changes.pairs.entry(pair).or_default().push(change);
+        }
+    }
+    let mut inserted: Vec<(&str, &InsertedActivity<'_>)> = ids
+        .activities
+        .inserted
+        .iter()
+        .map(|(key, inserted)| (*key, inserted))
+        .filter(|(_, inserted)| !rows.recompute.contains(&inserted.id))
+        .collect();
+    inserted.sort_by_key(|(key, inserted)| (inserted.time_ms, *key));
+    for (_, &InsertedActivity { id: activity, extraction, time_ms }) in inserted {
+        let Some(time_ms) = time_ms else {
+            continue;
+        };
+        let participants = added.remove(&activity).unwrap_or_default();
+        for (pair, contribution) in
+            relationship::contributions(time_ms, extraction.is_reply, &participants)
+        {
+            changes
+                .pairs
+                .entry(pair)
+                .or_default()
+                .push(Change::Add(contribution));
+        }
+    }
+    changes
+}
+
+/// The participant rows already stored for the page's activities captured before.
+#[derive(Default)]
+struct KnownParticipants {
+    /// (activity, address, role) of every row.
+    keys: HashSet<(i64, String, &'static str)>,
+    /// By activity, as relationships see it.
+    touches: HashMap<i64, KnownTouch>,
+}
+
+/// A stored activity with its stored participants.
+struct KnownTouch {
+    time_ms: Option<i64>,
+    is_reply: bool,
+    participants: Vec<KnownParticipant>,
+    /// A member's stored primary address does not parse.
+    unparsed_member: bool,
+}
+
+struct KnownParticipant {
+    address: EmailAddress,
+    role: Role,
+    member: Option<(i64, EmailAddress)>,
+    contact: Option<i64>,
+}
+
+impl KnownParticipant {
+    fn stored(&self) -> StoredParticipant<'_> {
+        StoredParticipant {
+            address: &self.address,
+            role: self.role,
+            member: self.member.as_ref().map(|(id, email)| (*id, email)),
+            contact: self.contact,
+        }
+    }
+}
+
+struct PageWriter<'t> {
     tx: &'t mut Transaction<'static, Any>,
     tenant: &'t str,
-    ids: HashMap<Lookup<'p>, Option<i64>>,
+    backend: Backend,
 }
 
-impl<'p> PageWriter<'_, 'p> {
-    /// The activity's id, inserting it when new; `true` when it was inserted.
-    async fn activity(&mut self, extraction: &Extraction) -> Result<(i64, bool), StoreError> {
-        let inserted = sqlx::query(
-            "INSERT INTO activities
-                 (tenant_id, dedupe_key, thread_key, time_ms, direction, subject, is_reply, captured_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (tenant_id, dedupe_key) DO NOTHING
-             RETURNING id",
-        )
-        .bind(self.tenant)
-        .bind(extraction.dedupe_key.as_str())
-        .bind(extraction.thread_key.as_ref().map(|k| k.as_str().to_owned()))
-        .bind(extraction.time_ms)
-        .bind(direction_name(extraction.direction))
-        .bind(extraction.subject.clone())
-        .bind(i64::from(extraction.is_reply))
-        .bind(now_ms())
-        .fetch_optional(&mut **self.tx)
-        .await?;
-        if let Some(row) = inserted {
-            return Ok((row.try_get(0)?, true));
-        }
-        let id = sqlx::query("SELECT id FROM activities WHERE tenant_id = $1 AND dedupe_key = $2")
-            .bind(self.tenant)
-            .bind(extraction.dedupe_key.as_str())
-            .fetch_one(&mut **self.tx)
-            .await?
-            .try_get(0)?;
-        Ok((id, false))
+impl<'p> PageWriter<'_> {
+    fn params(&self) -> Params {
+        Params::new(self.backend)
     }
 
-    /// Inserts the participants the activity does not have yet.
-    async fn participants(
-        &mut self,
-        activity: i64,
-        extraction: &'p Extraction,
-    ) -> Result<(), StoreError> {
-        for contact in &extraction.contacts {
-            self.contact(contact.address.as_str(), contact.company.as_deref())
-                .await?;
+    /// The per-batch lookup every step here makes: `sql(tenant, list)` is given the
+    /// tenant's placeholder and an `IN` list for `batch`, and both are bound.
+    fn tenant_batch_query<'e, T>(
+        &self,
+        batch: &[T],
+        sql: impl FnOnce(String, String) -> String,
+    ) -> AnyQuery
+    where
+        T: Encode<'e, Any> + Type<Any> + Copy + 'e,
+    {
+        let mut p = self.params();
+        let tenant = p.one();
+        let list = p.list(batch.len());
+        let mut query = built_query(sql(tenant, list)).bind(self.tenant);
+        for item in batch {
+            query = query.bind(*item);
         }
-        for participant in &extraction.participants {
-            let (kind, member, contact) = self.resolve(participant).await?;
-            sqlx::query(
-                "INSERT INTO activity_participants
-                     (tenant_id, activity_id, address, role, kind, member_id, contact_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (tenant_id, activity_id, address, role) DO NOTHING",
-            )
-            .bind(self.tenant)
-            .bind(activity)
-            .bind(participant.address.as_str())
-            .bind(role_name(participant.role))
-            .bind(kind)
-            .bind(member)
-            .bind(contact)
-            .execute(&mut **self.tx)
-            .await?;
-        }
-        Ok(())
+        query
     }
 
-    async fn resolve(
-        &mut self,
-        participant: &'p Participant,
-    ) -> Result<(&'static str, Option<i64>, Option<i64>), StoreError> {
-        Ok(match &participant.class {
-            AddressClass::Member { member } => {
-                ("member", self.member(member.as_str()).await?, None)
-            }
-            AddressClass::Internal => ("internal", None, None),
-            AddressClass::External => (
-                "external",
-                None,
-                self.contact(participant.address.as_str(), None).await?,
-            ),
-        })
-    }
-
-    /// The member owning `address`; none when the store does not know that member.
-    async fn member(&mut self, address: &'p str) -> Result<Option<i64>, StoreError> {
-        if let Some(id) = self.ids.get(&Lookup::Member(address)) {
-            return Ok(*id);
-        }
-        let id = sqlx::query(
-            "SELECT member_id FROM member_addresses WHERE tenant_id = $1 AND address = $2",
-        )
-        .bind(self.tenant)
-        .bind(address)
-        .fetch_optional(&mut **self.tx)
-        .await?
-        .map(|row| row.try_get(0))
-        .transpose()?;
-        self.ids.insert(Lookup::Member(address), id);
-        Ok(id)
-    }
-
-    /// The contact with `address`, created (with its company) when missing.
-    async fn contact(
-        &mut self,
-        address: &'p str,
-        company: Option<&'p str>,
-    ) -> Result<Option<i64>, StoreError> {
-        if let Some(id) = self.ids.get(&Lookup::Contact(address)) {
-            return Ok(*id);
-        }
-        let company_id = match company {
-            Some(domain) => Some(self.company(domain).await?),
-            None => None,
-        };
-        sqlx::query(
-            "INSERT INTO contacts (tenant_id, address, company_id) VALUES ($1, $2, $3)
-             ON CONFLICT (tenant_id, address) DO NOTHING",
-        )
-        .bind(self.tenant)
-        .bind(address)
-        .bind(company_id)
-        .execute(&mut **self.tx)
-        .await?;
-        let id: i64 = sqlx::query("SELECT id FROM contacts WHERE tenant_id = $1 AND address = $2")
-            .bind(self.tenant)
-            .bind(address)
-            .fetch_one(&mut **self.tx)
-            .await?
-            .try_get(0)?;
-        self.ids.insert(Lookup::Contact(address), Some(id));
-        Ok(Some(id))
-    }
-
-    async fn company(&mut self, domain: &'p str) -> Result<i64, StoreError> {
-        if let Some(Some(id)) = self.ids.get(&Lookup::Company(domain)) {
-            return Ok(*id);
-        }
-        sqlx::query(
-            "INSERT INTO companies (tenant_id, domain) VALUES ($1, $2)
-             ON CONFLICT (tenant_id, domain) DO NOTHING",
-        )
-        .bind(self.tenant)
-        .bind(domain)
-        .execute(&mut **self.tx)
-        .await?;
-        let id: i64 = sqlx::query("SELECT id FROM companies WHERE tenant_id = $1 AND domain = $2")
-            .bind(self.tenant)
-            .bind(domain)
-            .fetch_one(&mut **self.tx)
-            .await?
-            .try_get(0)?;
-        self.ids.insert(Lookup::Company(domain), Some(id));
-        Ok(id)
-    }
-
-    /// Takes PostgreSQL transaction-scoped advisory locks, in ascending key order so
-    /// that concurrent commits never wait on each other in a cycle.
     async fn advisory_locks(&mut self, keys: BTreeSet<i64>) -> Result<(), StoreError> {
-        for key in keys {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(key)
-                .execute(&mut **self.tx)
-                .await?;
-        }
-        Ok(())
+        advisory_locks(self.tx, keys).await
     }
 
     /// Creates the companies and contacts the page's captured sightings name, each
-    /// sorted, so that concurrent commits lock their rows in one order. An address
-    /// keeps the company it is first named with.
-    async fn companies_and_contacts(&mut self, page: &'p CapturePage) -> Result<(), StoreError> {
+    /// sorted, so that concurrent commits lock their rows in one order, and returns the
+    /// contacts' ids. An address keeps the company it is first named with.
+    async fn companies_and_contacts(
+        &mut self,
+        page: &'p CapturePage,
+    ) -> Result<HashMap<&'p str, i64>, StoreError> {
         let mut contacts: BTreeMap<&'p str, Option<&'p str>> = BTreeMap::new();
         for extraction in page.sightings.iter().map(|s| &s.extraction) {
             if !extraction.is_captured() {
@@ -406,164 +777,561 @@ impl<'p> PageWriter<'_, 'p> {
             }
         }
         let companies: BTreeSet<&'p str> = contacts.values().flatten().copied().collect();
-        for domain in companies {
-            self.company(domain).await?;
+        let companies: Vec<&'p str> = companies.into_iter().collect();
+        for batch in batches(&companies) {
+            let mut p = self.params();
+            let mut query = built_query(format!(
+                "INSERT INTO companies (tenant_id, domain) VALUES {}
+                 ON CONFLICT (tenant_id, domain) DO NOTHING",
+                p.rows(batch.len(), 2)
+            ));
+            for domain in batch {
+                query = query.bind(self.tenant).bind(*domain);
+            }
+            query.execute(&mut **self.tx).await?;
         }
-        for (address, company) in contacts {
-            self.contact(address, company).await?;
+        let company_ids = self
+            .ids_by_text("SELECT domain, id FROM companies", "domain", &companies)
+            .await?;
+        let rows: Vec<(&'p str, Option<i64>)> = contacts
+            .iter()
+            .map(|(address, company)| (*address, company.and_then(|d| company_ids.get(d).copied())))
+            .collect();
+        for batch in batches(&rows) {
+            let mut p = self.params();
+            let mut query = built_query(format!(
+                "INSERT INTO contacts (tenant_id, address, company_id) VALUES {}
+                 ON CONFLICT (tenant_id, address) DO NOTHING",
+                p.rows(batch.len(), 3)
+            ));
+            for (address, company) in batch {
+                query = query.bind(self.tenant).bind(*address).bind(*company);
+            }
+            query.execute(&mut **self.tx).await?;
+        }
+        let addresses: Vec<&'p str> = contacts.into_keys().collect();
+        self.ids_by_text("SELECT address, id FROM contacts", "address", &addresses)
+            .await
+    }
+
+    /// `select` (text, id) rows of this tenant whose `column` is one of `values`.
+    async fn ids_by_text(
+        &mut self,
+        select: &str,
+        column: &str,
+        values: &[&'p str],
+    ) -> Result<HashMap<&'p str, i64>, StoreError> {
+        let mut ids = HashMap::with_capacity(values.len());
+        let wanted: HashSet<&'p str> = values.iter().copied().collect();
+        for batch in batches(values) {
+            let query = self.tenant_batch_query(batch, |tenant, list| {
+                format!("{select} WHERE tenant_id = {tenant} AND {column} IN ({list})")
+            });
+            for row in query.fetch_all(&mut **self.tx).await? {
+                let text: String = row.try_get(0)?;
+                if let Some(value) = wanted.get(text.as_str()) {
+                    ids.insert(*value, row.try_get(1)?);
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    /// The stored members the page's captured sightings name, by primary address.
+    async fn members(
+        &mut self,
+        page: &'p CapturePage,
+    ) -> Result<HashMap<&'p str, StoredMember>, StoreError> {
+        let addresses: BTreeSet<&'p str> = page
+            .sightings
+            .iter()
+            .filter(|s| s.extraction.is_captured())
+            .flat_map(|s| &s.extraction.participants)
+            .filter_map(|p| match &p.class {
+                AddressClass::Member { member } => Some(member.as_str()),
+                _ => None,
+            })
+            .collect();
+        let addresses: Vec<&'p str> = addresses.into_iter().collect();
+        let mut members = HashMap::with_capacity(addresses.len());
+        for batch in batches(&addresses) {
+            let query = self.tenant_batch_query(batch, |tenant, list| {
+                format!(
+                    "SELECT a.address, a.member_id, m.email FROM member_addresses a
+                     JOIN members m ON m.tenant_id = a.tenant_id AND m.id = a.member_id
+                     WHERE a.tenant_id = {tenant} AND a.address IN ({list})"
+                )
+            });
+            for row in query.fetch_all(&mut **self.tx).await? {
+                let address: String = row.try_get(0)?;
+                let Some(address) = batch.iter().find(|a| **a == address) else {
+                    continue;
+                };
+                let email: String = row.try_get(2)?;
+                members.insert(
+                    *address,
+                    StoredMember {
+                        id: row.try_get(1)?,
+                        email: EmailAddress::parse(&email).ok(),
+                    },
+                );
+            }
+        }
+        Ok(members)
+    }
+
+    /// The ids of the page's activities: those captured before, and those its captured
+    /// sightings insert now (each from its first captured sighting; a message without a
+    /// Date header timed by the earliest of the page's `receipts`).
+    async fn activities(
+        &mut self,
+        page: &'p CapturePage,
+        receipts: &HashMap<&str, i64>,
+    ) -> Result<ActivityIds<'p>, StoreError> {
+        let keys: BTreeSet<&'p str> = page
+            .sightings
+            .iter()
+            .map(|s| s.extraction.dedupe_key.as_str())
+            .collect();
+        let keys: Vec<&'p str> = keys.into_iter().collect();
+        let mut activities = ActivityIds {
+            known: self
+                .ids_by_text("SELECT dedupe_key, id FROM activities", "dedupe_key", &keys)
+                .await?,
+            inserted: HashMap::new(),
+        };
+        let mut new: Vec<&'p Extraction> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
+        for extraction in page.sightings.iter().map(|s| &s.extraction) {
+            let key = extraction.dedupe_key.as_str();
+            if extraction.is_captured() && !activities.known.contains_key(key) && seen.insert(key) {
+                new.push(extraction);
+            }
+        }
+        let captured_ms = now_ms();
+        for batch in batches(&new) {
+            let mut p = self.params();
+            let mut query = built_query(format!(
+                "INSERT INTO activities
+                     (tenant_id, dedupe_key, thread_key, time_ms, direction, subject, is_reply,
+                      captured_ms, time_from_receipt)
+                 VALUES {}
+                 ON CONFLICT (tenant_id, dedupe_key) DO NOTHING
+                 RETURNING dedupe_key, id",
+                p.rows(batch.len(), 9)
+            ));
+            let times: HashMap<&str, Option<i64>> = batch
+                .iter()
+                .map(|e| (e.dedupe_key.as_str(), insert_time(e, receipts)))
+                .collect();
+            for extraction in batch {
+                query = query
+                    .bind(self.tenant)
+                    .bind(extraction.dedupe_key.as_str())
+                    .bind(
+                        extraction
+                            .thread_key
+                            .as_ref()
+                            .map(|k| k.as_str().to_owned()),
+                    )
+                    .bind(times[extraction.dedupe_key.as_str()])
+                    .bind(direction_name(extraction.direction))
+                    .bind(extraction.subject.clone())
+                    .bind(i64::from(extraction.is_reply))
+                    .bind(captured_ms)
+                    .bind(i64::from(extraction.time_from_receipt()));
+            }
+            let by_key: HashMap<&str, &'p Extraction> =
+                batch.iter().map(|e| (e.dedupe_key.as_str(), *e)).collect();
+            for row in query.fetch_all(&mut **self.tx).await? {
+                let key: String = row.try_get(0)?;
+                if let Some(extraction) = by_key.get(key.as_str()) {
+                    let key = extraction.dedupe_key.as_str();
+                    activities.inserted.insert(
+                        key,
+                        InsertedActivity {
+                            id: row.try_get(1)?,
+                            extraction,
+                            time_ms: times[key],
+                        },
+                    );
+                }
+            }
+        }
+        // The locks (PostgreSQL) and the write turn (SQLite) leave no one else to insert
+        // these keys; should anything have, its row is simply known.
+        let missing: Vec<&'p str> = new
+            .iter()
+            .map(|e| e.dedupe_key.as_str())
+            .filter(|key| !activities.inserted.contains_key(key))
+            .collect();
+        if !missing.is_empty() {
+            let found = self
+                .ids_by_text(
+                    "SELECT dedupe_key, id FROM activities",
+                    "dedupe_key",
+                    &missing,
+                )
+                .await?;
+            activities.known.extend(found);
+        }
+        Ok(activities)
+    }
+
+    /// The participant rows already stored for the activities the page's captured
+    /// sightings name that were captured before, with those activities' time.
+    async fn known_participants(
+        &mut self,
+        page: &CapturePage,
+        activities: &ActivityIds<'_>,
+    ) -> Result<KnownParticipants, StoreError> {
+        let ids: BTreeSet<i64> = page
+            .sightings
+            .iter()
+            .filter(|s| s.extraction.is_captured())
+            .filter_map(|s| activities.known.get(s.extraction.dedupe_key.as_str()))
+            .copied()
+            .collect();
+        let ids: Vec<i64> = ids.into_iter().collect();
+        let mut known = KnownParticipants::default();
+        for batch in batches(&ids) {
+            let query = self.tenant_batch_query(batch, |tenant, list| {
+                format!(
+                    "SELECT p.activity_id, p.address, p.role, p.member_id, p.contact_id, m.email,
+                            a.time_ms, a.is_reply
+                     FROM activity_participants p
+                     JOIN activities a ON a.tenant_id = p.tenant_id AND a.id = p.activity_id
+                     LEFT JOIN members m ON m.tenant_id = p.tenant_id AND m.id = p.member_id
+                     WHERE p.tenant_id = {tenant} AND p.activity_id IN ({list})"
+                )
+            });
+            for row in query.fetch_all(&mut **self.tx).await? {
+                let activity: i64 = row.try_get(0)?;
+                let address: String = row.try_get(1)?;
+                let role: String = row.try_get(2)?;
+                let Some(role) = role_from_name(&role) else {
+                    continue;
+                };
+                known
+                    .keys
+                    .insert((activity, address.clone(), role_name(role)));
+                let touch = known.touches.entry(activity).or_insert(KnownTouch {
+                    time_ms: row.try_get(6)?,
+                    is_reply: row.try_get::<i64, _>(7)? != 0,
+                    participants: Vec::new(),
+                    unparsed_member: false,
+                });
+                // A recompute leaves out an address that does not parse; so does this.
+                let Ok(address) = EmailAddress::parse(&address) else {
+                    continue;
+                };
+                let member = match (
+                    row.try_get::<Option<i64>, _>(3)?,
+                    row.try_get::<Option<String>, _>(5)?,
+                ) {
+                    (Some(id), Some(email)) => match EmailAddress::parse(&email) {
+                        Ok(email) => Some((id, email)),
+                        Err(_) => {
+                            touch.unparsed_member = true;
+                            None
+                        }
+                    },
+                    _ => None,
+                };
+                touch.participants.push(KnownParticipant {
+                    address,
+                    role,
+                    member,
+                    contact: row.try_get(4)?,
+                });
+            }
+        }
+        Ok(known)
+    }
+
+    async fn insert_participants(&mut self, rows: &[ParticipantRow<'_>]) -> Result<(), StoreError> {
+        for batch in batches(rows) {
+            let mut p = self.params();
+            let mut query = built_query(format!(
+                "INSERT INTO activity_participants
+                     (tenant_id, activity_id, address, role, kind, member_id, contact_id)
+                 VALUES {}
+                 ON CONFLICT (tenant_id, activity_id, address, role) DO NOTHING",
+                p.rows(batch.len(), 7)
+            ));
+            for row in batch {
+                query = query
+                    .bind(self.tenant)
+                    .bind(row.activity)
+                    .bind(row.participant.address.as_str())
+                    .bind(role_name(row.participant.role))
+                    .bind(kind_name(&row.participant.class))
+                    .bind(row.member)
+                    .bind(row.contact);
+            }
+            query.execute(&mut **self.tx).await?;
         }
         Ok(())
     }
 
-    /// The id of the activity with `dedupe_key`, if captured.
-    async fn existing_activity(&mut self, dedupe_key: &str) -> Result<Option<i64>, StoreError> {
-        sqlx::query("SELECT id FROM activities WHERE tenant_id = $1 AND dedupe_key = $2")
-            .bind(self.tenant)
-            .bind(dedupe_key)
-            .fetch_optional(&mut **self.tx)
-            .await?
-            .map(|row| row.try_get(0))
-            .transpose()
-            .map_err(StoreError::from)
-    }
-
-    /// Stores an internal-looking copy as a sighting of its activity when that is
-    /// captured (`true`), else holds it until it is.
-    async fn attach_or_hold(
+    /// Removes the copies held for the dedupe keys of `inserted` activities and returns
+    /// them as sightings of those activities, with their receipt times.
+    async fn take_held(
         &mut self,
-        link: LinkId,
-        sighting: &CapturedSighting,
-    ) -> Result<bool, StoreError> {
-        let dedupe_key = sighting.extraction.dedupe_key.as_str();
-        if let Some(activity) = self.existing_activity(dedupe_key).await? {
-            self.sighting(
-                activity,
-                link,
-                &sighting.provider_message_id,
-                &sighting.labels,
-            )
-            .await?;
-            return Ok(true);
+        inserted: &HashMap<&'p str, InsertedActivity<'p>>,
+    ) -> Result<TakenHeld, StoreError> {
+        let mut keys: Vec<&'p str> = inserted.keys().copied().collect();
+        keys.sort_unstable();
+        let mut taken = TakenHeld {
+            sightings: Sightings::new(),
+            receipts: HashMap::new(),
+        };
+        let mut found: Vec<&'p str> = Vec::new();
+        for batch in batches(&keys) {
+            let query = self.tenant_batch_query(batch, |tenant, list| {
+                format!(
+                    "SELECT dedupe_key, link_id, provider_message_id, labels, receipt_ms
+                     FROM held_sightings
+                     WHERE tenant_id = {tenant} AND dedupe_key IN ({list})"
+                )
+            });
+            for row in query.fetch_all(&mut **self.tx).await? {
+                let key: String = row.try_get(0)?;
+                let Some((key, activity)) = inserted.get_key_value(key.as_str()) else {
+                    continue;
+                };
+                let labels: Vec<String> = serde_json::from_str(row.try_get::<&str, _>(3)?)?;
+                taken
+                    .sightings
+                    .entry((activity.id, row.try_get(1)?, row.try_get(2)?))
+                    .or_default()
+                    .extend(labels);
+                if let Some(ms) = row.try_get::<Option<i64>, _>(4)? {
+                    let earliest = taken.receipts.entry(activity.id).or_insert(ms);
+                    *earliest = (*earliest).min(ms);
+                }
+                found.push(key);
+            }
         }
-        let known = sqlx::query(
-            "SELECT labels FROM held_sightings
-             WHERE tenant_id = $1 AND dedupe_key = $2 AND link_id = $3 AND provider_message_id = $4",
-        )
-        .bind(self.tenant)
-        .bind(dedupe_key)
-        .bind(link.0)
-        .bind(&sighting.provider_message_id)
-        .fetch_optional(&mut **self.tx)
-        .await?;
-        let mut labels: BTreeSet<String> = sighting.labels.iter().cloned().collect();
-        if let Some(row) = known {
-            labels.extend(serde_json::from_str::<Vec<String>>(
-                row.try_get::<&str, _>(0)?,
-            )?);
+        found.sort_unstable();
+        found.dedup();
+        for batch in batches(&found) {
+            let query = self.tenant_batch_query(batch, |tenant, list| {
+                format!(
+                    "DELETE FROM held_sightings WHERE tenant_id = {tenant} AND dedupe_key IN ({list})"
+                )
+            });
+            query.execute(&mut **self.tx).await?;
         }
-        sqlx::query(
-            "INSERT INTO held_sightings
-                 (tenant_id, dedupe_key, link_id, provider_message_id, labels, seen_ms)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (tenant_id, dedupe_key, link_id, provider_message_id)
-             DO UPDATE SET labels = excluded.labels",
-        )
-        .bind(self.tenant)
-        .bind(dedupe_key)
-        .bind(link.0)
-        .bind(&sighting.provider_message_id)
-        .bind(serde_json::to_string(&labels)?)
-        .bind(now_ms())
-        .execute(&mut **self.tx)
-        .await?;
-        Ok(false)
+        Ok(taken)
     }
 
-    /// Turns the copies held for `dedupe_key` into sightings of the just-captured
-    /// `activity`.
-    async fn attach_held(&mut self, activity: i64, dedupe_key: &str) -> Result<(), StoreError> {
-        let held = sqlx::query(
-            "SELECT link_id, provider_message_id, labels FROM held_sightings
-             WHERE tenant_id = $1 AND dedupe_key = $2",
-        )
-        .bind(self.tenant)
-        .bind(dedupe_key)
-        .fetch_all(&mut **self.tx)
-        .await?;
-        if held.is_empty() {
-            return Ok(());
-        }
-        for row in &held {
-            let labels: Vec<String> = serde_json::from_str(row.try_get::<&str, _>(2)?)?;
-            let provider_message_id: &str = row.try_get(1)?;
-            self.sighting(
-                activity,
-                LinkId(row.try_get(0)?),
-                provider_message_id,
-                &labels,
-            )
-            .await?;
-        }
-        sqlx::query("DELETE FROM held_sightings WHERE tenant_id = $1 AND dedupe_key = $2")
-            .bind(self.tenant)
-            .bind(dedupe_key)
-            .execute(&mut **self.tx)
-            .await?;
-        Ok(())
-    }
-
-    /// Records this copy; a copy seen again keeps the union of its labels.
-    async fn sighting(
+    /// Records the copies; a copy seen again keeps the union of its labels.
+    async fn write_sightings(
         &mut self,
-        activity: i64,
-        link: LinkId,
-        provider_message_id: &str,
-        labels: &[String],
+        mut sightings: Sightings,
+        more: Sightings,
     ) -> Result<(), StoreError> {
-        let existing = sqlx::query(
-            "SELECT labels FROM activity_sightings
-             WHERE tenant_id = $1 AND activity_id = $2 AND link_id = $3 AND provider_message_id = $4",
-        )
-        .bind(self.tenant)
-        .bind(activity)
-        .bind(link.0)
-        .bind(provider_message_id)
-        .fetch_optional(&mut **self.tx)
-        .await?;
-        let mut labels: BTreeSet<String> = labels.iter().cloned().collect();
-        let Some(row) = existing else {
+        for (key, labels) in more {
+            sightings.entry(key).or_default().extend(labels);
+        }
+        let activities: BTreeSet<i64> =
+            sightings.keys().map(|(activity, _, _)| *activity).collect();
+        let activities: Vec<i64> = activities.into_iter().collect();
+        let mut stored: HashMap<(i64, i64, String), BTreeSet<String>> = HashMap::new();
+        for batch in batches(&activities) {
+            let query = self.tenant_batch_query(batch, |tenant, list| {
+                format!(
+                    "SELECT activity_id, link_id, provider_message_id, labels FROM activity_sightings
+                     WHERE tenant_id = {tenant} AND activity_id IN ({list})"
+                )
+            });
+            for row in query.fetch_all(&mut **self.tx).await? {
+                let labels: BTreeSet<String> = serde_json::from_str(row.try_get::<&str, _>(3)?)?;
+                stored.insert((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?), labels);
+            }
+        }
+        let mut new: Vec<((i64, i64, String), String)> = Vec::new();
+        for (key, labels) in sightings {
+            let Some(known) = stored.get(&key) else {
+                new.push((key, serde_json::to_string(&labels)?));
+                continue;
+            };
+            if known.is_superset(&labels) {
+                continue;
+            }
+            let union: BTreeSet<&String> = known.iter().chain(&labels).collect();
+            let (activity, link, provider_message_id) = key;
             sqlx::query(
-                "INSERT INTO activity_sightings
-                     (tenant_id, activity_id, link_id, provider_message_id, labels, seen_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "UPDATE activity_sightings SET labels = $5
+                 WHERE tenant_id = $1 AND activity_id = $2 AND link_id = $3
+                   AND provider_message_id = $4",
             )
             .bind(self.tenant)
             .bind(activity)
-            .bind(link.0)
+            .bind(link)
             .bind(provider_message_id)
-            .bind(serde_json::to_string(&labels)?)
-            .bind(now_ms())
+            .bind(serde_json::to_string(&union)?)
             .execute(&mut **self.tx)
             .await?;
-            return Ok(());
-        };
-        let known: BTreeSet<String> = serde_json::from_str(row.try_get::<&str, _>(0)?)?;
-        if known.is_superset(&labels) {
-            return Ok(());
         }
-        labels.extend(known);
-        sqlx::query(
-            "UPDATE activity_sightings SET labels = $5
-             WHERE tenant_id = $1 AND activity_id = $2 AND link_id = $3 AND provider_message_id = $4",
-        )
-        .bind(self.tenant)
-        .bind(activity)
-        .bind(link.0)
-        .bind(provider_message_id)
-        .bind(serde_json::to_string(&labels)?)
-        .execute(&mut **self.tx)
-        .await?;
+        let seen_ms = now_ms();
+        for batch in batches(&new) {
+            let mut p = self.params();
+            let mut query = built_query(format!(
+                "INSERT INTO activity_sightings
+                     (tenant_id, activity_id, link_id, provider_message_id, labels, seen_ms)
+                 VALUES {}",
+                p.rows(batch.len(), 6)
+            ));
+            for ((activity, link, provider_message_id), labels) in batch {
+                query = query
+                    .bind(self.tenant)
+                    .bind(*activity)
+                    .bind(*link)
+                    .bind(provider_message_id.as_str())
+                    .bind(labels.as_str())
+                    .bind(seen_ms);
+            }
+            query.execute(&mut **self.tx).await?;
+        }
         Ok(())
+    }
+
+    /// Holds this link's internal-looking copies whose activity is not captured, with
+    /// the union of the labels held for them before.
+    async fn hold(
+        &mut self,
+        link: LinkId,
+        mut held: BTreeMap<(String, String), HeldCopy>,
+    ) -> Result<(), StoreError> {
+        let keys: BTreeSet<&str> = held.keys().map(|(key, _)| key.as_str()).collect();
+        let keys: Vec<&str> = keys.into_iter().collect();
+        let mut before: Vec<((String, String), Vec<String>)> = Vec::new();
+        for batch in batches(&keys) {
+            let mut p = self.params();
+            let mut query = built_query(format!(
+                "SELECT dedupe_key, provider_message_id, labels FROM held_sightings
+                 WHERE tenant_id = {} AND link_id = {} AND dedupe_key IN ({})",
+                p.one(),
+                p.one(),
+                p.list(batch.len())
+            ))
+            .bind(self.tenant)
+            .bind(link.0);
+            for key in batch {
+                query = query.bind(*key);
+            }
+            for row in query.fetch_all(&mut **self.tx).await? {
+                let labels: Vec<String> = serde_json::from_str(row.try_get::<&str, _>(2)?)?;
+                before.push(((row.try_get(0)?, row.try_get(1)?), labels));
+            }
+        }
+        for (key, labels) in before {
+            if let Some(copy) = held.get_mut(&key) {
+                copy.labels.extend(labels);
+            }
+        }
+        let rows: Vec<((String, String), String, Option<i64>)> = held
+            .into_iter()
+            .map(|(key, copy)| Ok((key, serde_json::to_string(&copy.labels)?, copy.receipt_ms)))
+            .collect::<Result<_, serde_json::Error>>()?;
+        let seen_ms = now_ms();
+        for batch in batches(&rows) {
+            let mut p = self.params();
+            // A row held before receipt times were kept gains this copy's.
+            let mut query = built_query(format!(
+                "INSERT INTO held_sightings
+                     (tenant_id, link_id, dedupe_key, provider_message_id, labels, seen_ms,
+                      receipt_ms)
+                 VALUES {}
+                 ON CONFLICT (tenant_id, dedupe_key, link_id, provider_message_id)
+                 DO UPDATE SET labels = excluded.labels,
+                     receipt_ms = COALESCE(excluded.receipt_ms, held_sightings.receipt_ms)",
+                p.rows(batch.len(), 7)
+            ));
+            for ((dedupe_key, provider_message_id), labels, receipt_ms) in batch {
+                query = query
+                    .bind(self.tenant)
+                    .bind(link.0)
+                    .bind(dedupe_key.as_str())
+                    .bind(provider_message_id.as_str())
+                    .bind(labels.as_str())
+                    .bind(seen_ms)
+                    .bind(*receipt_ms);
+            }
+            query.execute(&mut **self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Lowers the time of each receipt-timed activity of the page to the earliest receipt
+    /// of its copies in this commit (`page` by dedupe key, `held` by activity) when that
+    /// is earlier than the stored time; never raises one, never touches a time from a
+    /// Date header (the triggers would refuse either). Returns the activities captured
+    /// before this page whose time moved: their pairs need a recompute. The times of
+    /// activities this page inserted are corrected in `activities`, so their first
+    /// contribution to relationships is already at the right time.
+    async fn lower_receipt_times(
+        &mut self,
+        activities: &mut ActivityIds<'p>,
+        page: &HashMap<&str, i64>,
+        held: &HashMap<i64, i64>,
+    ) -> Result<BTreeSet<i64>, StoreError> {
+        let mut earliest: BTreeMap<i64, i64> = BTreeMap::new();
+        let by_key = page
+            .iter()
+            .filter_map(|(key, ms)| Some((activities.get(key)?, *ms)));
+        for (activity, ms) in by_key.chain(held.iter().map(|(a, ms)| (*a, *ms))) {
+            let time = earliest.entry(activity).or_insert(ms);
+            *time = (*time).min(ms);
+        }
+        let mut lower: Vec<(i64, i64)> = Vec::new();
+        for inserted in activities.inserted.values_mut() {
+            let Some(&ms) = earliest.get(&inserted.id) else {
+                continue;
+            };
+            if inserted.extraction.time_from_receipt() && inserted.time_ms.is_some_and(|t| ms < t)
+            {
+                inserted.time_ms = Some(ms);
+                lower.push((inserted.id, ms));
+            }
+        }
+        let known: BTreeSet<i64> = activities.known.values().copied().collect();
+        let candidates: Vec<i64> = earliest
+            .keys()
+            .copied()
+            .filter(|id| known.contains(id))
+            .collect();
+        let mut retimed = BTreeSet::new();
+        for batch in batches(&candidates) {
+            let query = self.tenant_batch_query(batch, |tenant, list| {
+                format!(
+                    "SELECT id, time_ms FROM activities
+                     WHERE tenant_id = {tenant} AND time_from_receipt = 1 AND id IN ({list})"
+                )
+            });
+            for row in query.fetch_all(&mut **self.tx).await? {
+                let id: i64 = row.try_get(0)?;
+                let Some(stored) = row.try_get::<Option<i64>, _>(1)? else {
+                    continue;
+                };
+                if let Some(&ms) = earliest.get(&id).filter(|ms| **ms < stored) {
+                    lower.push((id, ms));
+                    retimed.insert(id);
+                }
+            }
+        }
+        // Rare (a Date-less message whose earlier copy arrives later): one statement each.
+        for (id, ms) in lower {
+            sqlx::query("UPDATE activities SET time_ms = $3 WHERE tenant_id = $1 AND id = $2")
+                .bind(self.tenant)
+                .bind(id)
+                .bind(ms)
+                .execute(&mut **self.tx)
+                .await?;
+        }
+        Ok(retimed)
     }
 
     /// Every (member, contact) pair sharing one of `activities`.
@@ -571,21 +1339,20 @@ impl<'p> PageWriter<'_, 'p> {
         &mut self,
         activities: &BTreeSet<i64>,
     ) -> Result<BTreeSet<(i64, i64)>, StoreError> {
+        let activities: Vec<i64> = activities.iter().copied().collect();
         let mut pairs = BTreeSet::new();
-        for activity in activities {
-            let rows = sqlx::query(
-                "SELECT DISTINCT m.member_id, c.contact_id
-                 FROM activity_participants m
-                 JOIN activity_participants c
-                   ON c.tenant_id = m.tenant_id AND c.activity_id = m.activity_id
-                 WHERE m.tenant_id = $1 AND m.activity_id = $2
-                   AND m.member_id IS NOT NULL AND c.contact_id IS NOT NULL",
-            )
-            .bind(self.tenant)
-            .bind(*activity)
-            .fetch_all(&mut **self.tx)
-            .await?;
-            for row in rows {
+        for batch in batches(&activities) {
+            let query = self.tenant_batch_query(batch, |tenant, list| {
+                format!(
+                    "SELECT DISTINCT m.member_id, c.contact_id
+                     FROM activity_participants m
+                     JOIN activity_participants c
+                       ON c.tenant_id = m.tenant_id AND c.activity_id = m.activity_id
+                     WHERE m.tenant_id = {tenant} AND m.activity_id IN ({list})
+                       AND m.member_id IS NOT NULL AND c.contact_id IS NOT NULL"
+                )
+            });
+            for row in query.fetch_all(&mut **self.tx).await? {
                 pairs.insert((row.try_get(0)?, row.try_get(1)?));
             }
         }
@@ -607,5 +1374,49 @@ pub(crate) fn role_name(role: Role) -> &'static str {
         Role::To => "to",
         Role::Cc => "cc",
         Role::Bcc => "bcc",
+    }
+}
+
+pub(crate) fn role_from_name(name: &str) -> Option<Role> {
+    Some(match name {
+        "from" => Role::From,
+        "to" => Role::To,
+        "cc" => Role::Cc,
+        "bcc" => Role::Bcc,
+        _ => return None,
+    })
+}
+
+fn kind_name(class: &AddressClass) -> &'static str {
+    match class {
+        AddressClass::Member { .. } => "member",
+        AddressClass::Internal => "internal",
+        AddressClass::External => "external",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_powers_of_two_up_to_the_maximum() {
+        let items: Vec<usize> = (0..MAX_BATCH * 2 + 13).collect();
+        let sizes: Vec<usize> = batches(&items).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, vec![MAX_BATCH, MAX_BATCH, 8, 4, 1]);
+        let rejoined: Vec<usize> = batches(&items).concat();
+        assert_eq!(rejoined, items);
+        assert!(batches::<usize>(&[]).is_empty());
+    }
+
+    #[test]
+    fn placeholders_are_numbered_on_postgres_and_positional_on_sqlite() {
+        let mut postgres = Params::new(Backend::Postgres);
+        assert_eq!(postgres.one(), "$1");
+        assert_eq!(postgres.rows(2, 2), "($2, $3), ($4, $5)");
+        assert_eq!(postgres.list(2), "$6, $7");
+        let mut sqlite = Params::new(Backend::Sqlite);
+        assert_eq!(sqlite.rows(2, 2), "(?, ?), (?, ?)");
+        assert_eq!(sqlite.list(3), "?, ?, ?");
     }
 }

@@ -14,6 +14,10 @@ pub enum StoreError {
     },
     #[error("mailbox link {link} does not belong to tenant {tenant}")]
     UnknownLink { tenant: String, link: i64 },
+    #[error("member {member} does not belong to tenant {tenant}")]
+    UnknownMember { tenant: String, member: i64 },
+    #[error("label name {label:?} is empty: give a label id such as INBOX or Label_12")]
+    InvalidLabel { label: String },
     #[error("tenant {tenant} has no {kind} connection")]
     NoConnection { tenant: String, kind: &'static str },
     #[error(transparent)]

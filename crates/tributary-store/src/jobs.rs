@@ -81,6 +81,29 @@ impl Store {
         Ok(JobId(row.try_get(0)?))
     }
 
+    /// Schedules a tenant-wide `kind` job (no link) at `run_at_ms`, unless one is already
+    /// waiting. Two racing callers may both insert: tenant jobs are idempotent.
+    pub async fn enqueue_tenant_job(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        run_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO jobs (tenant_id, kind, link_id, run_at_ms)
+             SELECT $1, $2, NULL, $3
+             WHERE NOT EXISTS (
+                 SELECT 1 FROM jobs WHERE tenant_id = $1 AND kind = $2
+                     AND link_id IS NULL AND leased_by IS NULL)",
+        )
+        .bind(tenant.as_str())
+        .bind(kind)
+        .bind(run_at_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Leases the most overdue job whose time has come and that nobody holds (or whose
     /// lease expired), for `lease_ms` from `now_ms`.
     pub async fn lease_job(
@@ -110,6 +133,24 @@ impl Store {
             })
         })
         .transpose()
+    }
+
+    /// Extends `worker`'s lease on a running job to `until_ms`, so a long sync keeps its
+    /// link while the worker lives. `false` when the worker no longer holds the job.
+    pub async fn extend_lease(
+        &self,
+        job: JobId,
+        worker: &str,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let extended =
+            sqlx::query("UPDATE jobs SET lease_expires_ms = $3 WHERE id = $1 AND leased_by = $2")
+                .bind(job.0)
+                .bind(worker)
+                .bind(until_ms)
+                .execute(&self.pool)
+                .await?;
+        Ok(extended.rows_affected() == 1)
     }
 
     /// Finishes a job. `false` when `worker` no longer holds it (its lease expired and

@@ -10,21 +10,34 @@
 //! page of captured messages and the cursor advance in a single transaction, so a crash
 //! never loses or doubles anything.
 
+mod accounts;
+mod api_reads;
 mod capture;
 mod error;
 mod jobs;
+mod labels;
 mod links;
 mod read;
 mod relationship;
 mod secrets;
+mod settings;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
+pub use accounts::{
+    API_TOKEN_PREFIX, AccountError, ApiTokenAuth, ApiTokenId, ApiTokenView, NewApiToken,
+    NewSession, SessionView, UserCredentials, UserId, UserView, token_hash,
+};
+pub use api_reads::{ActivityCursor, ActivityFilter, ActivityPage};
 pub use capture::{CapturePage, CapturedSighting, CursorAdvance, PageSummary};
 pub use error::StoreError;
 pub use jobs::{JobId, LeasedJob};
+pub use labels::{LabelReconciliation, label_key};
 pub use links::{AuditEvent, LinkStatus, LinkView, SYSTEM_ACTOR};
 pub use read::{ActivityView, CompanyView, ContactView, ParticipantView, RelationshipView};
 pub use secrets::{MASTER_KEY_ENV, MASTER_KEY_FILE, MasterKey, Sealed, SecretBytes, SecretError};
+pub use settings::ConnectionView;
 pub use store::{
     Backend, ConnectionKind, DATABASE_FILE, LinkId, MemberId, MemberRole, MemberView, Store,
     TenantId,

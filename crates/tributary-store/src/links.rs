@@ -98,6 +98,20 @@ impl Store {
         rows.iter().map(link_view).collect()
     }
 
+    /// One mailbox link of the tenant, if it exists.
+    pub async fn link(
+        &self,
+        tenant: &TenantId,
+        link: LinkId,
+    ) -> Result<Option<LinkView>, StoreError> {
+        let row = sqlx::query(ONE_LINK_SELECT)
+            .bind(tenant.as_str())
+            .bind(link.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(link_view).transpose()
+    }
+
     /// Moves a link to `status` (e.g. `syncing` when a run starts, `unlinked` when an
     /// admin removes it), keeping its history fields.
     pub async fn set_link_status(
@@ -242,6 +256,14 @@ const LINK_SELECT: &str = "
     JOIN members m ON m.tenant_id = l.tenant_id AND m.id = l.member_id
     WHERE l.tenant_id = $1 ORDER BY l.mailbox";
 
+/// [`LINK_SELECT`] for one link.
+const ONE_LINK_SELECT: &str = "
+    SELECT l.id, m.email, l.mailbox, l.status, l.provider_message, l.last_success_ms,
+           l.last_summary, l.next_attempt_ms, l.attempts
+    FROM mailbox_links l
+    JOIN members m ON m.tenant_id = l.tenant_id AND m.id = l.member_id
+    WHERE l.tenant_id = $1 AND l.id = $2";
+
 fn link_view(row: &AnyRow) -> Result<LinkView, StoreError> {
     let status: String = row.try_get(3)?;
     let summary: Option<String> = row.try_get(6)?;
@@ -305,7 +327,7 @@ async fn audit_status_change(
     insert_audit(tx, tenant, &event).await
 }
 
-async fn insert_audit(
+pub(crate) async fn insert_audit(
     tx: &mut Transaction<'static, Any>,
     tenant: &TenantId,
     event: &AuditEvent,

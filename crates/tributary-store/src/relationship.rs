@@ -1,15 +1,282 @@
-//! Relationship rows, recomputed for one (member, contact) pair over every activity the
-//! pair shares, so the order in which pages and sightings arrive does not matter.
+//! Relationship rows of (member, contact) pairs.
 //!
-//! Counts and first/last come from SQL aggregates (the capture contract's definitions);
-//! the score replays the same activities through core's `RelationshipBook`, so the store
-//! and core agree on the formula.
+//! A newly captured activity adds its contribution to the pairs it touches: core's
+//! `RelationshipBook` weighs it (the same formula core uses) and the stored row absorbs
+//! it the way core's stats absorb a touch, in any order of activity times. An activity
+//! that gains participants later (a Bcc only the sender's copy carries) has a wider
+//! audience: it replaces its old contribution with the new one on the pairs it was on
+//! and adds one to the pairs it is new on. Counts are exact; the score equals a replay
+//! of all the pair's activities up to floating-point rounding (order of summation).
+//!
+//! A recompute from every activity the pair shares stays for what the incremental
+//! update cannot rebuild (a stored member address that does not parse, a row missing)
+//! and for [`Store::rebuild_relationships`]: counts and first/last from SQL aggregates
+//! (the capture contract's definitions), the score by replaying those activities
+//! through the book.
 
+use crate::capture::{Params, batches, built_query};
 use crate::error::StoreError;
+use crate::store::{Backend, Store, TenantId};
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+use std::collections::{BTreeMap, HashMap};
+use tributary_core::relationship::HALF_LIFE_MS;
 use tributary_core::{
     AddressClass, Contact, EmailAddress, Participant, RelationshipBook, Role, Touch,
 };
+
+/// A participant row of a newly captured activity, as stored.
+pub(crate) struct StoredParticipant<'a> {
+    pub address: &'a EmailAddress,
+    pub role: Role,
+    /// The member's id and stored primary address, when the store knows the member.
+    pub member: Option<(i64, &'a EmailAddress)>,
+    /// The contact's id, for an external participant.
+    pub contact: Option<i64>,
+}
+
+/// What one activity adds to one pair.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Contribution {
+    pub time_ms: i64,
+    /// The activity's score at its own time (core's `touch_weight`).
+    pub weight: f64,
+    pub sent: bool,
+    pub received: bool,
+}
+
+/// The contribution of one activity (at `time_ms`) to each (member id, contact id)
+/// pair it touches, weighed by core's book exactly as a recompute would: members are
+/// known by their stored primary address, everyone else only by address.
+pub(crate) fn contributions(
+    time_ms: i64,
+    is_reply: bool,
+    stored: &[StoredParticipant<'_>],
+) -> Vec<((i64, i64), Contribution)> {
+    let participants: Vec<Participant> = stored
+        .iter()
+        .map(|p| Participant {
+            address: p.address.clone(),
+            name: None,
+            role: p.role,
+            class: match (p.member, p.contact) {
+                (Some((_, email)), _) => AddressClass::Member {
+                    member: email.clone(),
+                },
+                (None, Some(_)) => AddressClass::External,
+                (None, None) => AddressClass::Internal,
+            },
+        })
+        .collect();
+    let mut contacts: Vec<Contact> = Vec::new();
+    let mut contact_ids: HashMap<&EmailAddress, i64> = HashMap::new();
+    for participant in stored {
+        let Some(id) = participant.contact else {
+            continue;
+        };
+        if contact_ids.insert(participant.address, id).is_none() {
+            contacts.push(Contact {
+                address: participant.address.clone(),
+                company: None,
+            });
+        }
+    }
+    let member_ids: HashMap<&EmailAddress, i64> = stored
+        .iter()
+        .filter_map(|p| p.member.map(|(id, email)| (email, id)))
+        .collect();
+    let mut book = RelationshipBook::new();
+    book.record(&Touch {
+        time_ms,
+        is_reply,
+        participants: &participants,
+        contacts: &contacts,
+    });
+    book.iter()
+        .filter_map(|(member, contact, stats)| {
+            let pair = (*member_ids.get(member)?, *contact_ids.get(contact)?);
+            Some((
+                pair,
+                Contribution {
+                    time_ms,
+                    weight: stats.score_at_last,
+                    sent: stats.sent > 0,
+                    received: stats.received > 0,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// How one activity changes one pair.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Change {
+    /// A newly captured activity, or one the pair is new on.
+    Add(Contribution),
+    /// An activity the pair was already on gained participants: it contributed `old`
+    /// and now contributes `new` (at the same time).
+    Revise {
+        old: Contribution,
+        new: Contribution,
+    },
+}
+
+/// A relationship row's values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct PairRow {
+    first_ms: i64,
+    last_ms: i64,
+    sent: i64,
+    received: i64,
+    total: i64,
+    score_at_last: f64,
+}
+
+impl PairRow {
+    fn empty(time_ms: i64) -> Self {
+        Self {
+            first_ms: time_ms,
+            last_ms: time_ms,
+            sent: 0,
+            received: 0,
+            total: 0,
+            score_at_last: 0.0,
+        }
+    }
+
+    /// Absorbs one activity as core's `RelationshipStats` records one: the score is kept
+    /// as of the latest touch, so an earlier activity adds its decayed weight and a
+    /// later one decays what was there.
+    fn absorb(&mut self, contribution: &Contribution) {
+        let time_ms = contribution.time_ms;
+        if time_ms > self.last_ms {
+            self.score_at_last *= decay(time_ms - self.last_ms);
+            self.last_ms = time_ms;
+        }
+        self.first_ms = self.first_ms.min(time_ms);
+        self.score_at_last += contribution.weight * decay(self.last_ms - time_ms);
+        self.total += 1;
+        self.sent += i64::from(contribution.sent);
+        self.received += i64::from(contribution.received);
+    }
+
+    /// Replaces one absorbed activity's contribution. Adding participants only widens
+    /// the audience (or sharpens a role), so the new weight stays of the old one's
+    /// magnitude and the difference loses no precision worth the name.
+    fn revise(&mut self, old: &Contribution, new: &Contribution) {
+        self.score_at_last += (new.weight - old.weight) * decay(self.last_ms - new.time_ms);
+        self.sent += i64::from(new.sent) - i64::from(old.sent);
+        self.received += i64::from(new.received) - i64::from(old.received);
+    }
+}
+
+/// Core's decay: 2^(−age / half-life).
+fn decay(age_ms: i64) -> f64 {
+    (-(age_ms as f64) / HALF_LIFE_MS).exp2()
+}
+
+/// Applies each pair's changes to its stored row (creating it when missing): one read
+/// and one upsert per batch of pairs. Returns the pairs it could not revise because
+/// their row is missing; only a recompute can tell what they should hold.
+pub(crate) async fn apply_changes(
+    tx: &mut Transaction<'static, Any>,
+    tenant: &str,
+    backend: Backend,
+    changes: BTreeMap<(i64, i64), Vec<Change>>,
+) -> Result<Vec<(i64, i64)>, StoreError> {
+    let pairs: Vec<(i64, i64)> = changes.keys().copied().collect();
+    let mut rows: HashMap<(i64, i64), PairRow> = HashMap::with_capacity(pairs.len());
+    for batch in batches(&pairs) {
+        let mut contacts: Vec<i64> = batch.iter().map(|(_, contact)| *contact).collect();
+        contacts.sort_unstable();
+        contacts.dedup();
+        let mut p = Params::new(backend);
+        let mut query = built_query(format!(
+            "SELECT member_id, contact_id, first_ms, last_ms, sent, received, total,
+                    score_at_last
+             FROM relationships WHERE tenant_id = {} AND contact_id IN ({})",
+            p.one(),
+            p.list(contacts.len())
+        ))
+        .bind(tenant);
+        for contact in contacts {
+            query = query.bind(contact);
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            let pair = (row.try_get(0)?, row.try_get(1)?);
+            if !changes.contains_key(&pair) {
+                continue;
+            }
+            rows.insert(
+                pair,
+                PairRow {
+                    first_ms: row.try_get(2)?,
+                    last_ms: row.try_get(3)?,
+                    sent: row.try_get(4)?,
+                    received: row.try_get(5)?,
+                    total: row.try_get(6)?,
+                    score_at_last: row.try_get(7)?,
+                },
+            );
+        }
+    }
+    let mut unrevisable = Vec::new();
+    let mut updated: Vec<((i64, i64), PairRow)> = Vec::with_capacity(changes.len());
+    for (pair, pair_changes) in changes {
+        let revisions = pair_changes.iter().filter_map(|change| match change {
+            Change::Revise { old, new } => Some((old, new)),
+            Change::Add(_) => None,
+        });
+        let additions = pair_changes.iter().filter_map(|change| match change {
+            Change::Add(contribution) => Some(contribution),
+            Change::Revise { .. } => None,
+        });
+        let mut row = match rows.remove(&pair) {
+            Some(row) => row,
+            None if revisions.clone().next().is_some() => {
+                unrevisable.push(pair);
+                continue;
+            }
+            None => match additions.clone().next() {
+                Some(first) => PairRow::empty(first.time_ms),
+                None => continue,
+            },
+        };
+        for (old, new) in revisions {
+            row.revise(old, new);
+        }
+        for contribution in additions {
+            row.absorb(contribution);
+        }
+        updated.push((pair, row));
+    }
+    for batch in batches(&updated) {
+        let mut query = built_query(format!(
+            "INSERT INTO relationships
+                 (tenant_id, member_id, contact_id, first_ms, last_ms, sent, received, total,
+                  score_at_last)
+             VALUES {}
+             ON CONFLICT (tenant_id, member_id, contact_id) DO UPDATE SET
+                 first_ms = excluded.first_ms, last_ms = excluded.last_ms,
+                 sent = excluded.sent, received = excluded.received, total = excluded.total,
+                 score_at_last = excluded.score_at_last",
+            Params::new(backend).rows(batch.len(), 9)
+        ));
+        for ((member, contact), row) in batch {
+            query = query
+                .bind(tenant)
+                .bind(*member)
+                .bind(*contact)
+                .bind(row.first_ms)
+                .bind(row.last_ms)
+                .bind(row.sent)
+                .bind(row.received)
+                .bind(row.total)
+                .bind(row.score_at_last);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(unrevisable)
+}
 
 /// The activities ($2 member, $3 contact) share in tenant $1, one row each, with who
 /// sent and who received. Driven from the contact's participant rows: the unary `+`
@@ -56,6 +323,42 @@ fn shared_participants_sql() -> String {
          WHERE a.time_ms IS NOT NULL
          ORDER BY a.time_ms, a.dedupe_key"
     )
+}
+
+impl Store {
+    /// Recomputes every relationship of `tenant` from all the activities each pair
+    /// shares, in one transaction, and returns how many pairs it wrote. `commit_page`
+    /// keeps the same rows up to date incrementally; this is for maintenance (after a
+    /// change of the score's formula) and for checking those rows.
+    pub async fn rebuild_relationships(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(
+            "SELECT DISTINCT m.member_id, c.contact_id
+             FROM activity_participants m
+             JOIN activity_participants c
+               ON c.tenant_id = m.tenant_id AND c.activity_id = m.activity_id
+             WHERE m.tenant_id = $1 AND m.member_id IS NOT NULL AND c.contact_id IS NOT NULL",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(&mut **tx)
+        .await?;
+        let mut pairs: Vec<(i64, i64)> = Vec::with_capacity(rows.len());
+        for row in rows {
+            pairs.push((row.try_get(0)?, row.try_get(1)?));
+        }
+        if self.backend() == Backend::Postgres {
+            // The same locks, in the same order, as a commit updating these pairs takes.
+            let keys = pairs.iter().map(|(member, contact)| {
+                crate::capture::relationship_lock_key(tenant.as_str(), *member, *contact)
+            });
+            crate::capture::advisory_locks(&mut tx, keys.collect()).await?;
+        }
+        for (member, contact) in &pairs {
+            recompute_relationship(&mut tx, tenant.as_str(), *member, *contact).await?;
+        }
+        tx.commit().await?;
+        Ok(pairs.len() as u64)
+    }
 }
 
 pub(crate) async fn recompute_relationship(
@@ -207,4 +510,364 @@ fn participant(
         role,
         class,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tributary_core::{Extraction, Extractor, MessageRecord, TenantDirectory};
+
+    const DAY_MS: i64 = 86_400_000;
+
+    fn address(text: &str) -> EmailAddress {
+        EmailAddress::parse(text).unwrap()
+    }
+
+    /// (time, is_reply, [(address, role, member id, contact id)])
+    type Spec = (
+        i64,
+        bool,
+        Vec<(&'static str, Role, Option<i64>, Option<i64>)>,
+    );
+
+    fn specs() -> Vec<Spec> {
+        let ann = Some(1);
+        let erin = Some(10);
+        vec![
+            (
+                40 * DAY_MS,
+                false,
+                vec![
+                    ("ann@acme.com", Role::From, ann, None),
+                    ("erin@ext.com", Role::To, None, erin),
+                ],
+            ),
+            (
+                400 * DAY_MS,
+                true,
+                vec![
+                    ("erin@ext.com", Role::From, None, erin),
+                    ("ann@acme.com", Role::Cc, ann, None),
+                    ("bob@acme.com", Role::To, None, None),
+                ],
+            ),
+            (
+                3 * DAY_MS,
+                false,
+                vec![
+                    ("carl@acme.com", Role::From, None, None),
+                    ("ann@acme.com", Role::To, ann, None),
+                    ("erin@ext.com", Role::Bcc, None, erin),
+                ],
+            ),
+            (
+                90 * DAY_MS,
+                false,
+                vec![
+                    ("ann@acme.com", Role::From, ann, None),
+                    ("erin@ext.com", Role::Cc, None, erin),
+                    ("dan@ext.com", Role::To, None, Some(11)),
+                ],
+            ),
+        ]
+    }
+
+    #[test]
+    fn absorbing_touches_in_any_order_matches_cores_book() {
+        let ann = address("ann@acme.com");
+        let addresses: Vec<Vec<EmailAddress>> = specs()
+            .iter()
+            .map(|(_, _, people)| people.iter().map(|p| address(p.0)).collect())
+            .collect();
+        let touches: Vec<Vec<StoredParticipant<'_>>> = specs()
+            .iter()
+            .zip(&addresses)
+            .map(|((_, _, people), parsed)| {
+                people
+                    .iter()
+                    .zip(parsed)
+                    .map(|(&(_, role, member, contact), address)| StoredParticipant {
+                        address,
+                        role,
+                        member: member.map(|id| (id, &ann)),
+                        contact,
+                    })
+                    .collect()
+            })
+            .collect();
+        let contributed: Vec<Vec<((i64, i64), Contribution)>> = specs()
+            .iter()
+            .zip(&touches)
+            .map(|((time, reply, _), stored)| contributions(*time, *reply, stored))
+            .collect();
+        let absorbed = |order: &[usize]| {
+            let mut row: Option<PairRow> = None;
+            for &index in order {
+                for (pair, contribution) in &contributed[index] {
+                    if *pair != (1, 10) {
+                        continue;
+                    }
+                    row.get_or_insert_with(|| PairRow::empty(contribution.time_ms))
+                        .absorb(contribution);
+                }
+            }
+            row.unwrap()
+        };
+        let forward = absorbed(&[0, 1, 2, 3]);
+        let shuffled = absorbed(&[3, 1, 0, 2]);
+
+        let mut book = RelationshipBook::new();
+        for ((time, reply, _), stored) in specs().iter().zip(&touches) {
+            let participants: Vec<Participant> = stored
+                .iter()
+                .map(|p| Participant {
+                    address: p.address.clone(),
+                    name: None,
+                    role: p.role,
+                    class: match (p.member, p.contact) {
+                        (Some(_), _) => AddressClass::Member {
+                            member: ann.clone(),
+                        },
+                        (None, Some(_)) => AddressClass::External,
+                        (None, None) => AddressClass::Internal,
+                    },
+                })
+                .collect();
+            let contacts: Vec<Contact> = stored
+                .iter()
+                .filter(|p| p.contact.is_some())
+                .map(|p| Contact {
+                    address: p.address.clone(),
+                    company: None,
+                })
+                .collect();
+            book.record(&Touch {
+                time_ms: *time,
+                is_reply: *reply,
+                participants: &participants,
+                contacts: &contacts,
+            });
+        }
+        let expected = book.get(&ann, &address("erin@ext.com")).unwrap();
+        for row in [forward, shuffled] {
+            assert_eq!(
+                (row.first_ms, row.last_ms, row.sent, row.received, row.total),
+                (
+                    expected.first_ms,
+                    expected.last_ms,
+                    i64::try_from(expected.sent).unwrap(),
+                    i64::try_from(expected.received).unwrap(),
+                    i64::try_from(expected.total).unwrap()
+                )
+            );
+            assert!(
+                (row.score_at_last - expected.score_at_last).abs()
+                    <= 1e-12 * expected.score_at_last,
+                "{row:?} vs {expected:?}"
+            );
+        }
+        assert_eq!(
+            (expected.sent, expected.received, expected.total),
+            (2, 1, 4)
+        );
+        // Dan is a contact only of the last touch, which Ann sent him directly.
+        assert!(
+            contributed[3]
+                .iter()
+                .any(|(pair, c)| *pair == (1, 11) && c.sent && c.weight > 0.0)
+        );
+    }
+
+    mod against_a_rebuild {
+        use super::*;
+        use crate::{CapturePage, CapturedSighting, LinkId, MemberRole, RelationshipView};
+        use sqlx::Connection;
+        use tributary_core::{CapturePolicy, FreeMailList};
+        use tributary_emulator::model::{DirectoryUser, Organization};
+        use tributary_emulator::org::{self, OrgConfig};
+
+        fn is_synced(user: &DirectoryUser) -> bool {
+            !user.suspended && !user.archived && user.is_mailbox_setup && !user.deleted
+        }
+
+        fn extractor_for(org: &Organization) -> Extractor {
+            let mut tenant = TenantDirectory::new();
+            for domain in &org.domains {
+                tenant.add_domain(domain).unwrap();
+            }
+            for user in org.users.iter().filter(|u| is_synced(u)) {
+                let aliases = user
+                    .aliases
+                    .iter()
+                    .chain(&user.non_editable_aliases)
+                    .map(String::as_str);
+                tenant.add_member(&user.primary_email, aliases).unwrap();
+            }
+            Extractor::new(tenant, FreeMailList::default(), CapturePolicy::default())
+        }
+
+        /// Every synced mailbox's sightings as (mailbox, extraction, id, labels).
+        fn sightings(org: &Organization) -> Vec<(String, Extraction, String, Vec<String>)> {
+            let extractor = extractor_for(org);
+            let mut all = Vec::new();
+            for user in org.users.iter().filter(|u| is_synced(u)) {
+                let mailbox = user.primary_email.to_ascii_lowercase();
+                for message in org.mailboxes[&mailbox].messages.values() {
+                    let mut record = MessageRecord::from_header_pairs(
+                        message
+                            .headers
+                            .iter()
+                            .map(|(n, v)| (n.as_str(), v.as_str())),
+                    );
+                    record.mailbox = Some(mailbox.clone());
+                    record.provider_message_id = Some(message.id.clone());
+                    record.labels = message.label_ids.iter().cloned().collect();
+                    record.internal_date_ms = Some(message.internal_date_ms);
+                    if !extractor.policy.sees(&record, org.now_ms) {
+                        continue;
+                    }
+                    all.push((
+                        mailbox.clone(),
+                        extractor.extract(&record),
+                        message.id.clone(),
+                        record.labels.clone(),
+                    ));
+                }
+            }
+            all
+        }
+
+        /// Commits a generated organization in small pages that interleave its
+        /// mailboxes (so later copies add participants to known activities), then
+        /// checks the incrementally kept relationships against a rebuild from scratch.
+        async fn incremental_rows_equal_a_rebuild(store: Store) {
+            let generated = org::generate(&OrgConfig {
+                users: 6,
+                messages_per_user: 120,
+                ..OrgConfig::default()
+            });
+            let tenant = TenantId::new("acme");
+            store.create_tenant(&tenant, "Acme").await.unwrap();
+            let mut links: HashMap<String, LinkId> = HashMap::new();
+            for user in generated.org.users.iter().filter(|u| is_synced(u)) {
+                let aliases: Vec<&str> = user
+                    .aliases
+                    .iter()
+                    .chain(&user.non_editable_aliases)
+                    .map(String::as_str)
+                    .collect();
+                let mailbox = user.primary_email.to_ascii_lowercase();
+                let member = store
+                    .add_member(&tenant, &mailbox, &aliases, MemberRole::Member)
+                    .await
+                    .unwrap();
+                let link = store.link_mailbox(&tenant, member, &mailbox).await.unwrap();
+                links.insert(mailbox, link);
+            }
+            let mut by_mailbox: BTreeMap<String, Vec<CapturedSighting>> = BTreeMap::new();
+            for (mailbox, extraction, id, labels) in sightings(&generated.org) {
+                by_mailbox
+                    .entry(mailbox)
+                    .or_default()
+                    .push(CapturedSighting {
+                        extraction,
+                        provider_message_id: id,
+                        labels,
+                    });
+            }
+            // Round-robin pages of 23 copies, newest mailbox order reversed every round.
+            let mut queues: Vec<(LinkId, std::vec::IntoIter<CapturedSighting>)> = by_mailbox
+                .into_iter()
+                .map(|(mailbox, sightings)| (links[&mailbox], sightings.into_iter()))
+                .collect();
+            let mut round = 0;
+            while queues.iter().any(|(_, q)| q.len() > 0) {
+                round += 1;
+                if round % 2 == 0 {
+                    queues.reverse();
+                }
+                for (link, queue) in &mut queues {
+                    let page = CapturePage {
+                        sightings: queue.by_ref().take(23).collect(),
+                    };
+                    if page.sightings.is_empty() {
+                        continue;
+                    }
+                    store
+                        .commit_page(&tenant, *link, &page, None)
+                        .await
+                        .unwrap();
+                }
+            }
+            let incremental = store.relationships(&tenant).await.unwrap();
+            let rebuilt_pairs = store.rebuild_relationships(&tenant).await.unwrap();
+            let rebuilt = store.relationships(&tenant).await.unwrap();
+            assert!(
+                incremental.len() > 20,
+                "{} relationships",
+                incremental.len()
+            );
+            assert_eq!(rebuilt_pairs, rebuilt.len() as u64);
+            assert_eq!(incremental.len(), rebuilt.len());
+            assert_eq!(incremental.len(), generated.truth.relationships.len());
+            let counts = |r: &RelationshipView| {
+                (
+                    r.member.clone(),
+                    r.contact.clone(),
+                    r.first_ms,
+                    r.last_ms,
+                    r.sent,
+                    r.received,
+                    r.total,
+                )
+            };
+            for (kept, expected) in incremental.iter().zip(&rebuilt) {
+                assert_eq!(counts(kept), counts(expected));
+                assert!(
+                    (kept.score_at_last - expected.score_at_last).abs()
+                        <= 1e-12 * expected.score_at_last,
+                    "{kept:?} vs {expected:?}"
+                );
+            }
+        }
+
+        #[tokio::test]
+        async fn sqlite() {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open_in_data_dir(dir.path()).await.unwrap();
+            incremental_rows_equal_a_rebuild(store.clone()).await;
+            store.close().await;
+        }
+
+        #[tokio::test]
+        async fn postgres() {
+            let admin_url = std::env::var("TRIBUTARY_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+            let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await else {
+                eprintln!("skipped: PostgreSQL not reachable at {admin_url}");
+                return;
+            };
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos();
+            let name = format!("tributary_rebuild_{}_{nanos}", std::process::id());
+            // The name is built here from digits and underscores.
+            sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+            let base = &admin_url[..admin_url.rfind('/').unwrap()];
+            let store = Store::open(&format!("{base}/{name}")).await.unwrap();
+            let outcome = tokio::spawn(incremental_rows_equal_a_rebuild(store.clone())).await;
+            store.close().await;
+            sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+            if let Err(error) = outcome {
+                std::panic::resume_unwind(error.into_panic());
+            }
+        }
+    }
 }

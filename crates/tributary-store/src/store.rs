@@ -180,9 +180,15 @@ impl Store {
             .max_connections(4)
             .after_connect(|connection, _| {
                 Box::pin(async move {
-                    // Per-connection settings: enforce references, wait for the writer.
+                    // Per-connection settings: enforce references, wait for the writer,
+                    // and with WAL sync at checkpoints rather than every commit: a killed
+                    // process loses nothing; a power cut may lose the last pages, which
+                    // the cursor committed with them makes the next run fetch again.
                     connection
-                        .execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;")
+                        .execute(
+                            "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
+                             PRAGMA synchronous = NORMAL;",
+                        )
                         .await?;
                     Ok(())
                 })
@@ -259,7 +265,7 @@ impl Store {
     ) -> Result<MemberId, StoreError> {
         let primary = primary.trim().to_lowercase();
         let mut tx = self.begin_write().await?;
-        sqlx::query(
+        let mut inserted = sqlx::query(
             "INSERT INTO members (tenant_id, email, role) VALUES ($1, $2, $3)
              ON CONFLICT (tenant_id, email) DO NOTHING",
         )
@@ -267,7 +273,8 @@ impl Store {
         .bind(&primary)
         .bind(role.as_str())
         .execute(&mut **tx)
-        .await?;
+        .await?
+        .rows_affected();
         let id: i64 = sqlx::query("SELECT id FROM members WHERE tenant_id = $1 AND email = $2")
             .bind(tenant.as_str())
             .bind(&primary)
@@ -277,7 +284,7 @@ impl Store {
         for address in
             std::iter::once(primary.clone()).chain(aliases.iter().map(|a| a.trim().to_lowercase()))
         {
-            sqlx::query(
+            inserted += sqlx::query(
                 "INSERT INTO member_addresses (tenant_id, address, member_id) VALUES ($1, $2, $3)
                  ON CONFLICT (tenant_id, address) DO NOTHING",
             )
@@ -285,7 +292,12 @@ impl Store {
             .bind(address)
             .bind(id)
             .execute(&mut **tx)
-            .await?;
+            .await?
+            .rows_affected();
+        }
+        // Engines are rebuilt on a new version: only a real change should cause that.
+        if inserted > 0 {
+            crate::settings::bump_config_version(&mut tx, tenant).await?;
         }
         tx.commit().await?;
         Ok(MemberId(id))
@@ -388,6 +400,7 @@ impl Store {
         key: &MasterKey,
     ) -> Result<(), StoreError> {
         let sealed = key.seal(tenant.as_str(), credentials)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO connections
                  (tenant_id, kind, admin_email, credentials_ciphertext, credentials_nonce, policy, created_ms)
@@ -405,9 +418,10 @@ impl Store {
         .bind(sealed.nonce)
         .bind(policy.to_string())
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut **tx)
         .await?;
-        Ok(())
+        crate::settings::bump_config_version(&mut tx, tenant).await?;
+        tx.commit().await
     }
 
     /// The decrypted credentials of the tenant's connection of `kind`.

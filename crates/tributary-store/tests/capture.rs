@@ -4,13 +4,14 @@
 mod common;
 
 use common::{
-    Acme, NEWSLETTER, OUTBOUND, REPLY, TO_ANN_BCC_ERIN, TO_ANN_BCC_ERIN_SENDER_COPY, TO_ERIN,
-    TO_ERIN_SENDER_COPY,
+    Acme, DATELESS, NEWSLETTER, OUTBOUND, REPLY, TO_ANN_BCC_ERIN, TO_ANN_BCC_ERIN_SENDER_COPY,
+    TO_ERIN, TO_ERIN_SENDER_COPY, UNDATED_TO_ANN_BCC_ERIN, UNDATED_TO_ANN_BCC_ERIN_SENDER_COPY,
+    received,
 };
 use sqlx::{AssertSqlSafe, Executor};
 use tributary_core::{EmailAddress, MessageRecord, RelationshipBook, Touch};
 use tributary_store::{
-    ActivityView, Backend, CompanyView, ContactView, CursorAdvance, PageSummary, RelationshipView,
+    ActivityView, Backend, CapturePage, CompanyView, ContactView, CursorAdvance, LinkId, PageSummary, RelationshipView,
     Store, StoreError, TenantId,
 };
 
@@ -26,6 +27,8 @@ on_both_backends!(
     internal_looking_copy_seen_first_joins_the_activity_captured_later,
     internal_looking_copy_seen_last_joins_the_captured_activity,
     concurrent_commits_sharing_contacts_lose_no_relationship_update,
+    dateless_message_takes_its_earliest_copys_time_whatever_order_copies_arrive,
+    held_dateless_copy_received_first_times_its_activity,
 );
 
 fn cursor(value: &str) -> CursorAdvance {
@@ -419,7 +422,13 @@ async fn relationships_match_core_relationship_book(store: Store) {
     for extraction in &extractions {
         book.record(&Touch::from_extraction(extraction).unwrap());
     }
-    let stored = store.relationships(&acme.tenant).await.unwrap();
+    assert_relationships_match_book(&store, &acme.tenant, &book).await;
+}
+
+/// The tenant's stored relationships equal `book`'s: counts and first/last exactly, the
+/// score to within floating-point rounding.
+async fn assert_relationships_match_book(store: &Store, tenant: &TenantId, book: &RelationshipBook) {
+    let stored = store.relationships(tenant).await.unwrap();
     assert_eq!(stored.len(), book.len());
     for row in &stored {
         let member = EmailAddress::parse(&row.member).unwrap();
@@ -587,5 +596,204 @@ async fn concurrent_commits_sharing_contacts_lose_no_relationship_update(store: 
         );
         let carl = relationship(&state, "carl@acme.com", contact);
         assert_eq!(carl.total, expected, "carl – {contact}");
+    }
+}
+
+/// When the copies of [`DATELESS`] (and of the undated Bcc message) were received:
+/// Ann's on 15 June 2025, Carl's on 8 July, around Bob's dated reply of 2 July.
+const ANN_RECEIVED_MS: i64 = 1_750_000_000_000;
+const CARL_RECEIVED_MS: i64 = 1_752_000_000_000;
+
+/// The incrementally kept relationships equal a rebuild from every activity: counts
+/// and first/last exactly, the score to within floating-point rounding. Leaves the
+/// rebuilt rows in place (they are the same).
+async fn assert_relationships_equal_a_rebuild(store: &Store, tenant: &TenantId) {
+    let incremental = store.relationships(tenant).await.unwrap();
+    store.rebuild_relationships(tenant).await.unwrap();
+    let rebuilt = store.relationships(tenant).await.unwrap();
+    assert_eq!(incremental.len(), rebuilt.len());
+    for (kept, expected) in incremental.iter().zip(&rebuilt) {
+        assert_eq!(
+            (&kept.member, &kept.contact, kept.first_ms, kept.last_ms),
+            (
+                &expected.member,
+                &expected.contact,
+                expected.first_ms,
+                expected.last_ms
+            )
+        );
+        assert_eq!(
+            (kept.sent, kept.received, kept.total),
+            (expected.sent, expected.received, expected.total),
+            "{kept:?}"
+        );
+        assert!(
+            (kept.score_at_last - expected.score_at_last).abs()
+                <= 1e-12 * expected.score_at_last,
+            "{kept:?} vs {expected:?}"
+        );
+    }
+}
+
+fn activity<'a>(snapshot: &'a Snapshot, dedupe_key: &str) -> &'a ActivityView {
+    snapshot
+        .activities
+        .iter()
+        .find(|a| a.dedupe_key == dedupe_key)
+        .unwrap_or_else(|| panic!("no activity {dedupe_key}"))
+}
+
+/// A message without a Date header is timed by its earliest copy's `internalDate`
+/// (capture contract), in whichever order the mailboxes holding its copies are synced:
+/// a copy received earlier than the stored time lowers it, and relationships follow.
+async fn dateless_message_takes_its_earliest_copys_time_whatever_order_copies_arrive(
+    store: Store,
+) {
+    let latest_first = Acme::create(&store, "latest-first").await;
+    let earliest_first = Acme::create(&store, "earliest-first").await;
+    // Ann's page also holds Bob's dated reply, received "early": a Date header wins.
+    let ann_page = |acme: &Acme| {
+        acme.page(vec![
+            acme.received(REPLY, "a-2", &["INBOX"], 1_000),
+            acme.received(DATELESS, "a-6", &["INBOX"], ANN_RECEIVED_MS),
+        ])
+    };
+    let carl_page = |acme: &Acme| {
+        acme.page(vec![acme.received(
+            DATELESS,
+            "c-6",
+            &["INBOX"],
+            CARL_RECEIVED_MS,
+        )])
+    };
+    let commit = |acme: &Acme, link: LinkId, page: CapturePage| {
+        let (store, tenant) = (store.clone(), acme.tenant.clone());
+        async move { store.commit_page(&tenant, link, &page, None).await.unwrap() }
+    };
+    commit(&latest_first, latest_first.carl_link, carl_page(&latest_first)).await;
+    let captured_late = snapshot(&store, &latest_first.tenant).await;
+    assert_eq!(
+        activity(&captured_late, "mid:6@globex.co.uk").time_ms,
+        Some(CARL_RECEIVED_MS)
+    );
+    let summary = commit(&latest_first, latest_first.ann_link, ann_page(&latest_first)).await;
+    assert_eq!(
+        summary,
+        PageSummary {
+            added: 1,
+            already_known: 1,
+            excluded: 0
+        }
+    );
+    commit(&earliest_first, earliest_first.ann_link, ann_page(&earliest_first)).await;
+    commit(&earliest_first, earliest_first.carl_link, carl_page(&earliest_first)).await;
+
+    let reply_ms = acme_reply_ms(&latest_first);
+    let dateless = records_received(&[(DATELESS, ANN_RECEIVED_MS), (DATELESS, CARL_RECEIVED_MS)]);
+    let mut book = RelationshipBook::new();
+    for extraction in [
+        latest_first.extractor.extract_sightings(&dateless),
+        latest_first
+            .extractor
+            .extract_sightings(&records_received(&[(REPLY, 1_000)])),
+    ] {
+        book.record(&Touch::from_extraction(&extraction).unwrap());
+    }
+    for acme in [&latest_first, &earliest_first] {
+        let state = snapshot(&store, &acme.tenant).await;
+        let undated = activity(&state, "mid:6@globex.co.uk");
+        assert_eq!(undated.time_ms, Some(ANN_RECEIVED_MS), "{}", acme.tenant.as_str());
+        assert_eq!(undated.sightings.len(), 2);
+        assert_eq!(activity(&state, "mid:2@globex.co.uk").time_ms, Some(reply_ms));
+        let ann_bob = relationship(&state, "ann@acme.com", "bob@mail.globex.co.uk");
+        assert_eq!(
+            (ann_bob.first_ms, ann_bob.last_ms, ann_bob.received, ann_bob.total),
+            (ANN_RECEIVED_MS, reply_ms, 2, 2)
+        );
+        let carl_bob = relationship(&state, "carl@acme.com", "bob@mail.globex.co.uk");
+        assert_eq!(
+            (carl_bob.first_ms, carl_bob.last_ms, carl_bob.total),
+            (ANN_RECEIVED_MS, ANN_RECEIVED_MS, 1)
+        );
+        assert_relationships_match_book(&store, &acme.tenant, &book).await;
+        assert_relationships_equal_a_rebuild(&store, &acme.tenant).await;
+    }
+    // A later copy seen again never raises the time.
+    let before = snapshot(&store, &latest_first.tenant).await;
+    commit(&latest_first, latest_first.carl_link, carl_page(&latest_first)).await;
+    assert_eq!(snapshot(&store, &latest_first.tenant).await, before);
+}
+
+/// Bob's reply's Date header, as the store keeps it.
+fn acme_reply_ms(acme: &Acme) -> i64 {
+    acme.extract(REPLY).time_ms.unwrap()
+}
+
+/// Records of the given headers, each received at its time.
+fn records_received(copies: &[(&str, i64)]) -> Vec<MessageRecord> {
+    copies
+        .iter()
+        .map(|(headers, ms)| received(headers, *ms))
+        .collect()
+}
+
+/// A Date-less copy that looks internal on its own still counts among the activity's
+/// copies: received first, it times the activity whether it is held until the sender's
+/// copy captures the activity or joins the captured activity afterwards.
+async fn held_dateless_copy_received_first_times_its_activity(store: Store) {
+    let held_first = Acme::create(&store, "held-first").await;
+    let held_last = Acme::create(&store, "held-last").await;
+    let ann_copy = |acme: &Acme| {
+        acme.page(vec![acme.received(
+            UNDATED_TO_ANN_BCC_ERIN,
+            "a-7",
+            &["INBOX"],
+            ANN_RECEIVED_MS,
+        )])
+    };
+    let carl_copy = |acme: &Acme| {
+        acme.page(vec![acme.received(
+            UNDATED_TO_ANN_BCC_ERIN_SENDER_COPY,
+            "c-7",
+            &["SENT"],
+            CARL_RECEIVED_MS,
+        )])
+    };
+    let held = store
+        .commit_page(&held_first.tenant, held_first.ann_link, &ann_copy(&held_first), None)
+        .await
+        .unwrap();
+    assert_eq!(held.excluded, 1);
+    store
+        .commit_page(&held_first.tenant, held_first.carl_link, &carl_copy(&held_first), None)
+        .await
+        .unwrap();
+    store
+        .commit_page(&held_last.tenant, held_last.carl_link, &carl_copy(&held_last), None)
+        .await
+        .unwrap();
+    let joined = store
+        .commit_page(&held_last.tenant, held_last.ann_link, &ann_copy(&held_last), None)
+        .await
+        .unwrap();
+    assert_eq!(joined.already_known, 1);
+
+    let extraction = held_first.extractor.extract_sightings(&records_received(&[
+        (UNDATED_TO_ANN_BCC_ERIN, ANN_RECEIVED_MS),
+        (UNDATED_TO_ANN_BCC_ERIN_SENDER_COPY, CARL_RECEIVED_MS),
+    ]));
+    let mut book = RelationshipBook::new();
+    book.record(&Touch::from_extraction(&extraction).unwrap());
+    for acme in [&held_first, &held_last] {
+        let state = snapshot(&store, &acme.tenant).await;
+        let undated = activity(&state, "mid:7@acme.com");
+        assert_eq!(undated.time_ms, Some(ANN_RECEIVED_MS), "{}", acme.tenant.as_str());
+        assert_eq!(undated.sightings.len(), 2);
+        for member in ["ann@acme.com", "carl@acme.com"] {
+            let pair = relationship(&state, member, "erin@initech.com");
+            assert_eq!((pair.first_ms, pair.last_ms), (ANN_RECEIVED_MS, ANN_RECEIVED_MS));
+        }
+        assert_relationships_match_book(&store, &acme.tenant, &book).await;
+        assert_relationships_equal_a_rebuild(&store, &acme.tenant).await;
     }
 }

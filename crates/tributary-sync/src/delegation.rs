@@ -2,23 +2,41 @@
 //! tenant's members and mailbox links. Every active user with a mailbox is linked; the
 //! others are skipped with the reason, never silently.
 
+use crate::engine::clock_ms;
 use crate::error::SyncError;
 use crate::pacing::{Pacer, units};
-use serde::Serialize;
-use std::collections::BTreeSet;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
 use tributary_core::{
     CapturePolicy, DirectoryAccount, Extractor, FreeMailList, TenantDirectory, TenantError,
 };
 use tributary_google::GoogleConnector;
-use tributary_store::{LinkId, MemberRole, Store, TenantId};
+use tributary_store::{
+    LinkId, LinkStatus, LinkView, MemberRole, MemberView, SYSTEM_ACTOR, Store, TenantId,
+};
 
-/// Why a directory account gets no mailbox link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Why a directory account or a member gets no mailbox link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SkipReason {
     Suspended,
     Archived,
     NoMailbox,
+    /// A member no directory account matches, by primary address or alias (never
+    /// created there, or deleted since).
+    NotInDirectory,
+}
+
+impl SkipReason {
+    /// The reason in the console's words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            SkipReason::Suspended => "suspended in Google Workspace",
+            SkipReason::Archived => "archived in Google Workspace",
+            SkipReason::NoMailbox => "has no Gmail mailbox (mail service not set up)",
+            SkipReason::NotInDirectory => "no directory account has this address or alias",
+        }
+    }
 }
 
 impl SkipReason {
@@ -36,7 +54,7 @@ impl SkipReason {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkippedAccount {
     pub email: String,
     pub reason: SkipReason,
@@ -84,13 +102,7 @@ pub async fn sync_users(
     domains: &[String],
     pacer: &Pacer,
 ) -> Result<DelegationOutcome, DelegationError> {
-    let directory_client = connector.directory(admin_email);
-    let accounts = pacer
-        .call(admin_email, units::DIRECTORY, || {
-            directory_client.list_users()
-        })
-        .await
-        .map_err(SyncError::from)?;
+    let accounts = list_accounts(connector, admin_email, pacer).await?;
     let mut directory = TenantDirectory::new();
     for domain in tenant_domains(domains, &accounts) {
         directory.add_domain(&domain)?;
@@ -118,19 +130,207 @@ pub async fn sync_users(
     })
 }
 
+/// A member matched to a directory account, with its mailbox link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchedMember {
+    /// The member's primary address in Tributary.
+    pub member: String,
+    /// The account's primary address: the mailbox synced.
+    pub mailbox: String,
+    pub link: i64,
+    /// True when this run created the link.
+    pub new_link: bool,
+}
+
+/// A member whose link this run stopped, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnlinkedMember {
+    pub member: String,
+    pub reason: SkipReason,
+}
+
+/// The stored and shown result of a User Delegation Sync (*Rebuild*).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DelegationReport {
+    pub at_ms: i64,
+    /// Whom the directory was read as.
+    pub admin_email: String,
+    pub directory_accounts: usize,
+    /// The organization's domains, from every address in the directory.
+    pub domains: Vec<String>,
+    pub matched: Vec<MatchedMember>,
+    /// Accounts and members left without a link, with the reason.
+    pub unmatched: Vec<SkippedAccount>,
+    /// Links this run stopped because their account was suspended, archived, lost its
+    /// mailbox or left the directory.
+    pub unlinked: Vec<UnlinkedMember>,
+}
+
+/// Reads the directory and brings members and links in line with it: accounts match
+/// existing members by any address (primary or alias) or become new members; every
+/// active account with a mailbox gets a link; a member whose account is suspended,
+/// archived, mailbox-less or gone is marked inactive and its link unlinked; a member
+/// whose account is active again gets its link back. An administrator's own unlink of
+/// an active member stays.
+pub async fn rebuild_links(
+    store: &Store,
+    tenant: &TenantId,
+    connector: &GoogleConnector,
+    admin_email: &str,
+    pacer: &Pacer,
+) -> Result<DelegationReport, SyncError> {
+    let accounts = list_accounts(connector, admin_email, pacer).await?;
+    let members = store.members(tenant).await?;
+    let links = store.links(tenant).await?;
+    let by_address = members_by_address(&members);
+    let mut report = DelegationReport {
+        at_ms: clock_ms(),
+        admin_email: admin_email.to_owned(),
+        directory_accounts: accounts.len(),
+        domains: tenant_domains(&[], &accounts).into_iter().collect(),
+        matched: Vec::new(),
+        unmatched: Vec::new(),
+        unlinked: Vec::new(),
+    };
+    let mut seen_members = BTreeSet::new();
+    for account in &accounts {
+        let existing = account
+            .addresses()
+            .find_map(|a| by_address.get(a.to_lowercase().as_str()).copied());
+        if let Some(member) = existing {
+            seen_members.insert(member.id);
+        }
+        if let Some(reason) = SkipReason::of(account) {
+            report.unmatched.push(SkippedAccount {
+                email: account.primary_email.to_lowercase(),
+                reason,
+            });
+            if let Some(member) = existing {
+                stop_member(store, tenant, member, &links, reason, &mut report).await?;
+            }
+            continue;
+        }
+        let matched = match_account(store, tenant, account, existing, &links).await?;
+        report.matched.push(matched);
+    }
+    for member in members.iter().filter(|m| !seen_members.contains(&m.id)) {
+        report.unmatched.push(SkippedAccount {
+            email: member.email.clone(),
+            reason: SkipReason::NotInDirectory,
+        });
+        stop_member(
+            store,
+            tenant,
+            member,
+            &links,
+            SkipReason::NotInDirectory,
+            &mut report,
+        )
+        .await?;
+    }
+    Ok(report)
+}
+
+async fn list_accounts(
+    connector: &GoogleConnector,
+    admin_email: &str,
+    pacer: &Pacer,
+) -> Result<Vec<DirectoryAccount>, SyncError> {
+    let directory_client = connector.directory(admin_email);
+    Ok(pacer
+        .call(admin_email, units::DIRECTORY, || {
+            directory_client.list_users()
+        })
+        .await?)
+}
+
+fn members_by_address(members: &[MemberView]) -> HashMap<&str, &MemberView> {
+    members
+        .iter()
+        .flat_map(|m| {
+            std::iter::once(m.email.as_str())
+                .chain(m.aliases.iter().map(String::as_str))
+                .map(move |address| (address, m))
+        })
+        .collect()
+}
+
+/// Links an active account, to the member it matched or a new one.
+async fn match_account(
+    store: &Store,
+    tenant: &TenantId,
+    account: &DirectoryAccount,
+    existing: Option<&MemberView>,
+    links: &[LinkView],
+) -> Result<MatchedMember, SyncError> {
+    let addresses: Vec<&str> = account.addresses().collect();
+    let primary = existing.map_or(account.primary_email.as_str(), |m| m.email.as_str());
+    let member = store
+        .add_member(tenant, primary, &addresses, role_of(account))
+        .await?;
+    let mailbox = account.primary_email.to_lowercase();
+    let previous = links.iter().find(|l| l.mailbox == mailbox);
+    let link = store.link_mailbox(tenant, member, &mailbox).await?;
+    if existing.is_some_and(|m| !m.active) {
+        // Back from suspension: undo what the suspension did.
+        store.set_member_active(tenant, member, true).await?;
+        if previous.is_some_and(|l| l.status == LinkStatus::Unlinked) {
+            store
+                .set_link_status(tenant, link, LinkStatus::Pending, SYSTEM_ACTOR)
+                .await?;
+        }
+    }
+    Ok(MatchedMember {
+        member: primary.to_lowercase(),
+        mailbox,
+        link: link.0,
+        new_link: previous.is_none(),
+    })
+}
+
+/// Marks a member inactive and unlinks its running link, recording why.
+async fn stop_member(
+    store: &Store,
+    tenant: &TenantId,
+    member: &MemberView,
+    links: &[LinkView],
+    reason: SkipReason,
+    report: &mut DelegationReport,
+) -> Result<(), SyncError> {
+    if member.active {
+        store.set_member_active(tenant, member.id, false).await?;
+    }
+    for link in links
+        .iter()
+        .filter(|l| l.member == member.email && l.status != LinkStatus::Unlinked)
+    {
+        store
+            .set_link_status(tenant, link.id, LinkStatus::Unlinked, SYSTEM_ACTOR)
+            .await?;
+        report.unlinked.push(UnlinkedMember {
+            member: member.email.clone(),
+            reason,
+        });
+    }
+    Ok(())
+}
+
+fn role_of(account: &DirectoryAccount) -> MemberRole {
+    if account.is_admin {
+        MemberRole::Admin
+    } else {
+        MemberRole::Member
+    }
+}
+
 async fn link_account(
     store: &Store,
     tenant: &TenantId,
     account: &DirectoryAccount,
 ) -> Result<MailboxLink, SyncError> {
     let aliases: Vec<&str> = account.aliases.iter().map(String::as_str).collect();
-    let role = if account.is_admin {
-        MemberRole::Admin
-    } else {
-        MemberRole::Member
-    };
     let member = store
-        .add_member(tenant, &account.primary_email, &aliases, role)
+        .add_member(tenant, &account.primary_email, &aliases, role_of(account))
         .await?;
     let link = store
         .link_mailbox(tenant, member, &account.primary_email)

@@ -2,7 +2,7 @@
 //! records each outcome on the link (status, the provider's message, summary, audit).
 
 use crate::error::SyncError;
-use crate::gmail_sync::{GmailLinkSync, SyncSummary};
+use crate::gmail_sync::{GmailLinkSync, LinkRun, SyncSummary};
 use crate::pacing::{Pacer, PacingConfig, PacingStats};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -97,6 +97,13 @@ impl SyncEngine {
         }
     }
 
+    /// The same engine spending from `pacer`'s budgets: engines rebuilt for a changed
+    /// configuration keep what the quota has already been charged.
+    pub fn sharing_pacer(mut self, pacer: Arc<Pacer>) -> Self {
+        self.pacer = pacer;
+        self
+    }
+
     pub fn pacing_stats(&self) -> PacingStats {
         self.pacer.stats()
     }
@@ -162,6 +169,8 @@ impl SyncEngine {
         mailbox: &str,
         linkage_retry: Duration,
     ) -> Result<LinkOutcome, StoreError> {
+        // Read per run: an admin may change a member's labels at any time.
+        let extra_labels = self.store.link_labels(&self.tenant, link).await?;
         self.store
             .set_link_status(&self.tenant, link, LinkStatus::Syncing, SYSTEM_ACTOR)
             .await?;
@@ -171,13 +180,17 @@ impl SyncEngine {
             tenant: self.tenant.clone(),
             link,
             mailbox: mailbox.to_lowercase(),
+            policy: GmailLinkSync::link_policy(&self.extractor.policy, &extra_labels),
             extractor: Arc::clone(&self.extractor),
             pacer: Arc::clone(&self.pacer),
             now_ms: self.config.reference_now_ms.unwrap_or_else(clock_ms),
             page_size: self.config.page_size,
         };
         match run.run().await {
-            Ok(summary) => self.record_success(link, summary).await,
+            Ok(LinkRun { summary, gaps }) if gaps.is_empty() => {
+                self.record_success(link, summary).await
+            }
+            Ok(LinkRun { gaps, .. }) => self.record_gaps(link, mailbox, &gaps, linkage_retry).await,
             Err(error) => {
                 self.record_failure(link, mailbox, &error, linkage_retry)
                     .await
@@ -197,6 +210,31 @@ impl SyncEngine {
             .record_link_success(&self.tenant, link, &json, at_ms)
             .await?;
         Ok(LinkOutcome::Synced { link, summary })
+    }
+
+    /// A run that completed but could not account for every message the provider
+    /// listed: not healthy. A `linkage_error`, retried like one; the next run lists the
+    /// labels concerned again.
+    async fn record_gaps(
+        &self,
+        link: LinkId,
+        mailbox: &str,
+        gaps: &[String],
+        linkage_retry: Duration,
+    ) -> Result<LinkOutcome, StoreError> {
+        let status = LinkErrorStatus::LinkageError;
+        let message = gaps.join("; ");
+        tracing::warn!(%mailbox, %message, "link sync left a gap");
+        let next_attempt =
+            clock_ms().saturating_add(i64::try_from(linkage_retry.as_millis()).unwrap_or(i64::MAX));
+        self.store
+            .record_link_failure(&self.tenant, link, status, &message, Some(next_attempt))
+            .await?;
+        Ok(LinkOutcome::Failed {
+            link,
+            status,
+            message,
+        })
     }
 
     async fn record_failure(

@@ -1,31 +1,40 @@
-//! One Gmail mailbox link: full sync (backfill of the synced labels) and incremental
-//! sync (history since the stored cursor), committed page by page to the store.
+//! One Gmail mailbox link: full sync (backfill of the link's labels), backfill of labels
+//! enabled later, and incremental sync (history since the stored cursor), committed page
+//! by page to the store, each ending with a reconciliation of what the provider listed
+//! against what the store accounts for (see `docs/sync.md`).
 //!
 //! This is the only module that speaks Gmail; the rest of the engine sees
 //! [`ProviderError`]s and [`SyncSummary`]s.
 
+use crate::engine::clock_ms;
 use crate::error::SyncError;
 use crate::pacing::{Pacer, units};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use tributary_core::{Extractor, HeaderField, ProviderError};
+use tributary_core::{CapturePolicy, Extractor, HeaderField, ProviderError};
 use tributary_google::{
     GmailClient, HistoryChange, HistoryChangeKind, HistoryQuery, MAX_BATCH_PARTS, MessageListQuery,
     MessageMeta,
 };
 use tributary_store::{
-    CapturePage, CapturedSighting, CursorAdvance, LinkId, PageSummary, Store, TenantId,
+    CapturePage, CapturedSighting, CursorAdvance, LabelReconciliation, LinkId, PageSummary, Store,
+    TenantId,
 };
 
 /// The cursor stream holding the mailbox's history id once a full sync has completed.
 pub const HISTORY_STREAM: &str = "gmail.history";
 /// The cursor stream holding a full sync's progress, so a crash resumes where it was.
 pub const FULL_SYNC_STREAM: &str = "gmail.full_sync";
+/// The cursor stream holding the labels backfilled (listed in the window, captured and
+/// reconciled without a gap), and the progress of a later label's backfill.
+pub const LABELS_STREAM: &str = "gmail.labels";
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
 /// Gmail's page-size maximum for `messages.list` and `history.list`.
 const MAX_PAGE_SIZE: u32 = 500;
+/// What `labels.get` costs in quota units.
+const LABELS_GET_UNITS: u32 = 1;
 
 /// How a run went about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +62,14 @@ pub struct SyncSummary {
     pub not_seen: u64,
     /// Messages gone between listing and fetching.
     pub gone: u64,
+    /// Labels whose backfill completed in this run without a gap.
+    #[serde(default)]
+    pub labels_backfilled: u64,
+    /// Listed or history-named messages that none of the counts explains, summed over
+    /// labels (a message in two labels counts twice). Not zero: the run is a
+    /// `linkage_error`.
+    #[serde(default)]
+    pub unaccounted: u64,
 }
 
 impl SyncSummary {
@@ -65,6 +82,8 @@ impl SyncSummary {
             excluded: 0,
             not_seen: 0,
             gone: 0,
+            labels_backfilled: 0,
+            unaccounted: 0,
         }
     }
 
@@ -73,16 +92,140 @@ impl SyncSummary {
         self.already_known += page.already_known;
         self.excluded += page.excluded;
     }
+
+    /// Adds the counts of a later part of the run, whose mode the run takes.
+    fn absorb(&mut self, later: &SyncSummary) {
+        self.mode = later.mode;
+        self.fetched += later.fetched;
+        self.added += later.added;
+        self.already_known += later.already_known;
+        self.excluded += later.excluded;
+        self.not_seen += later.not_seen;
+        self.gone += later.gone;
+        self.labels_backfilled += later.labels_backfilled;
+        self.unaccounted += later.unaccounted;
+    }
 }
 
-/// Where a full sync is: the history id taken before listing, the label being listed
-/// and the next page of it.
+/// A completed run: what it did, and the gaps its reconciliation found (one line per
+/// label, e.g. "INBOX: 3 of 120 messages listed were not captured"). A run with gaps
+/// must not leave the link healthy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkRun {
+    pub summary: SyncSummary,
+    pub gaps: Vec<String>,
+}
+
+impl LinkRun {
+    fn new(summary: SyncSummary) -> Self {
+        LinkRun {
+            summary,
+            gaps: Vec::new(),
+        }
+    }
+
+    fn absorb(&mut self, later: LinkRun) {
+        self.summary.absorb(&later.summary);
+        self.gaps.extend(later.gaps);
+    }
+}
+
+/// What became of one listed message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// The extraction captured it: the store must now hold it as a sighting.
+    Captured,
+    Excluded,
+    NotSeen,
+    Gone,
+}
+
+/// One fetched message: its outcome and the link's labels it carries (the link's
+/// spelling).
+#[derive(Debug, Clone)]
+struct Fetched {
+    outcome: Outcome,
+    labels: Vec<String>,
+}
+
+/// One label's counts while it is backfilled, committed with every page so that a
+/// resumed backfill reconciles the whole label.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct LabelTally {
+    provider_total: Option<u64>,
+    /// The mailbox has no such label.
+    #[serde(default)]
+    missing: bool,
+    listed: u64,
+    captured: u64,
+    excluded: u64,
+    not_seen: u64,
+    gone: u64,
+}
+
+impl LabelTally {
+    /// Counts one listed message; `None` is a message nothing accounts for.
+    fn count(&mut self, outcome: Option<Outcome>) {
+        self.listed += 1;
+        match outcome {
+            Some(Outcome::Captured) => self.captured += 1,
+            Some(Outcome::Excluded) => self.excluded += 1,
+            Some(Outcome::NotSeen) => self.not_seen += 1,
+            Some(Outcome::Gone) => self.gone += 1,
+            None => {}
+        }
+    }
+
+    fn row(&self, label: &str, at_ms: i64) -> LabelReconciliation {
+        LabelReconciliation {
+            label: label.to_owned(),
+            provider_total: self.provider_total,
+            listed: self.listed,
+            captured: self.captured,
+            excluded: self.excluded,
+            not_seen: self.not_seen,
+            gone: self.gone,
+            at_ms,
+        }
+    }
+}
+
+/// Where a backfill is: the labels it lists (in order), the label being listed, the
+/// next page of it and the counts so far. A full sync also holds the history id taken
+/// before listing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct FullSyncProgress {
     history_id: u64,
+    #[serde(default)]
+    labels: Vec<String>,
     label: usize,
     page_token: Option<String>,
+    #[serde(default)]
+    counts: Vec<LabelTally>,
     done: bool,
+}
+
+impl FullSyncProgress {
+    fn new(history_id: u64, labels: Vec<String>) -> Self {
+        FullSyncProgress {
+            history_id,
+            counts: vec![LabelTally::default(); labels.len()],
+            labels,
+            label: 0,
+            page_token: None,
+            done: false,
+        }
+    }
+}
+
+/// The [`LABELS_STREAM`] cursor.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct LabelState {
+    /// Labels listed in the window, captured and reconciled without a gap.
+    backfilled: Vec<String>,
+    /// A backfill of labels enabled later, under way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    backfill: Option<FullSyncProgress>,
 }
 
 /// Syncs one mailbox link.
@@ -94,7 +237,11 @@ pub struct GmailLinkSync {
     pub link: LinkId,
     /// The mailbox's address, as sightings record it.
     pub mailbox: String,
+    /// Shared by the tenant's links; its policy's labels are the tenant's.
     pub extractor: Arc<Extractor>,
+    /// The link's policy: the tenant's, with the member's extra labels added
+    /// ([`Self::link_policy`]). It decides which labels are listed and what is seen.
+    pub policy: CapturePolicy,
     pub pacer: Arc<Pacer>,
     /// The instant the backfill window ends at, Unix milliseconds.
     pub now_ms: i64,
@@ -103,10 +250,26 @@ pub struct GmailLinkSync {
 }
 
 impl GmailLinkSync {
-    /// Incremental when a history cursor exists, else a full sync (resuming an
-    /// interrupted one); a gone history cursor falls back to a full resync (resuming one
-    /// begun after that cursor).
-    pub async fn run(&self) -> Result<SyncSummary, SyncError> {
+    /// The tenant's policy with `extra_labels` (a member's) appended, skipping labels
+    /// already synced (case-insensitively).
+    pub fn link_policy(tenant: &CapturePolicy, extra_labels: &[String]) -> CapturePolicy {
+        let mut policy = tenant.clone();
+        for label in extra_labels {
+            if !contains_label(&policy.synced_labels, label) {
+                policy.synced_labels.push(label.clone());
+            }
+        }
+        policy
+    }
+
+    /// Incremental when a history cursor exists (after backfilling the labels enabled
+    /// since the last backfill), else a full sync (resuming an interrupted one); a gone
+    /// history cursor falls back to a full resync (resuming one begun after that cursor).
+    pub async fn run(&self) -> Result<LinkRun, SyncError> {
+        // Rows of labels no longer synced would report on mail no longer captured.
+        self.store
+            .retain_label_reconciliation(&self.tenant, self.link, &self.policy.synced_labels)
+            .await?;
         let Some(cursor) = self.stored_cursor(HISTORY_STREAM).await? else {
             return self.full_sync(SyncMode::Full).await;
         };
@@ -114,20 +277,25 @@ impl GmailLinkSync {
             stream: HISTORY_STREAM,
             value: cursor.clone(),
         })?;
+        let mut run = self.backfill_new_labels().await?;
         match self.incremental_sync(start).await {
             Err(SyncError::Provider(ProviderError::CursorGone(detail))) => {
                 tracing::info!(mailbox = %self.mailbox, %detail, "history gone; full resync");
-                self.full_sync_resuming(SyncMode::Resync, Some(start)).await
+                run.absorb(
+                    self.full_sync_resuming(SyncMode::Resync, Some(start))
+                        .await?,
+                );
             }
-            outcome => outcome,
+            outcome => run.absorb(outcome?),
         }
+        Ok(run)
     }
 
-    /// Lists every synced label within the backfill window and captures what it finds.
-    /// The history id is read before listing, so mail arriving meanwhile is caught by the
-    /// next incremental sync; it is committed with the last page. A `Full` sync resumes
-    /// an unfinished one; a `Resync` starts afresh.
-    pub async fn full_sync(&self, mode: SyncMode) -> Result<SyncSummary, SyncError> {
+    /// Lists every label of the link within the backfill window and captures what it
+    /// finds. The history id is read before listing, so mail arriving meanwhile is
+    /// caught by the next incremental sync; it is committed once every label is listed
+    /// and reconciled. A `Full` sync resumes an unfinished one; a `Resync` starts afresh.
+    pub async fn full_sync(&self, mode: SyncMode) -> Result<LinkRun, SyncError> {
         self.full_sync_resuming(mode, None).await
     }
 
@@ -137,19 +305,125 @@ impl GmailLinkSync {
         &self,
         mode: SyncMode,
         stale: Option<u64>,
-    ) -> Result<SyncSummary, SyncError> {
+    ) -> Result<LinkRun, SyncError> {
         let mut summary = SyncSummary::new(mode);
         let mut progress = match self.resumable_progress(mode, stale).await? {
             Some(progress) => progress,
             None => self.start_full_sync().await?,
         };
-        let labels = &self.extractor.policy.synced_labels;
+        if progress.labels.is_empty() {
+            // Progress written before labels were recorded: the policy's, in order.
+            progress.labels = self.policy.synced_labels.clone();
+        }
+        progress
+            .counts
+            .resize(progress.labels.len(), LabelTally::default());
+        self.backfill(&mut progress, &mut summary, &progress_cursor)
+            .await?;
+        let (gaps, clean) = self.reconcile(&progress, &mut summary).await?;
+        let state = LabelState {
+            backfilled: clean,
+            backfill: None,
+        };
+        // Labels first: a crash before the history cursor resumes this tail only.
+        self.commit(Vec::new(), Some(&labels_cursor(&state)), &mut summary)
+            .await?;
+        self.commit(
+            Vec::new(),
+            Some(&history_cursor(progress.history_id)),
+            &mut summary,
+        )
+        .await?;
+        progress.done = true;
+        self.commit(Vec::new(), Some(&progress_cursor(&progress)), &mut summary)
+            .await?;
+        Ok(LinkRun { summary, gaps })
+    }
+
+    /// Backfills the link's labels that are not backfilled yet (enabled since the last
+    /// one, or whose last backfill left a gap), resuming one under way; forgets labels
+    /// no longer synced, so that enabling one again backfills it again. Mail that
+    /// arrives meanwhile is caught by the incremental sync that follows, from the older
+    /// history cursor.
+    async fn backfill_new_labels(&self) -> Result<LinkRun, SyncError> {
+        let mut summary = SyncSummary::new(SyncMode::Incremental);
+        let state = self.label_state().await?;
+        let backfilled: Vec<String> = state
+            .backfilled
+            .iter()
+            .filter(|label| contains_label(&self.policy.synced_labels, label))
+            .cloned()
+            .collect();
+        let pending: Vec<String> = self
+            .policy
+            .synced_labels
+            .iter()
+            .filter(|label| !contains_label(&backfilled, label))
+            .cloned()
+            .collect();
+        if pending.is_empty() {
+            if backfilled != state.backfilled || state.backfill.is_some() {
+                let pruned = LabelState {
+                    backfilled,
+                    backfill: None,
+                };
+                self.commit(Vec::new(), Some(&labels_cursor(&pruned)), &mut summary)
+                    .await?;
+            }
+            return Ok(LinkRun::new(summary));
+        }
+        let mut progress = match state.backfill {
+            Some(progress) if !progress.done && same_labels(&progress.labels, &pending) => progress,
+            _ => FullSyncProgress::new(0, pending),
+        };
+        progress
+            .counts
+            .resize(progress.labels.len(), LabelTally::default());
+        let checkpoint = |progress: &FullSyncProgress| {
+            labels_cursor(&LabelState {
+                backfilled: backfilled.clone(),
+                backfill: Some(progress.clone()),
+            })
+        };
+        self.backfill(&mut progress, &mut summary, &checkpoint)
+            .await?;
+        let (gaps, clean) = self.reconcile(&progress, &mut summary).await?;
+        let mut now_backfilled = backfilled.clone();
+        now_backfilled.extend(clean);
+        let state = LabelState {
+            backfilled: now_backfilled,
+            backfill: None,
+        };
+        self.commit(Vec::new(), Some(&labels_cursor(&state)), &mut summary)
+            .await?;
+        Ok(LinkRun { summary, gaps })
+    }
+
+    /// Lists `progress`'s labels from where it is, page by page: each page's messages
+    /// are fetched, captured and committed with `checkpoint(progress)`, then checked
+    /// against the store.
+    async fn backfill(
+        &self,
+        progress: &mut FullSyncProgress,
+        summary: &mut SyncSummary,
+        checkpoint: &(dyn Fn(&FullSyncProgress) -> CursorAdvance + Sync),
+    ) -> Result<(), SyncError> {
         let query = self.backfill_query();
-        // Messages carrying several synced labels are fetched once per run.
-        let mut listed = HashSet::new();
-        while progress.label < labels.len() {
+        // Messages carrying several of the labels are fetched once per run.
+        let mut known: HashMap<String, Fetched> = HashMap::new();
+        while progress.label < progress.labels.len() {
+            let index = progress.label;
+            let label = progress.labels[index].clone();
+            if progress.page_token.is_none() {
+                progress.counts[index] = self.start_label(&label).await?;
+                if progress.counts[index].missing {
+                    tracing::warn!(mailbox = %self.mailbox, %label, "no such label");
+                    progress.label += 1;
+                    continue;
+                }
+            }
             let list_query = MessageListQuery {
-                label_ids: vec![labels[progress.label].clone()],
+                label_ids: vec![label],
                 query: Some(query.clone()),
                 page_token: progress.page_token.clone(),
                 max_results: Some(self.page_size.clamp(1, MAX_PAGE_SIZE)),
@@ -161,13 +435,16 @@ impl GmailLinkSync {
                     self.gmail.list_messages(&list_query)
                 })
                 .await?;
-            let ids: Vec<String> = page
-                .messages
-                .into_iter()
-                .map(|m| m.id)
-                .filter(|id| listed.insert(id.clone()))
+            let ids: Vec<String> = page.messages.into_iter().map(|m| m.id).collect();
+            let fresh: Vec<String> = ids
+                .iter()
+                .filter(|id| !known.contains_key(*id))
+                .cloned()
                 .collect();
-            let sightings = self.fetch_sightings(&ids, &mut summary).await?;
+            let sightings = self.fetch_sightings(&fresh, &mut known, summary).await?;
+            for id in &ids {
+                progress.counts[index].count(known.get(id).map(|f| f.outcome));
+            }
             match page.next_page_token {
                 Some(token) => progress.page_token = Some(token),
                 None => {
@@ -175,56 +452,212 @@ impl GmailLinkSync {
                     progress.page_token = None;
                 }
             }
-            let cursor = if progress.label == labels.len() {
-                history_cursor(progress.history_id)
+            self.commit(sightings, Some(&checkpoint(progress)), summary)
+                .await?;
+            let lost = self.lost_ids(&ids, &known).await?;
+            if !lost.is_empty() {
+                let tally = &mut progress.counts[index];
+                tally.captured = tally.captured.saturating_sub(lost.len() as u64);
+                self.commit(Vec::new(), Some(&checkpoint(progress)), summary)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A label's counts before its first page: the provider's total, or `missing`.
+    async fn start_label(&self, label: &str) -> Result<LabelTally, SyncError> {
+        let found = self
+            .pacer
+            .call(self.gmail.user(), LABELS_GET_UNITS, || {
+                self.gmail.get_label(label)
+            })
+            .await?;
+        Ok(LabelTally {
+            missing: found.is_none(),
+            provider_total: found.and_then(|l| l.messages_total),
+            ..LabelTally::default()
+        })
+    }
+
+    /// Stores one reconciliation row per label of a finished backfill; answers the
+    /// gaps found and the labels without one.
+    async fn reconcile(
+        &self,
+        progress: &FullSyncProgress,
+        summary: &mut SyncSummary,
+    ) -> Result<(Vec<String>, Vec<String>), SyncError> {
+        let at_ms = clock_ms();
+        let mut rows = Vec::new();
+        let mut gaps = Vec::new();
+        let mut clean = Vec::new();
+        for (label, tally) in progress.labels.iter().zip(&progress.counts) {
+            if tally.missing {
+                gaps.push(format!("{label}: the mailbox has no such label"));
+                continue;
+            }
+            let row = tally.row(label, at_ms);
+            let unaccounted = row.unaccounted();
+            if unaccounted > 0 {
+                summary.unaccounted += unaccounted;
+                gaps.push(format!(
+                    "{label}: {unaccounted} of {} messages listed were not captured",
+                    row.listed
+                ));
             } else {
-                progress_cursor(&progress)
-            };
-            self.commit(sightings, Some(&cursor), &mut summary).await?;
+                clean.push(label.clone());
+            }
+            rows.push(row);
         }
-        if labels.is_empty() {
-            self.commit(
-                Vec::new(),
-                Some(&history_cursor(progress.history_id)),
-                &mut summary,
-            )
+        self.store
+            .set_label_reconciliation(&self.tenant, self.link, &rows)
             .await?;
+        summary.labels_backfilled += clean.len() as u64;
+        Ok((gaps, clean))
+    }
+
+    /// Of `ids`, those the extraction captured but the store does not hold for the
+    /// link: what a silent loss looks like.
+    async fn lost_ids(
+        &self,
+        ids: &[String],
+        known: &HashMap<String, Fetched>,
+    ) -> Result<Vec<String>, SyncError> {
+        let mut captured: Vec<String> = ids
+            .iter()
+            .filter(|id| {
+                known
+                    .get(*id)
+                    .is_some_and(|f| f.outcome == Outcome::Captured)
+            })
+            .cloned()
+            .collect();
+        captured.sort();
+        captured.dedup();
+        if captured.is_empty() {
+            return Ok(captured);
         }
-        progress.done = true;
-        self.commit(Vec::new(), Some(&progress_cursor(&progress)), &mut summary)
+        let held = self
+            .store
+            .sighted_message_ids(&self.tenant, self.link, &captured)
             .await?;
-        Ok(summary)
+        captured.retain(|id| !held.contains(id));
+        if !captured.is_empty() {
+            tracing::error!(mailbox = %self.mailbox, lost = ?captured, "captured messages missing from the store");
+        }
+        Ok(captured)
     }
 
     /// Captures what history shows was added since `start_history_id`: new messages and
-    /// messages that gained a synced label. [`ProviderError::CursorGone`] when Gmail no
-    /// longer has that history.
-    pub async fn incremental_sync(&self, start_history_id: u64) -> Result<SyncSummary, SyncError> {
+    /// messages that gained a synced label, then reconciles them per label (added to
+    /// the labels' rows). [`ProviderError::CursorGone`] when Gmail no longer has that
+    /// history. A gap un-marks the labels concerned as backfilled, so the next run
+    /// lists them again.
+    pub async fn incremental_sync(&self, start_history_id: u64) -> Result<LinkRun, SyncError> {
         let mut summary = SyncSummary::new(SyncMode::Incremental);
-        let (ids, latest) = self.history_since(start_history_id).await?;
+        let (ids, named, latest) = self.history_since(start_history_id).await?;
         let cursor = history_cursor(latest);
         if ids.is_empty() {
             if latest != start_history_id {
                 self.commit(Vec::new(), Some(&cursor), &mut summary).await?;
             }
-            return Ok(summary);
+            return Ok(LinkRun::new(summary));
         }
+        let mut known = HashMap::new();
+        let mut lost = HashSet::new();
         let pages: Vec<&[String]> = ids.chunks(self.page_size.max(1) as usize).collect();
         let last = pages.len() - 1;
         for (index, chunk) in pages.into_iter().enumerate() {
-            let sightings = self.fetch_sightings(chunk, &mut summary).await?;
+            let sightings = self
+                .fetch_sightings(chunk, &mut known, &mut summary)
+                .await?;
             // Until the last page is in, a crash must replay from the old cursor.
             let advance = (index == last).then_some(&cursor);
             self.commit(sightings, advance, &mut summary).await?;
+            lost.extend(self.lost_ids(chunk, &known).await?);
         }
-        Ok(summary)
+        let gaps = self
+            .reconcile_history(&ids, &named, &known, &lost, &mut summary)
+            .await?;
+        Ok(LinkRun { summary, gaps })
     }
 
-    /// The ids history names as added to a synced label, once each, and the mailbox's
-    /// history id after them.
-    async fn history_since(&self, start: u64) -> Result<(Vec<String>, u64), SyncError> {
+    /// Adds an incremental run's counts to the labels' rows: each message history named
+    /// counts under the link's labels it carries (history's labels when it could not be
+    /// fetched). Answers the gaps, after un-marking their labels as backfilled.
+    async fn reconcile_history(
+        &self,
+        ids: &[String],
+        named: &HashMap<String, Vec<String>>,
+        known: &HashMap<String, Fetched>,
+        lost: &HashSet<String>,
+        summary: &mut SyncSummary,
+    ) -> Result<Vec<String>, SyncError> {
+        let mut tallies: BTreeMap<String, LabelTally> = BTreeMap::new();
+        let mut unlabelled_gaps = 0u64;
+        for id in ids {
+            let fetched = known.get(id);
+            let outcome = fetched
+                .map(|f| f.outcome)
+                .filter(|outcome| !(*outcome == Outcome::Captured && lost.contains(id)));
+            let labels: &[String] = match fetched {
+                Some(f) if !f.labels.is_empty() => &f.labels,
+                _ => named.get(id).map_or(&[], Vec::as_slice),
+            };
+            if labels.is_empty() {
+                unlabelled_gaps += u64::from(outcome.is_none());
+                continue;
+            }
+            for label in labels {
+                tallies.entry(label.clone()).or_default().count(outcome);
+            }
+        }
+        let at_ms = clock_ms();
+        let rows: Vec<LabelReconciliation> = tallies
+            .iter()
+            .map(|(label, tally)| tally.row(label, at_ms))
+            .collect();
+        self.store
+            .add_label_reconciliation(&self.tenant, self.link, &rows)
+            .await?;
+        let mut gaps = Vec::new();
+        let mut unreconciled = Vec::new();
+        for row in rows.iter().filter(|row| row.unaccounted() > 0) {
+            summary.unaccounted += row.unaccounted();
+            gaps.push(format!(
+                "{}: {} of {} messages history named were not captured",
+                row.label,
+                row.unaccounted(),
+                row.listed
+            ));
+            unreconciled.push(row.label.clone());
+        }
+        if unlabelled_gaps > 0 {
+            summary.unaccounted += unlabelled_gaps;
+            gaps.push(format!(
+                "{unlabelled_gaps} messages history named were not captured"
+            ));
+            unreconciled = self.policy.synced_labels.clone();
+        }
+        if !unreconciled.is_empty() {
+            let mut state = self.label_state().await?;
+            state
+                .backfilled
+                .retain(|label| !contains_label(&unreconciled, label));
+            self.commit(Vec::new(), Some(&labels_cursor(&state)), summary)
+                .await?;
+        }
+        Ok(gaps)
+    }
+
+    /// The ids history names as added to a synced label, once each, the link's labels
+    /// it named for each, and the mailbox's history id after them.
+    async fn history_since(
+        &self,
+        start: u64,
+    ) -> Result<(Vec<String>, HashMap<String, Vec<String>>, u64), SyncError> {
         let mut ids = Vec::new();
-        let mut named = HashSet::new();
+        let mut named: HashMap<String, Vec<String>> = HashMap::new();
         let mut query = HistoryQuery {
             start_history_id: start,
             label_id: None,
@@ -243,27 +676,36 @@ impl GmailLinkSync {
                 })
                 .await?;
             for change in page.records.iter().flat_map(|r| &r.changes) {
-                if self.concerns_synced_label(change) && named.insert(change.message.id.clone()) {
-                    ids.push(change.message.id.clone());
+                if !self.concerns_synced_label(change) {
+                    continue;
+                }
+                let id = &change.message.id;
+                let labels = match named.get_mut(id) {
+                    Some(labels) => labels,
+                    None => {
+                        ids.push(id.clone());
+                        named.entry(id.clone()).or_default()
+                    }
+                };
+                let changed = match change.kind {
+                    HistoryChangeKind::LabelsAdded => &change.changed_label_ids,
+                    _ => &change.message.label_ids,
+                };
+                for label in self.synced_labels_of(changed) {
+                    if !contains_label(labels, &label) {
+                        labels.push(label);
+                    }
                 }
             }
             match page.next_page_token {
                 Some(token) => query.page_token = Some(token),
-                None => return Ok((ids, page.history_id)),
+                None => return Ok((ids, named, page.history_id)),
             }
         }
     }
 
     fn concerns_synced_label(&self, change: &HistoryChange) -> bool {
-        let synced = |labels: &[String]| {
-            labels.iter().any(|label| {
-                self.extractor
-                    .policy
-                    .synced_labels
-                    .iter()
-                    .any(|s| s.eq_ignore_ascii_case(label))
-            })
-        };
+        let synced = |labels: &[String]| !self.synced_labels_of(labels).is_empty();
         match change.kind {
             // A record without labels is fetched: the message's own labels decide.
             HistoryChangeKind::MessageAdded => {
@@ -274,23 +716,56 @@ impl GmailLinkSync {
         }
     }
 
-    /// Fetches the metadata of `ids` and extracts each message the mailbox sees.
+    /// The link's labels among `labels`, spelled as the link's policy spells them.
+    fn synced_labels_of(&self, labels: &[String]) -> Vec<String> {
+        self.policy
+            .synced_labels
+            .iter()
+            .filter(|synced| contains_label(labels, synced))
+            .cloned()
+            .collect()
+    }
+
+    /// Fetches the metadata of `ids`, records what became of each in `known`, and
+    /// extracts each message the mailbox sees.
     async fn fetch_sightings(
         &self,
         ids: &[String],
+        known: &mut HashMap<String, Fetched>,
         summary: &mut SyncSummary,
     ) -> Result<Vec<CapturedSighting>, SyncError> {
         let mut sightings = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(self.batch_size()) {
-            for meta in self.fetch_batch(chunk, summary).await? {
+            let (metas, gone) = self.fetch_batch(chunk, summary).await?;
+            for id in gone {
+                let fetched = Fetched {
+                    outcome: Outcome::Gone,
+                    labels: Vec::new(),
+                };
+                known.insert(id, fetched);
+            }
+            for meta in metas {
                 summary.fetched += 1;
                 let record = meta.to_record(&self.mailbox);
-                if !self.extractor.policy.sees(&record, self.now_ms) {
+                let labels = self.synced_labels_of(&meta.label_ids);
+                if !self.policy.sees(&record, self.now_ms) {
                     summary.not_seen += 1;
+                    let fetched = Fetched {
+                        outcome: Outcome::NotSeen,
+                        labels,
+                    };
+                    known.insert(meta.id, fetched);
                     continue;
                 }
+                let extraction = self.extractor.extract(&record);
+                let outcome = if extraction.is_captured() {
+                    Outcome::Captured
+                } else {
+                    Outcome::Excluded
+                };
+                known.insert(meta.id.clone(), Fetched { outcome, labels });
                 sightings.push(CapturedSighting {
-                    extraction: self.extractor.extract(&record),
+                    extraction,
                     provider_message_id: meta.id,
                     labels: meta.label_ids,
                 });
@@ -309,16 +784,18 @@ impl GmailLinkSync {
             .clamp(1, MAX_BATCH_PARTS)
     }
 
-    /// One batch of at most [`Self::batch_size`] gets. Parts failing transiently are
-    /// sent again (after backoff) until they succeed or the attempts are spent in rounds
-    /// that fetched nothing; any other part failure fails the run.
+    /// One batch of at most [`Self::batch_size`] gets: the messages, and the ids gone
+    /// since they were listed. Parts failing transiently are sent again (after backoff)
+    /// until they succeed or the attempts are spent in rounds that fetched nothing; any
+    /// other part failure fails the run.
     async fn fetch_batch(
         &self,
         ids: &[String],
         summary: &mut SyncSummary,
-    ) -> Result<Vec<MessageMeta>, SyncError> {
+    ) -> Result<(Vec<MessageMeta>, Vec<String>), SyncError> {
         let mut pending = ids.to_vec();
         let mut fetched = Vec::with_capacity(ids.len());
+        let mut gone = Vec::new();
         let mut attempt = 1;
         loop {
             let cost = units::MESSAGES_GET * u32::try_from(pending.len()).unwrap_or(u32::MAX);
@@ -339,6 +816,7 @@ impl GmailLinkSync {
                     }
                     Ok(None) => {
                         summary.gone += 1;
+                        gone.push(id.clone());
                         progressed = true;
                     }
                     Err(error) if error.is_transient() => {
@@ -349,7 +827,7 @@ impl GmailLinkSync {
                 }
             }
             let Some(error) = last_error else {
-                return Ok(fetched);
+                return Ok((fetched, gone));
             };
             // Only rounds that got nothing count against the attempts: a budget that
             // covers part of a batch is slow, not failing.
@@ -381,6 +859,18 @@ impl GmailLinkSync {
 
     async fn stored_cursor(&self, stream: &str) -> Result<Option<String>, SyncError> {
         Ok(self.store.cursor(&self.tenant, self.link, stream).await?)
+    }
+
+    /// The [`LABELS_STREAM`] cursor; none yet is nothing backfilled (a link whose full
+    /// sync predates the stream lists its labels again, which is harmless).
+    async fn label_state(&self) -> Result<LabelState, SyncError> {
+        let Some(value) = self.stored_cursor(LABELS_STREAM).await? else {
+            return Ok(LabelState::default());
+        };
+        serde_json::from_str(&value).map_err(|_| SyncError::BadCursor {
+            stream: LABELS_STREAM,
+            value,
+        })
     }
 
     /// An unfinished full sync to pick up. For a resync, only one begun after the gone
@@ -417,12 +907,7 @@ impl GmailLinkSync {
                 self.gmail.get_profile()
             })
             .await?;
-        let progress = FullSyncProgress {
-            history_id: profile.history_id,
-            label: 0,
-            page_token: None,
-            done: false,
-        };
+        let progress = FullSyncProgress::new(profile.history_id, self.policy.synced_labels.clone());
         self.store
             .commit_page(
                 &self.tenant,
@@ -437,7 +922,7 @@ impl GmailLinkSync {
     /// `after:` a day before the window starts: Gmail's `after:` is coarse, and
     /// [`tributary_core::CapturePolicy::sees`] judges each message exactly.
     fn backfill_query(&self) -> String {
-        let days = i64::from(self.extractor.policy.backfill_days) + 1;
+        let days = i64::from(self.policy.backfill_days) + 1;
         let start_ms = self.now_ms.saturating_sub(days * MILLIS_PER_DAY);
         format!("after:{}", start_ms.div_euclid(1000).max(0))
     }
@@ -456,4 +941,23 @@ fn progress_cursor(progress: &FullSyncProgress) -> CursorAdvance {
         // Serializing plain numbers and strings cannot fail.
         value: serde_json::to_string(progress).unwrap_or_default(),
     }
+}
+
+fn labels_cursor(state: &LabelState) -> CursorAdvance {
+    CursorAdvance {
+        stream: LABELS_STREAM.to_owned(),
+        // Serializing plain numbers and strings cannot fail.
+        value: serde_json::to_string(state).unwrap_or_default(),
+    }
+}
+
+/// Whether `labels` holds `label`, compared as Gmail compares label ids here:
+/// case-insensitively.
+fn contains_label(labels: &[String], label: &str) -> bool {
+    labels.iter().any(|l| l.eq_ignore_ascii_case(label))
+}
+
+/// The same labels in the same order, case aside.
+fn same_labels(a: &[String], b: &[String]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.eq_ignore_ascii_case(y))
 }

@@ -8,14 +8,24 @@ pub mod delegation;
 pub mod engine;
 mod error;
 pub mod gmail_sync;
+mod mailbox_labels;
 pub mod pacing;
+pub mod runtime;
 pub mod scheduler;
 
 pub use delegation::{
-    DelegationError, DelegationOutcome, MailboxLink, SkipReason, SkippedAccount, sync_users,
+    DelegationError, DelegationOutcome, DelegationReport, MailboxLink, MatchedMember, SkipReason,
+    SkippedAccount, UnlinkedMember, rebuild_links, sync_users,
 };
 pub use engine::{EngineConfig, EngineError, LinkOutcome, SyncEngine};
 pub use error::SyncError;
-pub use gmail_sync::{FULL_SYNC_STREAM, GmailLinkSync, HISTORY_STREAM, SyncMode, SyncSummary};
+pub use gmail_sync::{
+    FULL_SYNC_STREAM, GmailLinkSync, HISTORY_STREAM, LABELS_STREAM, LinkRun, SyncMode, SyncSummary,
+};
+pub use mailbox_labels::{LabelChoice, MailboxLabel, MailboxLabelKind, label_choices};
 pub use pacing::{Pacer, PacingConfig, PacingStats};
+pub use runtime::{
+    ConnectionCheck, DELEGATION_SYNC_JOB, DOMAIN_WIDE_DELEGATION_URL, GoogleSetup, Runtime,
+    RuntimeConfig, RuntimeError,
+};
 pub use scheduler::{JobOutcome, SYNC_LINK_JOB, Worker, WorkerConfig, WorkerError};

@@ -87,17 +87,20 @@ impl Bucket {
         }
     }
 
-    /// Takes `units` and answers how long to wait before using them.
+    /// Takes `units` and answers how long after `now` to wait before using them.
+    ///
+    /// Callers read the clock before they get the lock, so a `now` older than the last
+    /// update arrives whenever two tasks race. Time never moves back here: moving
+    /// `updated` back would credit the same interval's refill twice, and the provider,
+    /// whose bucket saw no such credit, would refuse the request.
     fn reserve(&mut self, units: f64, now: Instant) -> Duration {
-        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        let at = now.max(self.updated);
+        let elapsed = at.duration_since(self.updated).as_secs_f64();
         self.balance = (self.balance + elapsed * self.per_second).min(self.capacity);
-        self.updated = now;
+        self.updated = at;
         self.balance -= units;
-        if self.balance >= 0.0 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64(-self.balance / self.per_second)
-        }
+        let debt = Duration::from_secs_f64((-self.balance).max(0.0) / self.per_second);
+        (at + debt).duration_since(now)
     }
 }
 
@@ -242,6 +245,22 @@ mod tests {
         // After 10 s the debt is paid and 95 units are back.
         let later = start + Duration::from_secs(10);
         assert_eq!(pacer.reserve("a@x.example", 95.0, later), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_stale_clock_reading_never_credits_a_refill_twice() {
+        let pacer = Pacer::new(config(600));
+        let start = Instant::now();
+        let second = start + Duration::from_secs(1);
+        // At 1 s: the full bucket's 600 units (refill capped) are spent.
+        assert_eq!(pacer.reserve("a@x.example", 600.0, second), Duration::ZERO);
+        // A task that read the clock at 0 s but got the lock later: its 5 units are
+        // ready half a second after 1 s, so 1.5 s after its own reading.
+        let stale = pacer.reserve("a@x.example", 5.0, start);
+        assert!((stale.as_secs_f64() - 1.5).abs() < 1e-6, "{stale:?}");
+        // The next reader at 1 s owes those 5 plus its own 10: 1.5 s at 10 units/s.
+        let next = pacer.reserve("a@x.example", 10.0, second);
+        assert!((next.as_secs_f64() - 1.5).abs() < 1e-6, "{next:?}");
     }
 
     #[test]

@@ -4,11 +4,12 @@
 //! error an administrator must fix (restarting the link enqueues a job again).
 
 use crate::engine::{LinkOutcome, SyncEngine, clock_ms, may_run};
+use crate::runtime::{DELEGATION_SYNC_JOB, Runtime, RuntimeError};
 use rand::Rng;
 use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
-use tributary_store::{JobId, LeasedJob, LinkId, Store, StoreError, TenantId};
+use tributary_store::{JobId, LeasedJob, LinkId, SYSTEM_ACTOR, Store, StoreError, TenantId};
 
 /// The job kind that syncs one mailbox link.
 pub const SYNC_LINK_JOB: &str = "sync_link";
@@ -17,7 +18,8 @@ pub const SYNC_LINK_JOB: &str = "sync_link";
 pub struct WorkerConfig {
     /// Names this worker's leases.
     pub worker_id: String,
-    /// How long a leased job is ours; a worker dying mid-job frees it after this.
+    /// How long a leased job is ours without renewal (renewed every third of it while
+    /// the job runs); a worker dying mid-job frees it after this.
     pub lease: Duration,
     /// When a link that synced is synced again.
     pub poll_interval: Duration,
@@ -33,7 +35,7 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
             worker_id: format!("worker-{}", std::process::id()),
-            lease: Duration::from_secs(15 * 60),
+            lease: Duration::from_secs(60),
             poll_interval: Duration::from_secs(5 * 60),
             initial_backoff: Duration::from_secs(60),
             max_backoff: Duration::from_secs(6 * 3600),
@@ -51,22 +53,31 @@ pub enum JobOutcome {
     Retrying { link: LinkId, retry_at_ms: i64 },
     /// Stopped until an administrator acts.
     WaitingForAdmin { link: LinkId },
-    /// Not runnable here (unknown tenant or kind, link gone or not runnable): removed.
+    /// Not runnable here (unknown tenant or kind, link gone or not runnable, capture
+    /// off): removed.
     Dropped { job: JobId, reason: &'static str },
+    /// The tenant's directory was read again; the next read is due at `next_run_ms`.
+    DirectorySynced { tenant: TenantId, next_run_ms: i64 },
+    /// Reading the directory failed; retried at `retry_at_ms`.
+    DirectoryFailed { tenant: TenantId, retry_at_ms: i64 },
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
 }
 
-/// Runs jobs for the tenants whose engines it holds.
+/// Runs jobs for the tenants whose engines it holds, or, given a [`Runtime`], for every
+/// tenant, building engines from the store.
 #[derive(Debug)]
 pub struct Worker {
     store: Store,
     config: WorkerConfig,
     engines: HashMap<TenantId, SyncEngine>,
+    runtime: Option<Runtime>,
 }
 
 impl Worker {
@@ -75,7 +86,24 @@ impl Worker {
             store,
             config,
             engines: HashMap::new(),
+            runtime: None,
         }
+    }
+
+    /// A worker for every tenant of the runtime's store, with the runtime's settings.
+    pub fn for_runtime(runtime: Runtime) -> Self {
+        Worker {
+            store: runtime.store().clone(),
+            config: runtime.config().worker.clone(),
+            engines: HashMap::new(),
+            runtime: Some(runtime),
+        }
+    }
+
+    /// The same worker under another lease name (several workers in one process).
+    pub fn named(mut self, worker_id: impl Into<String>) -> Self {
+        self.config.worker_id = worker_id.into();
+        self
     }
 
     /// Runs `engine`'s tenant here.
@@ -97,17 +125,35 @@ impl Worker {
         Ok(scheduled)
     }
 
-    /// Leases and runs one due job; `None` when none is due.
+    /// Leases and runs one due job; `None` when none is due. The lease is renewed while
+    /// the job runs, so only a dead worker loses it.
     pub async fn run_once(&self) -> Result<Option<JobOutcome>, WorkerError> {
         let lease_ms = millis(self.config.lease);
-        let leased = self
-            .store
-            .lease_job(&self.config.worker_id, clock_ms(), lease_ms)
-            .await?;
+        let worker = &self.config.worker_id;
+        let leased = self.store.lease_job(worker, clock_ms(), lease_ms).await?;
         let Some(job) = leased else {
             return Ok(None);
         };
-        Ok(Some(self.run_job(&job).await?))
+        let link = job.link.map_or(-1, |l| l.0);
+        tracing::debug!(job = job.id.0, link, worker = %worker, at_ms = clock_ms(), "job started");
+        let outcome = {
+            let run = self.run_job(&job);
+            tokio::pin!(run);
+            let renew_every = (self.config.lease / 3).max(std::time::Duration::from_millis(50));
+            loop {
+                tokio::select! {
+                    outcome = &mut run => break outcome?,
+                    () = tokio::time::sleep(renew_every) => {
+                        let until = clock_ms().saturating_add(lease_ms);
+                        if !self.store.extend_lease(job.id, worker, until).await? {
+                            tracing::warn!(job = job.id.0, link, "lease lost while running");
+                        }
+                    }
+                }
+            }
+        };
+        tracing::debug!(job = job.id.0, link, worker = %worker, at_ms = clock_ms(), "job finished");
+        Ok(Some(outcome))
     }
 
     /// Runs due jobs until `shutdown` completes, sleeping when none is due.
@@ -128,15 +174,18 @@ impl Worker {
     }
 
     async fn run_job(&self, job: &LeasedJob) -> Result<JobOutcome, WorkerError> {
+        if job.kind == DELEGATION_SYNC_JOB {
+            return self.run_delegation_job(job).await;
+        }
         let (Some(engine), Some(link), true) = (
-            self.engines.get(&job.tenant),
+            self.engine(&job.tenant).await?,
             job.link,
             job.kind == SYNC_LINK_JOB,
         ) else {
             return self.drop_job(job, "no engine for this tenant or job").await;
         };
-        let links = self.store.links(&job.tenant).await?;
-        let Some(view) = links.iter().find(|l| l.id == link && may_run(l.status)) else {
+        let view = self.store.link(&job.tenant, link).await?;
+        let Some(view) = view.filter(|l| may_run(l.status)) else {
             return self.drop_job(job, "link gone or not runnable").await;
         };
         let backoff = linkage_backoff(&self.config, job.attempts);
@@ -161,6 +210,54 @@ impl Worker {
             LinkOutcome::Failed { .. } => {
                 self.store.complete_job(job.id, worker).await?;
                 Ok(JobOutcome::WaitingForAdmin { link })
+            }
+        }
+    }
+
+    /// The tenant's engine: registered, or built by the runtime (`None` while capture is
+    /// off or the tenant is not connected).
+    async fn engine(&self, tenant: &TenantId) -> Result<Option<SyncEngine>, WorkerError> {
+        if let Some(engine) = self.engines.get(tenant) {
+            return Ok(Some(engine.clone()));
+        }
+        match &self.runtime {
+            Some(runtime) => Ok(runtime.engine(tenant).await?),
+            None => Ok(None),
+        }
+    }
+
+    /// Re-reads the tenant's directory (new users get linked and started) and schedules
+    /// the next read; a refusal is retried with backoff, other links keep syncing.
+    async fn run_delegation_job(&self, job: &LeasedJob) -> Result<JobOutcome, WorkerError> {
+        let Some(runtime) = &self.runtime else {
+            return self.drop_job(job, "no runtime for directory jobs").await;
+        };
+        if !runtime.capture_enabled(&job.tenant).await? {
+            return self.drop_job(job, "capture is off").await;
+        }
+        let worker = &self.config.worker_id;
+        let tenant = job.tenant.clone();
+        match runtime.rebuild(&tenant, SYSTEM_ACTOR).await {
+            Ok(_) => {
+                self.store.complete_job(job.id, worker).await?;
+                let next_run_ms = clock_ms() + millis(runtime.config().delegation_interval);
+                self.store
+                    .enqueue_tenant_job(&tenant, DELEGATION_SYNC_JOB, next_run_ms)
+                    .await?;
+                Ok(JobOutcome::DirectorySynced {
+                    tenant,
+                    next_run_ms,
+                })
+            }
+            Err(RuntimeError::Store(error)) => Err(error.into()),
+            Err(error) => {
+                tracing::warn!(tenant = %tenant.as_str(), %error, "directory sync failed");
+                let retry_at_ms = clock_ms() + millis(linkage_backoff(&self.config, job.attempts));
+                self.store.retry_job(job.id, worker, retry_at_ms).await?;
+                Ok(JobOutcome::DirectoryFailed {
+                    tenant,
+                    retry_at_ms,
+                })
             }
         }
     }

@@ -220,3 +220,41 @@ async fn injected_backend_errors_are_retried_until_the_store_equals_the_truth() 
     assert!(tenant.engine.pacing_stats().retries > 0);
     store.close().await;
 }
+
+#[tokio::test]
+async fn a_missing_gmail_scope_is_unauthorized() {
+    let setup = setup().await;
+    let without_gmail: Vec<&str> = tributary_google::scopes::ALL
+        .into_iter()
+        .filter(|scope| *scope != tributary_google::scopes::GMAIL_READONLY)
+        .collect();
+    setup
+        .emulated
+        .control
+        .put("/delegation", json!({ "scopes": without_gmail }))
+        .await;
+    assert_every_link_fails(
+        &setup,
+        LinkErrorStatus::Unauthorized,
+        "Client is unauthorized to retrieve access tokens",
+    )
+    .await;
+    setup.store.close().await;
+}
+
+#[tokio::test]
+async fn restricted_api_access_is_unauthorized() {
+    let setup = setup().await;
+    setup
+        .emulated
+        .control
+        .post("/api-access", json!({ "restricted": true }))
+        .await;
+    assert_every_link_fails(
+        &setup,
+        LinkErrorStatus::Unauthorized,
+        "restricted by your administrator",
+    )
+    .await;
+    setup.store.close().await;
+}

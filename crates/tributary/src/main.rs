@@ -4,6 +4,7 @@
 mod commands;
 
 use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -15,30 +16,62 @@ use std::process::ExitCode;
                   and captures every enabled user's email as contact points for a CRM."
 )]
 struct Cli {
+    /// A TOML file of settings (keys are the long flag names, e.g. data_dir =
+    /// "/var/lib/tributary"); flags and TRIBUTARY_* variables win over it.
+    #[arg(long, global = true, env = "TRIBUTARY_CONFIG")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Show the whole mission on one machine: emulator, server, capture, summary.
+    Demo(commands::demo::DemoArgs),
+    /// Run the admin console and REST API, with the sync scheduler unless --no-worker.
+    Serve(commands::serve::ServeArgs),
+    /// Run the sync scheduler alone (several may share a PostgreSQL database).
+    Worker(commands::worker::WorkerArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate(commands::migrate::MigrateArgs),
+    /// Headless setup: tenants, console users, API tokens.
+    Admin(commands::admin::AdminArgs),
     /// Run the local Google Workspace emulator with a synthetic organization.
     Emulate(commands::emulate::EmulateArgs),
     /// Print what Tributary extracts from .eml files, one JSON line per file.
     Extract(commands::extract::ExtractArgs),
+    /// Measure capture speed against the quota, pipeline cost and scale (one table).
+    Bench(commands::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
+    // The config file fills TRIBUTARY_* variables before the flags are parsed, so that
+    // clap resolves flag > environment > file > default in one place.
+    if let Some(path) = config_file_argument()
+        && let Err(err) = commands::setup::apply_config_file(&path)
+    {
+        eprintln!("error: {err:#}");
+        return ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
+    let _ = &cli.config;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TRIBUTARY_LOG")
                 .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let result = match cli.command {
+        Command::Demo(args) => commands::demo::run(args),
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Worker(args) => commands::worker::run(args),
+        Command::Migrate(args) => commands::migrate::run(args),
+        Command::Admin(args) => commands::admin::run(args),
         Command::Emulate(args) => commands::emulate::run(args),
         Command::Extract(args) => commands::extract::run(args),
+        Command::Bench(args) => commands::bench::run(args),
     };
     match result {
         Ok(code) => code,
@@ -47,4 +80,18 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--config PATH`, `--config=PATH` or `TRIBUTARY_CONFIG`, looked up before clap runs.
+fn config_file_argument() -> Option<std::path::PathBuf> {
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--config" {
+            return args.next().map(Into::into);
+        }
+        if let Some(path) = arg.to_str().and_then(|a| a.strip_prefix("--config=")) {
+            return Some(path.into());
+        }
+    }
+    std::env::var_os("TRIBUTARY_CONFIG").map(Into::into)
 }

@@ -7,63 +7,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 use tributary_core::relationship::{RelationshipBook, Touch};
-use tributary_core::{
-    CapturePolicy, Extraction, Extractor, FreeMailList, MessageRecord, TenantDirectory,
-};
-use tributary_emulator::model::{DirectoryUser, Mailbox, Organization};
+use tributary_core::{Extraction, Extractor, MessageRecord};
+use tributary_emulator::model::{DirectoryUser, Organization};
 use tributary_emulator::org::{self, DEFAULT_NOW_MS, OrgConfig};
 use tributary_emulator::testing::{Differences, json_text, truth_time_ms};
 use tributary_emulator::truth::GroundTruth;
+use tributary_testkit::{extractor_for, is_synced, records};
 
 /// (member, contact) → (sent, received, total, first ms, last ms)
 type Relationships = BTreeMap<(String, String), (u64, u64, u64, i64, i64)>;
-
-fn is_synced(user: &DirectoryUser) -> bool {
-    !user.suspended && !user.archived && user.is_mailbox_setup && !user.deleted
-}
-
-fn extractor_for(org: &Organization) -> Extractor {
-    let mut tenant = TenantDirectory::new();
-    for domain in &org.domains {
-        tenant
-            .add_domain(domain)
-            .expect("generated domains are valid");
-    }
-    for user in org.users.iter().filter(|u| is_synced(u)) {
-        let aliases = user
-            .aliases
-            .iter()
-            .chain(&user.non_editable_aliases)
-            .map(String::as_str);
-        tenant
-            .add_member(&user.primary_email, aliases)
-            .expect("generated members are valid");
-    }
-    Extractor::new(tenant, FreeMailList::default(), CapturePolicy::default())
-}
-
-/// Each synced mailbox's sightings, as the sync engine will build them from
-/// `messages.get?format=metadata`: the header fields plus Gmail's ids, labels and date.
-fn sightings(mailbox: &Mailbox) -> Vec<MessageRecord> {
-    mailbox
-        .messages
-        .values()
-        .map(|message| {
-            let mut record = MessageRecord::from_header_pairs(
-                message
-                    .headers
-                    .iter()
-                    .map(|(name, value)| (name.as_str(), value.as_str())),
-            );
-            record.mailbox = Some(mailbox.email.clone());
-            record.provider_message_id = Some(message.id.clone());
-            record.provider_thread_id = Some(message.thread_id.clone());
-            record.labels = message.label_ids.iter().cloned().collect();
-            record.internal_date_ms = Some(message.internal_date_ms);
-            record
-        })
-        .collect()
-}
 
 /// What core captures of the organization, in the truth's terms.
 struct Capture {
@@ -78,7 +30,7 @@ fn capture(org: &Organization, extractor: &Extractor) -> Capture {
     let mut groups: BTreeMap<String, Vec<MessageRecord>> = BTreeMap::new();
     for user in &synced {
         let mailbox = &org.mailboxes[&user.primary_email.to_ascii_lowercase()];
-        for record in sightings(mailbox) {
+        for record in records(mailbox) {
             if !extractor.policy.sees(&record, org.now_ms) {
                 continue;
             }

@@ -3,20 +3,14 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
-use sqlx::postgres::PgConnection;
-use sqlx::{AssertSqlSafe, Connection};
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
 use tributary_core::{
     CapturePolicy, Extraction, Extractor, FreeMailList, MessageRecord, TenantDirectory,
 };
+use tributary_store::testing::TestDatabase;
 use tributary_store::{
     CapturePage, CapturedSighting, LinkId, MemberId, MemberRole, Store, TenantId,
 };
-
-pub const POSTGRES_URL_ENV: &str = "TRIBUTARY_TEST_POSTGRES_URL";
-const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// Defines, for each named `async fn(Store)`, a module with a `sqlite` and a `postgres`
 /// test running it.
@@ -42,10 +36,9 @@ where
     F: FnOnce(Store) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_in_data_dir(dir.path()).await.unwrap();
-    body(store.clone()).await;
-    store.close().await;
+    let database = TestDatabase::sqlite().await;
+    body(database.store.clone()).await;
+    database.close().await;
 }
 
 /// Runs `body` on a uniquely named database, dropped afterwards even when `body` panics.
@@ -54,59 +47,13 @@ where
     F: FnOnce(Store) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let admin_url =
-        std::env::var(POSTGRES_URL_ENV).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
-    let Some(mut admin) = connect_admin(&admin_url).await else {
-        eprintln!("skipped: PostgreSQL not reachable at {admin_url}");
+    let Some(database) = TestDatabase::postgres().await else {
         return;
     };
-    let name = unique_database_name();
-    // The name is generated here from digits and underscores.
-    sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let store = Store::open(&database_url(&admin_url, &name)).await.unwrap();
-    let outcome = tokio::spawn(body(store.clone())).await;
-    store.close().await;
-    sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    let outcome = tokio::spawn(body(database.store.clone())).await;
+    database.close().await;
     if let Err(error) = outcome {
         std::panic::resume_unwind(error.into_panic());
-    }
-}
-
-async fn connect_admin(url: &str) -> Option<PgConnection> {
-    match tokio::time::timeout(Duration::from_secs(5), PgConnection::connect(url)).await {
-        Ok(Ok(connection)) => Some(connection),
-        _ => None,
-    }
-}
-
-fn unique_database_name() -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "tributary_test_{}_{}_{nanos}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// `url` with its database name replaced by `name`.
-fn database_url(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let prefix = &base[..base.rfind('/').unwrap()];
-    match query {
-        Some(query) => format!("{prefix}/{name}?{query}"),
-        None => format!("{prefix}/{name}"),
     }
 }
 
@@ -178,9 +125,32 @@ impl Acme {
         }
     }
 
+    /// A sighting of `headers` as a copy received (Gmail's `internalDate`) at
+    /// `internal_date_ms`, which times a message without a Date header.
+    pub fn received(
+        &self,
+        headers: &str,
+        provider_id: &str,
+        labels: &[&str],
+        internal_date_ms: i64,
+    ) -> CapturedSighting {
+        CapturedSighting {
+            extraction: self.extractor.extract(&received(headers, internal_date_ms)),
+            provider_message_id: provider_id.to_owned(),
+            labels: labels.iter().map(|l| (*l).to_owned()).collect(),
+        }
+    }
+
     pub fn page(&self, sightings: Vec<CapturedSighting>) -> CapturePage {
         CapturePage { sightings }
     }
+}
+
+/// The record of `headers` received at `internal_date_ms`.
+pub fn received(headers: &str, internal_date_ms: i64) -> MessageRecord {
+    let mut record = MessageRecord::from_rfc5322(headers.as_bytes());
+    record.internal_date_ms = Some(internal_date_ms);
+    record
 }
 
 /// Ann writes to Bob (Globex) and Dana (free mail), copying Carl.
@@ -216,3 +186,17 @@ pub const TO_ANN_BCC_ERIN: &str = "From: carl@acme.com\nTo: ann@acme.com\n\
 pub const TO_ANN_BCC_ERIN_SENDER_COPY: &str = "From: carl@acme.com\nTo: ann@acme.com\n\
     Bcc: erin@initech.com\n\
     Subject: Pricing\nMessage-ID: <5@acme.com>\nDate: Sat, 05 Jul 2025 09:00:00 +0000\n";
+
+/// Bob writes to Ann and Carl without a Date header: each copy's `internalDate` is a
+/// candidate for the time, the earliest wins.
+pub const DATELESS: &str = "From: bob@mail.globex.co.uk\nTo: ann@acme.com, carl@acme.com\n\
+    Subject: Undated\nMessage-ID: <6@globex.co.uk>\n";
+
+/// Carl writes to Ann, blind-copying Erin, without a Date header: Ann's copy looks
+/// internal on its own (see [`TO_ANN_BCC_ERIN`]).
+pub const UNDATED_TO_ANN_BCC_ERIN: &str = "From: carl@acme.com\nTo: ann@acme.com\n\
+    Subject: Undated pricing\nMessage-ID: <7@acme.com>\n";
+
+/// Carl's sent copy of [`UNDATED_TO_ANN_BCC_ERIN`], with Erin on Bcc.
+pub const UNDATED_TO_ANN_BCC_ERIN_SENDER_COPY: &str = "From: carl@acme.com\nTo: ann@acme.com\n\
+    Bcc: erin@initech.com\nSubject: Undated pricing\nMessage-ID: <7@acme.com>\n";

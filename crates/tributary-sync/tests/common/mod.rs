@@ -4,12 +4,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
-use sqlx::postgres::PgConnection;
-use sqlx::{AssertSqlSafe, Connection};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
-use tempfile::TempDir;
 use tributary_core::{CapturePolicy, FreeMailList};
 use tributary_emulator::org::OrgConfig;
 use tributary_emulator::server::{EmulatorConfig, OrgSource, RunningEmulator, start};
@@ -22,87 +18,8 @@ use tributary_sync::{
     DelegationOutcome, EngineConfig, Pacer, PacingConfig, SyncEngine, sync_users,
 };
 
-pub const POSTGRES_URL_ENV: &str = "TRIBUTARY_TEST_POSTGRES_URL";
-const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-/// A store and what must outlive it (its directory, or the database to drop).
-pub struct TestStore {
-    pub store: Store,
-    _dir: Option<TempDir>,
-    postgres: Option<(PgConnection, String)>,
-}
-
-impl TestStore {
-    pub async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in_data_dir(dir.path()).await.unwrap();
-        TestStore {
-            store,
-            _dir: Some(dir),
-            postgres: None,
-        }
-    }
-
-    /// A store on a new, uniquely named PostgreSQL database; `None` (after saying so)
-    /// when PostgreSQL is not reachable.
-    pub async fn postgres() -> Option<Self> {
-        let admin_url =
-            std::env::var(POSTGRES_URL_ENV).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
-        let connected =
-            tokio::time::timeout(Duration::from_secs(5), PgConnection::connect(&admin_url)).await;
-        let Ok(Ok(mut admin)) = connected else {
-            eprintln!("skipped: PostgreSQL not reachable at {admin_url}");
-            return None;
-        };
-        let name = unique_database_name();
-        // The name is generated here from digits and underscores.
-        sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let store = Store::open(&database_url(&admin_url, &name)).await.unwrap();
-        Some(TestStore {
-            store,
-            _dir: None,
-            postgres: Some((admin, name)),
-        })
-    }
-
-    /// Closes the store and drops its PostgreSQL database.
-    pub async fn close(self) {
-        self.store.close().await;
-        if let Some((mut admin, name)) = self.postgres {
-            sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
-                .execute(&mut admin)
-                .await
-                .unwrap();
-        }
-    }
-}
-
-fn unique_database_name() -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "tributary_sync_test_{}_{}_{nanos}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// `url` with its database name replaced by `name`.
-fn database_url(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let prefix = &base[..base.rfind('/').unwrap()];
-    match query {
-        Some(query) => format!("{prefix}/{name}?{query}"),
-        None => format!("{prefix}/{name}"),
-    }
-}
+/// A store on a fresh SQLite file or PostgreSQL database (the store's test support).
+pub use tributary_store::testing::TestDatabase as TestStore;
 
 /// An emulated organization of `users` users with about `messages_per_user` messages
 /// each, with Google's default quotas unless `config` says otherwise.

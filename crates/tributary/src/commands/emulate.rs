@@ -1,6 +1,7 @@
 //! `tributary emulate`: runs the Google Workspace emulator with a generated organization
 //! until stopped. Reference: `docs/emulator.md`.
 
+use super::signal::{async_runtime, stop_signal};
 use anyhow::Context;
 use clap::Args;
 use std::net::SocketAddr;
@@ -125,10 +126,7 @@ impl EmulateArgs {
 
 pub fn run(args: EmulateArgs) -> anyhow::Result<ExitCode> {
     let config = args.config()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = async_runtime()?;
     runtime.block_on(async move {
         let running = start(config).await?;
         let info = &running.info;
@@ -152,24 +150,4 @@ pub fn run(args: EmulateArgs) -> anyhow::Result<ExitCode> {
         running.shutdown().await?;
         Ok(ExitCode::SUCCESS)
     })
-}
-
-/// Resolves on Ctrl-C or, on Unix, SIGTERM.
-async fn stop_signal() -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .context("cannot listen for SIGTERM")?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result.context("cannot listen for Ctrl-C"),
-            _ = terminate.recv() => Ok(()),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c()
-            .await
-            .context("cannot listen for Ctrl-C")
-    }
 }

@@ -1,2 +1,10 @@
+pub mod admin;
+pub mod bench;
+pub mod demo;
 pub mod emulate;
 pub mod extract;
+pub mod migrate;
+pub mod serve;
+pub mod setup;
+pub mod signal;
+pub mod worker;

@@ -1,0 +1,186 @@
+//! The tenant's policy as an administrator edits it and the store keeps it (JSON), and
+//! its translation into the [`CapturePolicy`] and [`FreeMailList`] extraction runs on.
+
+use crate::company::FreeMailList;
+use crate::policy::{Blocklist, BlocklistError, CapturePolicy, PrivacyMode};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Longest backfill window an administrator may choose (ten years).
+pub const MAX_BACKFILL_DAYS: u32 = 3_650;
+
+/// The policy form: every field has the contract's default, so `{}` is the default
+/// policy and a stored policy missing a newer field keeps working.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicySettings {
+    /// Sync everyone's Inbox.
+    pub sync_inbox: bool,
+    /// Sync everyone's Sent mail.
+    pub sync_sent: bool,
+    /// How many days back the first sync of a mailbox reaches.
+    pub backfill_days: u32,
+    /// Skip mail without any external participant.
+    pub exclude_internal: bool,
+    /// Skip newsletters, notifications and auto-replies.
+    pub exclude_automated: bool,
+    pub privacy: PrivacyMode,
+    /// Addresses (`ceo@acme.com`) and domains (`lawfirm.example`) never captured.
+    pub blocklist: Vec<String>,
+    /// Domains treated as free mail on top of the shipped list (never companies).
+    pub extra_free_mail_domains: Vec<String>,
+    /// Shipped free-mail domains this tenant treats as companies after all.
+    pub removed_free_mail_domains: Vec<String>,
+}
+
+impl Default for PolicySettings {
+    fn default() -> Self {
+        let policy = CapturePolicy::default();
+        PolicySettings {
+            sync_inbox: true,
+            sync_sent: true,
+            backfill_days: policy.backfill_days,
+            exclude_internal: policy.exclude_internal,
+            exclude_automated: policy.exclude_automated,
+            privacy: policy.privacy,
+            blocklist: Vec::new(),
+            extra_free_mail_domains: Vec::new(),
+            removed_free_mail_domains: Vec::new(),
+        }
+    }
+}
+
+/// What is wrong with a policy form, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PolicyError {
+    #[error("backfill_days must be between 1 and {MAX_BACKFILL_DAYS}, not {0}")]
+    BackfillDays(u32),
+    #[error("blocklist: {0}")]
+    Blocklist(#[from] BlocklistError),
+    #[error("{field}: `{entry}` is not a domain")]
+    FreeMailDomain { field: &'static str, entry: String },
+}
+
+impl PolicySettings {
+    /// Checks every field; the first problem names the field to fix.
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        self.capture_policy()?;
+        self.free_mail_list()?;
+        Ok(())
+    }
+
+    /// The system labels synced for everyone.
+    pub fn synced_labels(&self) -> Vec<String> {
+        let mut labels = Vec::new();
+        if self.sync_inbox {
+            labels.push("INBOX".to_owned());
+        }
+        if self.sync_sent {
+            labels.push("SENT".to_owned());
+        }
+        labels
+    }
+
+    /// The capture policy these settings describe.
+    pub fn capture_policy(&self) -> Result<CapturePolicy, PolicyError> {
+        if !(1..=MAX_BACKFILL_DAYS).contains(&self.backfill_days) {
+            return Err(PolicyError::BackfillDays(self.backfill_days));
+        }
+        let mut blocklist = Blocklist::new();
+        for entry in &self.blocklist {
+            blocklist.add(entry)?;
+        }
+        Ok(CapturePolicy {
+            exclude_internal: self.exclude_internal,
+            exclude_automated: self.exclude_automated,
+            blocklist,
+            privacy: self.privacy,
+            synced_labels: self.synced_labels(),
+            backfill_days: self.backfill_days,
+        })
+    }
+
+    /// The shipped free-mail list with this tenant's additions and removals.
+    pub fn free_mail_list(&self) -> Result<FreeMailList, PolicyError> {
+        let mut list = FreeMailList::default();
+        for domain in &self.extra_free_mail_domains {
+            if !list.insert(domain) && !list.is_free_mail(domain) {
+                return Err(PolicyError::FreeMailDomain {
+                    field: "extra_free_mail_domains",
+                    entry: domain.clone(),
+                });
+            }
+        }
+        for domain in &self.removed_free_mail_domains {
+            list.remove(domain);
+        }
+        Ok(list)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_form_is_the_contract_default() {
+        let settings: PolicySettings = serde_json::from_str("{}").unwrap();
+        assert_eq!(settings, PolicySettings::default());
+        assert_eq!(settings.capture_policy().unwrap(), CapturePolicy::default());
+        assert_eq!(settings.free_mail_list().unwrap(), FreeMailList::default());
+    }
+
+    #[test]
+    fn labels_follow_the_inbox_and_sent_switches() {
+        let settings = PolicySettings {
+            sync_inbox: false,
+            ..PolicySettings::default()
+        };
+        assert_eq!(settings.capture_policy().unwrap().synced_labels, ["SENT"]);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let zero_days = PolicySettings {
+            backfill_days: 0,
+            ..PolicySettings::default()
+        };
+        assert_eq!(zero_days.validate(), Err(PolicyError::BackfillDays(0)));
+        let bad_block = PolicySettings {
+            blocklist: vec!["not a domain".into()],
+            ..PolicySettings::default()
+        };
+        assert!(
+            bad_block
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .starts_with("blocklist:")
+        );
+        let bad_free = PolicySettings {
+            extra_free_mail_domains: vec!["not a domain".into()],
+            ..PolicySettings::default()
+        };
+        assert!(matches!(
+            bad_free.validate(),
+            Err(PolicyError::FreeMailDomain {
+                field: "extra_free_mail_domains",
+                ..
+            })
+        ));
+        let unknown: Result<PolicySettings, _> = serde_json::from_str(r#"{"sync_drafts":true}"#);
+        assert!(unknown.unwrap_err().to_string().contains("sync_drafts"));
+    }
+
+    #[test]
+    fn the_free_mail_list_is_editable() {
+        let settings = PolicySettings {
+            extra_free_mail_domains: vec!["mail.example".into()],
+            removed_free_mail_domains: vec!["gmail.com".into()],
+            ..PolicySettings::default()
+        };
+        let list = settings.free_mail_list().unwrap();
+        assert!(list.is_free_mail("mail.example"));
+        assert!(!list.is_free_mail("gmail.com"));
+    }
+}

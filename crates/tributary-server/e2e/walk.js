@@ -1,0 +1,329 @@
+// The admin console's whole flow in a real browser (Debian's Chromium driven by
+// playwright-core; no browser is ever downloaded): sign in, upload the key, see the
+// client ID and scopes, enable capture (the notice arrives at the test's SMTP
+// listener), rebuild matching, select users, start, watch statuses become idle with
+// counts without reloading, unlink one, open a company timeline, and see a member's
+// restricted view. Screenshots of each page go to $SCREENSHOT_DIR.
+//
+// Run by `cargo test -p tributary-server --test e2e`, which starts the emulator, the
+// server with a worker, and the SMTP listener, and passes their addresses:
+//   CONSOLE_URL, ADMIN_EMAIL, MEMBER_EMAIL, PASSWORD, KEY_FILE, WORKSPACE_ADMIN,
+//   EXPECTED_CLIENT_ID, EXPECTED_SCOPES, MAILBOX_URL, CONTROL_URL, SCREENSHOT_DIR
+"use strict";
+
+const fs = require("node:fs");
+const path = require("node:path");
+const assert = require("node:assert/strict");
+
+let chromium;
+try {
+  ({ chromium } = require("playwright-core"));
+} catch {
+  console.error(
+    "playwright-core is not installed: run `npm ci --prefix crates/tributary-server/e2e`",
+  );
+  process.exit(2);
+}
+
+const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+const STEP_TIMEOUT_MS = 20_000;
+const SYNC_TIMEOUT_MS = 90_000;
+
+function env(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`environment variable ${name} is not set`);
+  return value;
+}
+
+const config = {
+  url: env("CONSOLE_URL").replace(/\/$/, ""),
+  admin: env("ADMIN_EMAIL"),
+  member: env("MEMBER_EMAIL"),
+  password: env("PASSWORD"),
+  keyFile: env("KEY_FILE"),
+  workspaceAdmin: env("WORKSPACE_ADMIN"),
+  clientId: env("EXPECTED_CLIENT_ID"),
+  scopes: env("EXPECTED_SCOPES"),
+  mailbox: env("MAILBOX_URL"),
+  control: env("CONTROL_URL").replace(/\/$/, ""),
+  shots: env("SCREENSHOT_DIR"),
+};
+
+let shotNumber = 0;
+async function shot(page, name) {
+  shotNumber += 1;
+  const file = path.join(config.shots, `${String(shotNumber).padStart(2, "0")}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  console.log(`  screenshot ${file}`);
+}
+
+function step(text) {
+  console.log(`- ${text}`);
+}
+
+async function signIn(page, email) {
+  await page.goto(`${config.url}/`);
+  assert.match(page.url(), /\/signin$/, "an anonymous visit lands on the sign-in page");
+  await page.fill('input[name="email"]', email);
+  await page.fill('input[name="password"]', config.password);
+  await Promise.all([page.waitForNavigation(), page.click('button:has-text("Sign in")')]);
+}
+
+async function noticeText(page) {
+  return (await page.locator(".notice").allTextContents()).join("\n");
+}
+
+async function waitForMail(to, subjectPart) {
+  const deadline = Date.now() + STEP_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const response = await fetch(config.mailbox);
+    const mails = await response.json();
+    const found = mails.find((m) => m.to.includes(to) && m.data.includes(subjectPart));
+    if (found) return found;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`no mail to ${to} with "${subjectPart}" reached the SMTP listener`);
+}
+
+// The page in use, for a screenshot when a step fails.
+let currentPage = null;
+
+// Sets the emulated organization's domain-wide delegation for our client ID.
+async function setDelegation(scopes) {
+  const response = await fetch(`${config.control}/delegation`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ client_id: config.clientId, scopes }),
+  });
+  assert.equal(response.status, 200, `the emulator's control API set the delegation`);
+  // Tokens minted before still work until they expire, as at Google: expire them.
+  const expired = await fetch(`${config.control}/tokens/expire`, { method: "POST" });
+  assert.equal(expired.status, 200, "the emulator's control API expired the tokens");
+}
+
+// Creates a user label in an emulated mailbox; answers its id and name.
+async function createMailboxLabel(mailbox, name) {
+  const response = await fetch(`${config.control}/users/${encodeURIComponent(mailbox)}/labels`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ name }),
+  });
+  assert.equal(response.status, 201, "the emulator's control API created the label");
+  return response.json();
+}
+
+async function waitForStatuses(page, status) {
+  await page.waitForFunction(
+    (wanted) => {
+      const rows = [...document.querySelectorAll("#user-rows tr[data-link]")];
+      return rows.length > 0 && rows.every((row) => row.dataset.status === wanted);
+    },
+    status,
+    { timeout: SYNC_TIMEOUT_MS, polling: 250 },
+  );
+}
+
+async function adminWalk(browser) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const page = await context.newPage();
+  currentPage = page;
+  page.setDefaultTimeout(STEP_TIMEOUT_MS);
+
+  step("sign in");
+  await page.goto(`${config.url}/signin`);
+  await shot(page, "signin");
+  await signIn(page, config.admin);
+  assert.match(page.url(), /\/users$/);
+
+  step("upload the key and see the client ID and scopes");
+  await page.goto(`${config.url}/setup`);
+  await shot(page, "setup-start");
+  await page.setInputFiles('input[name="key_file"]', config.keyFile);
+  await page.fill('input[name="admin_email"]', config.workspaceAdmin);
+  await Promise.all([page.waitForNavigation(), page.click('button:has-text("Upload key")')]);
+  assert.match(await noticeText(page), /Key uploaded/);
+  assert.equal((await page.textContent("#client-id")).trim(), config.clientId);
+  assert.equal((await page.textContent("#scopes")).trim(), config.scopes);
+  assert.ok(config.scopes.includes(","), "the scopes are comma-separated");
+  const delegation = await page.getAttribute('a[href*="domainwidedelegation"]', "href");
+  assert.match(delegation, /^https:\/\/admin\.google\.com\//);
+  const html = await page.content();
+  assert.ok(!html.includes("PRIVATE KEY"), "the private key is never shown");
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: config.url });
+  await page.click('button[data-copy="client-id"]');
+  await page.waitForSelector('button[data-copy="client-id"].copied');
+  await shot(page, "setup-key-uploaded");
+
+  step("test the connection");
+  await Promise.all([page.waitForNavigation(), page.click('button:has-text("Test connection")')]);
+  assert.match(await page.textContent("#connection-check"), /Connected/);
+  await shot(page, "setup-connection-tested");
+
+  step("enable capture: the admins are mailed");
+  await Promise.all([page.waitForNavigation(), page.click('button:has-text("Enable capture")')]);
+  assert.match(await noticeText(page), /notified by email/);
+  assert.equal((await page.textContent("#capture-state")).trim(), "On");
+  const mail = await waitForMail(config.admin, "capture is on");
+  assert.match(mail.data, new RegExp(`${config.url}/users`));
+  await shot(page, "setup-capture-on");
+
+  step("rebuild user matching");
+  await page.goto(`${config.url}/users`);
+  await Promise.all([page.waitForNavigation(), page.click('#rebuild button:has-text("Rebuild")')]);
+  assert.match(await noticeText(page), /User matching rebuilt/);
+  assert.match(await page.textContent("#rebuild-result"), /\d+ matched/);
+  const rows = page.locator("#user-rows tr[data-link]");
+  const linkCount = await rows.count();
+  assert.ok(linkCount >= 2, `the rebuild linked mailboxes (${linkCount})`);
+  await shot(page, "users-rebuilt");
+
+  step("select every user and start");
+  await page.check("#select-all");
+  assert.match(await page.textContent("#selected-count"), new RegExp(`^${linkCount} selected`));
+  await Promise.all([
+    page.waitForNavigation(),
+    page.click('#bulk button[value="start"]'),
+  ]);
+  assert.match(await noticeText(page), /selected mailbox\(es\) started/);
+
+  step("watch the statuses become idle with counts, without reloading");
+  await page.evaluate(() => {
+    window.__sameDocument = true;
+  });
+  await waitForStatuses(page, "idle");
+  assert.equal(await page.evaluate(() => window.__sameDocument), true, "no reload happened");
+  assert.match(await page.textContent("#user-rows"), /Idle/);
+  assert.match(await page.textContent("#user-rows"), /\+\d+ added/);
+  assert.match(await page.textContent("#user-rows"), /INBOX\s*\d+\s*\/\s*\d+/);
+  await shot(page, "users-idle");
+
+  step("Google refuses: the status, Google's message and the fix hint show; Retry recovers");
+  await setDelegation([]);
+  await page.check("#select-all");
+  await Promise.all([page.waitForNavigation(), page.click('#bulk button[value="retry"]')]);
+  await waitForStatuses(page, "unauthorized");
+  const refused = await page.textContent("#user-rows");
+  assert.match(refused, /Unauthorized/);
+  assert.ok((await page.locator("#user-rows .provider-message").count()) > 0, "Google's message");
+  assert.match(refused, /Domain-wide delegation/, "the fix hint");
+  await shot(page, "users-unauthorized");
+  await setDelegation(config.scopes.split(","));
+  await page.check("#select-all");
+  await Promise.all([page.waitForNavigation(), page.click('#bulk button[value="retry"]')]);
+  await waitForStatuses(page, "idle");
+
+  step("unlink one user");
+  const first = rows.first();
+  const unlinkedLink = await first.getAttribute("data-link");
+  await first.locator('input[name="link"]').check();
+  await Promise.all([page.waitForNavigation(), page.click('#bulk button[value="unlink"]')]);
+  assert.match(await noticeText(page), /1 of 1 selected mailbox\(es\) unlinked/);
+  await page.selectOption('select[name="status"]', "unlinked");
+  await page.waitForURL(/status=unlinked/);
+  const unlinkedRows = page.locator("#user-rows tr[data-link]");
+  assert.equal(await unlinkedRows.count(), 1);
+  assert.equal(await unlinkedRows.first().getAttribute("data-status"), "unlinked");
+  assert.equal(await unlinkedRows.first().getAttribute("data-link"), unlinkedLink);
+  await shot(page, "users-filtered-unlinked");
+
+  step("open a company timeline");
+  await page.goto(`${config.url}/companies`);
+  const companyLinks = page.locator('#companies a[href^="/companies/"]');
+  assert.ok((await companyLinks.count()) > 0, "companies are listed");
+  await shot(page, "companies");
+  await Promise.all([page.waitForNavigation(), companyLinks.first().click()]);
+  assert.match(await page.textContent("h1"), /Company · /);
+  assert.ok((await page.locator("ol.timeline > li").count()) > 0, "the timeline has contact points");
+  await shot(page, "company-timeline");
+  const contact = page.locator('a[href^="/contacts/"]').first();
+  await Promise.all([page.waitForNavigation(), contact.click()]);
+  assert.match(await page.textContent("h1"), /Contact · /);
+  await shot(page, "contact");
+
+  step("member, search, policy and audit pages");
+  await page.goto(`${config.url}/members/${encodeURIComponent(config.member)}`);
+  assert.match(await page.textContent("h1"), /Member · /);
+  await shot(page, "member");
+  const domain = config.member.split("@")[1];
+  await page.fill('.topbar input[name="q"]', domain.split(".")[0]);
+  await Promise.all([page.waitForNavigation(), page.press('.topbar input[name="q"]', "Enter")]);
+  assert.match(await page.textContent("main"), /Members \(\d+\)/);
+  await shot(page, "search");
+  await page.goto(`${config.url}/policy`);
+  await page.fill('input[name="backfill_days"]', "120");
+  await Promise.all([page.waitForNavigation(), page.click('button:has-text("Save policy")')]);
+  assert.match(await noticeText(page), /Policy saved/);
+  assert.equal(await page.inputValue('input[name="backfill_days"]'), "120");
+  await shot(page, "policy");
+  await page.goto(`${config.url}/audit`);
+  const audit = await page.textContent("#audit");
+  for (const action of ["connection.google.key_uploaded", "delegation.rebuilt", "link.status"]) {
+    assert.ok(audit.includes(action), `the audit log shows ${action}`);
+  }
+  await shot(page, "audit");
+  await context.close();
+}
+
+async function memberWalk(browser) {
+  step("a member's restricted view");
+  const context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
+  const page = await context.newPage();
+  currentPage = page;
+  page.setDefaultTimeout(STEP_TIMEOUT_MS);
+  await signIn(page, config.member);
+  assert.match(page.url(), /\/me$/);
+  assert.match(await page.textContent("main"), new RegExp(config.member.replace(/\./g, "\\.")));
+  const nav = await page.textContent(".topbar nav");
+  assert.ok(!nav.includes("Users") && !nav.includes("Google setup"), "no admin navigation");
+  // The choices are the mailbox's own labels, by name: one made there just now is
+  // offered under its name, with its id as the value saved.
+  const label = await createMailboxLabel(config.member, "Walk/Named label");
+  await page.reload();
+  const choice = page.locator("label.choice", { hasText: label.name });
+  assert.equal(await choice.count(), 1, `the member page offers ${label.name}`);
+  assert.equal(await choice.locator('input[name="label"]').getAttribute("value"), label.id);
+  await choice.locator('input[name="label"]').check();
+  await page.check('input[name="label"][value="STARRED"]');
+  await Promise.all([page.waitForNavigation(), page.click('button:has-text("Save labels")')]);
+  assert.match(await noticeText(page), /2 extra label/);
+  assert.ok(await page.isChecked(`input[name="label"][value="${label.id}"]`));
+  assert.ok(await page.isChecked('input[name="label"][value="STARRED"]'));
+  await shot(page, "member-own-settings");
+  const forbidden = await page.goto(`${config.url}/users`);
+  assert.equal(forbidden.status(), 403);
+  assert.match(await page.textContent("main"), /for administrators/);
+  await shot(page, "member-forbidden");
+  await context.close();
+}
+
+async function main() {
+  fs.mkdirSync(config.shots, { recursive: true });
+  if (!fs.existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)`);
+  }
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    // Containers often run as root, where Chromium's sandbox cannot start.
+    args: ["--no-sandbox", "--disable-dev-shm-usage"],
+  });
+  try {
+    await adminWalk(browser);
+    await memberWalk(browser);
+  } catch (error) {
+    if (currentPage) {
+      const file = path.join(config.shots, "failure.png");
+      await currentPage.screenshot({ path: file, fullPage: true }).catch(() => {});
+      console.error(`failed at ${currentPage.url()}; screenshot ${file}`);
+    }
+    throw error;
+  } finally {
+    await browser.close();
+  }
+  console.log("walk passed");
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

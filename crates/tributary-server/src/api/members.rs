@@ -1,0 +1,561 @@
+//! Members: list, create, update (role, active), CSV import, and each member's extra
+//! labels and the labels its mailbox has to choose from (a member's token may read and
+//! set its own).
+
+use super::extract::{ApiJson, ApiPath, CsvBody};
+use crate::AppState;
+use crate::auth::{AdminCaller, ApiCaller};
+use crate::error::ApiError;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use tributary_core::{EmailAddress, LinkErrorStatus};
+use tributary_store::{AuditEvent, MemberId, MemberRole, MemberView};
+use tributary_sync::{RuntimeError, label_choices};
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleName {
+    Admin,
+    Member,
+}
+
+impl From<RoleName> for MemberRole {
+    fn from(role: RoleName) -> Self {
+        match role {
+            RoleName::Admin => MemberRole::Admin,
+            RoleName::Member => MemberRole::Member,
+        }
+    }
+}
+
+pub(crate) fn role_str(role: MemberRole) -> &'static str {
+    match role {
+        MemberRole::Admin => "admin",
+        MemberRole::Member => "member",
+    }
+}
+
+fn member_json(member: &MemberView) -> Value {
+    json!({
+        "id": member.id.0,
+        "email": member.email,
+        "aliases": member.aliases,
+        "role": role_str(member.role),
+        "active": member.active,
+    })
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    AdminCaller(caller): AdminCaller,
+) -> Result<Json<Value>, ApiError> {
+    let members: Vec<Value> = state
+        .store()
+        .members(&caller.tenant)
+        .await?
+        .iter()
+        .map(member_json)
+        .collect();
+    Ok(Json(json!({ "members": members })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    email: String,
+    #[serde(default)]
+    aliases: Vec<String>,
+    #[serde(default = "default_role")]
+    role: RoleName,
+}
+
+fn default_role() -> RoleName {
+    RoleName::Member
+}
+
+fn parse_address(raw: &str, field: &str) -> Result<String, String> {
+    EmailAddress::parse(raw.trim())
+        .map(|a| a.as_str().to_lowercase())
+        .map_err(|_| format!("{field}: `{raw}` is not an email address"))
+}
+
+/// Every address of the tenant's members, to the member owning it.
+fn owners(members: &[MemberView]) -> HashMap<String, MemberId> {
+    members
+        .iter()
+        .flat_map(|m| {
+            std::iter::once(m.email.clone())
+                .chain(m.aliases.iter().cloned())
+                .map(move |a| (a, m.id))
+        })
+        .collect()
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    AdminCaller(caller): AdminCaller,
+    ApiJson(request): ApiJson<CreateRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let email = parse_address(&request.email, "email")
+        .map_err(|m| ApiError::unprocessable("invalid_email", m).with_field("email"))?;
+    let aliases = request
+        .aliases
+        .iter()
+        .map(|a| parse_address(a, "aliases"))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|m| ApiError::unprocessable("invalid_email", m).with_field("aliases"))?;
+    let store = state.store();
+    let members = store.members(&caller.tenant).await?;
+    let owners = owners(&members);
+    if let Some(taken) = std::iter::once(&email)
+        .chain(&aliases)
+        .find(|a| owners.contains_key(*a))
+    {
+        return Err(ApiError::conflict(
+            "address_taken",
+            format!("{taken} already belongs to a member"),
+        ));
+    }
+    let alias_refs: Vec<&str> = aliases.iter().map(String::as_str).collect();
+    let id = store
+        .add_member(&caller.tenant, &email, &alias_refs, request.role.into())
+        .await?;
+    audit(
+        &state,
+        &caller,
+        "member.created",
+        &email,
+        json!({ "member": id.0 }),
+    )
+    .await?;
+    let member = find_member(&state, &caller, id).await?;
+    Ok((StatusCode::CREATED, Json(member_json(&member))))
+}
+
+async fn audit(
+    state: &AppState,
+    caller: &ApiCaller,
+    action: &str,
+    subject: &str,
+    detail: Value,
+) -> Result<(), ApiError> {
+    let event = AuditEvent {
+        at_ms: now_ms(),
+        actor: caller.actor.clone(),
+        action: action.to_owned(),
+        subject: Some(subject.to_owned()),
+        detail,
+    };
+    Ok(state.store().record_audit(&caller.tenant, &event).await?)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+async fn find_member(
+    state: &AppState,
+    caller: &ApiCaller,
+    id: MemberId,
+) -> Result<MemberView, ApiError> {
+    state
+        .store()
+        .members(&caller.tenant)
+        .await?
+        .into_iter()
+        .find(|m| m.id == id)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_member",
+                format!("member {} does not exist in this tenant", id.0),
+            )
+        })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRequest {
+    role: Option<RoleName>,
+    active: Option<bool>,
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    AdminCaller(caller): AdminCaller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(request): ApiJson<UpdateRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let member = find_member(&state, &caller, MemberId(id)).await?;
+    let store = state.store();
+    if let Some(role) = request.role.map(MemberRole::from)
+        && role != member.role
+    {
+        store
+            .set_member_role(&caller.tenant, member.id, role, &caller.actor)
+            .await?;
+    }
+    if let Some(active) = request.active
+        && active != member.active
+    {
+        store
+            .set_member_active(&caller.tenant, member.id, active)
+            .await?;
+        audit(
+            &state,
+            &caller,
+            "member.active",
+            &member.email,
+            json!({ "member": id, "active": active }),
+        )
+        .await?;
+    }
+    let member = find_member(&state, &caller, member.id).await?;
+    Ok(Json(member_json(&member)))
+}
+
+/// One valid row of an import.
+#[derive(Debug)]
+struct ImportRow {
+    email: String,
+    role: MemberRole,
+    aliases: Vec<String>,
+}
+
+/// Imports members from CSV with the header `email,role,aliases`; aliases are
+/// separated by `;` or spaces, an empty role is `member`. Every row is checked before
+/// anything is written: one bad row changes nothing.
+pub async fn import(
+    State(state): State<AppState>,
+    AdminCaller(caller): AdminCaller,
+    CsvBody(text): CsvBody,
+) -> Result<Json<Value>, ApiError> {
+    let rows = parse_csv(&text).map_err(|m| ApiError::unprocessable("invalid_csv", m))?;
+    let store = state.store();
+    let members = store.members(&caller.tenant).await?;
+    let owners = owners(&members);
+    let by_email: HashMap<&str, &MemberView> =
+        members.iter().map(|m| (m.email.as_str(), m)).collect();
+    for (line, row) in rows.iter().enumerate() {
+        let own = owners.get(&row.email).copied();
+        for alias in &row.aliases {
+            if let Some(owner) = owners.get(alias)
+                && Some(*owner) != own
+            {
+                return Err(ApiError::unprocessable(
+                    "invalid_csv",
+                    format!(
+                        "line {}: alias {alias} already belongs to another member",
+                        line + 2
+                    ),
+                ));
+            }
+        }
+    }
+    let (mut created, mut updated, mut unchanged) = (0, 0, 0);
+    for row in &rows {
+        let aliases: Vec<&str> = row.aliases.iter().map(String::as_str).collect();
+        match by_email.get(row.email.as_str()) {
+            None => {
+                store
+                    .add_member(&caller.tenant, &row.email, &aliases, row.role)
+                    .await?;
+                created += 1;
+            }
+            Some(existing) => {
+                let new_alias = row.aliases.iter().any(|a| !existing.aliases.contains(a));
+                if new_alias {
+                    store
+                        .add_member(&caller.tenant, &row.email, &aliases, row.role)
+                        .await?;
+                }
+                if existing.role != row.role {
+                    store
+                        .set_member_role(&caller.tenant, existing.id, row.role, &caller.actor)
+                        .await?;
+                }
+                if new_alias || existing.role != row.role {
+                    updated += 1;
+                } else {
+                    unchanged += 1;
+                }
+            }
+        }
+    }
+    audit(
+        &state,
+        &caller,
+        "member.imported",
+        "csv",
+        json!({ "created": created, "updated": updated, "unchanged": unchanged }),
+    )
+    .await?;
+    Ok(Json(
+        json!({ "created": created, "updated": updated, "unchanged": unchanged }),
+    ))
+}
+
+fn parse_csv(text: &str) -> Result<Vec<ImportRow>, String> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let Some((_, header)) = lines.next() else {
+        return Err("the CSV is empty: its first line must be `email,role,aliases`".to_owned());
+    };
+    let header: Vec<String> = split_csv_line(header)?
+        .iter()
+        .map(|h| h.trim().to_lowercase())
+        .collect();
+    if header != ["email", "role", "aliases"] {
+        return Err(format!(
+            "line 1: the header must be `email,role,aliases`, not `{}`",
+            header.join(",")
+        ));
+    }
+    let mut seen = HashSet::new();
+    let mut rows = Vec::new();
+    for (index, line) in lines {
+        let number = index + 1;
+        let fields = split_csv_line(line).map_err(|m| format!("line {number}: {m}"))?;
+        if fields.len() != 3 {
+            return Err(format!(
+                "line {number}: expected 3 fields (email,role,aliases), found {}",
+                fields.len()
+            ));
+        }
+        let email =
+            parse_address(&fields[0], "email").map_err(|m| format!("line {number}: {m}"))?;
+        if !seen.insert(email.clone()) {
+            return Err(format!("line {number}: {email} is listed twice"));
+        }
+        let role = match fields[1].trim().to_lowercase().as_str() {
+            "" | "member" => MemberRole::Member,
+            "admin" => MemberRole::Admin,
+            other => {
+                return Err(format!(
+                    "line {number}: role `{other}` is neither admin nor member"
+                ));
+            }
+        };
+        let aliases = fields[2]
+            .split([';', ' '])
+            .filter(|a| !a.trim().is_empty())
+            .map(|a| parse_address(a, "aliases").map_err(|m| format!("line {number}: {m}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.push(ImportRow {
+            email,
+            role,
+            aliases,
+        });
+    }
+    Ok(rows)
+}
+
+/// Splits one CSV line (RFC 4180 quoting: `"a,b"`, `""` for a quote).
+fn split_csv_line(line: &str) -> Result<Vec<String>, String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = line.trim_end_matches('\r').chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (false, '"') if field.trim().is_empty() => quoted = true,
+            (false, ',') => fields.push(std::mem::take(&mut field)),
+            (_, c) => field.push(c),
+        }
+    }
+    if quoted {
+        return Err("a quoted field is not closed".to_owned());
+    }
+    fields.push(field);
+    Ok(fields)
+}
+
+/// Who may see and set `member`'s labels: admins, and the member itself.
+async fn label_access(
+    state: &AppState,
+    caller: &ApiCaller,
+    id: i64,
+) -> Result<MemberView, ApiError> {
+    let member = find_member(state, caller, MemberId(id)).await?;
+    if !caller.is_admin() && caller.own_member(state.store()).await? != Some(member.id) {
+        return Err(ApiError::forbidden());
+    }
+    Ok(member)
+}
+
+async fn labels_json(
+    state: &AppState,
+    caller: &ApiCaller,
+    member: &MemberView,
+) -> Result<Value, ApiError> {
+    let labels = state
+        .store()
+        .member_labels(&caller.tenant, member.id)
+        .await?;
+    let policy_labels = state.runtime.policy(&caller.tenant).await?.synced_labels();
+    Ok(json!({
+        "member_id": member.id.0,
+        "email": member.email,
+        "labels": labels,
+        "policy_labels": policy_labels,
+    }))
+}
+
+pub async fn labels(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let member = label_access(&state, &caller, id).await?;
+    Ok(Json(labels_json(&state, &caller, &member).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelsRequest {
+    labels: Vec<String>,
+}
+
+pub async fn set_labels(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(request): ApiJson<LabelsRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let member = label_access(&state, &caller, id).await?;
+    state
+        .store()
+        .set_member_labels(&caller.tenant, member.id, &request.labels, &caller.actor)
+        .await?;
+    Ok(Json(labels_json(&state, &caller, &member).await?))
+}
+
+/// Why the mailbox's labels could not be listed: an ordinary API error, or Google's
+/// refusal, answered as `502 provider_error` with the taxonomy `status`, Google's own
+/// `provider_message` and a `hint` of what to do, beside the usual code and message.
+#[derive(Debug)]
+pub enum MailboxLabelsError {
+    Api(ApiError),
+    Provider {
+        status: LinkErrorStatus,
+        message: String,
+    },
+}
+
+impl From<ApiError> for MailboxLabelsError {
+    fn from(error: ApiError) -> Self {
+        MailboxLabelsError::Api(error)
+    }
+}
+
+impl From<RuntimeError> for MailboxLabelsError {
+    fn from(error: RuntimeError) -> Self {
+        match error {
+            RuntimeError::Provider { status, message } => {
+                MailboxLabelsError::Provider { status, message }
+            }
+            other => MailboxLabelsError::Api(other.into()),
+        }
+    }
+}
+
+impl IntoResponse for MailboxLabelsError {
+    fn into_response(self) -> Response {
+        match self {
+            MailboxLabelsError::Api(error) => error.into_response(),
+            MailboxLabelsError::Provider { status, message } => {
+                let body = json!({ "error": {
+                    "code": "provider_error",
+                    "message": format!("could not read the mailbox's labels: Google refused ({status}): {message}"),
+                    "status": status,
+                    "provider_message": message,
+                    "hint": status.fix_hint(),
+                } });
+                (StatusCode::BAD_GATEWAY, Json(body)).into_response()
+            }
+        }
+    }
+}
+
+/// The labels `id`'s mailbox has now (Gmail `labels.list`), as the member's settings
+/// offer them: pickable labels by name with whether each is chosen, minus those the
+/// policy syncs for everyone, then chosen ids the mailbox no longer has.
+pub async fn mailbox_labels(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Value>, MailboxLabelsError> {
+    let member = label_access(&state, &caller, id).await?;
+    let mailbox = state
+        .runtime
+        .mailbox_labels(&caller.tenant, member.id)
+        .await?;
+    let chosen = state
+        .store()
+        .member_labels(&caller.tenant, member.id)
+        .await
+        .map_err(ApiError::from)?;
+    let policy_labels = state
+        .runtime
+        .policy(&caller.tenant)
+        .await
+        .map_err(ApiError::from)?
+        .synced_labels();
+    let choices = label_choices(&mailbox, &policy_labels, &chosen);
+    Ok(Json(json!({
+        "member_id": member.id.0,
+        "email": member.email,
+        "labels": choices,
+        "policy_labels": policy_labels,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_rows_parse_with_quotes_and_aliases() {
+        let rows = parse_csv(
+            "email,role,aliases\nAda@Acme.test,admin,\"a@acme.test; ada@acme.test\"\nbo@acme.test,,\n",
+        )
+        .unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].email, "ada@acme.test");
+        assert_eq!(rows[0].role, MemberRole::Admin);
+        assert_eq!(rows[0].aliases, ["a@acme.test", "ada@acme.test"]);
+        assert_eq!(rows[1].role, MemberRole::Member);
+        assert!(rows[1].aliases.is_empty());
+    }
+
+    #[test]
+    fn csv_errors_name_the_line() {
+        let wrong_header = parse_csv("mail,role\nx@acme.test,member").unwrap_err();
+        assert!(wrong_header.starts_with("line 1:"), "{wrong_header}");
+        let bad_role = parse_csv("email,role,aliases\nx@acme.test,owner,\n").unwrap_err();
+        assert!(
+            bad_role.contains("line 2") && bad_role.contains("owner"),
+            "{bad_role}"
+        );
+        let bad_email =
+            parse_csv("email,role,aliases\nx@acme.test,,\nnot-an-address,,\n").unwrap_err();
+        assert!(bad_email.contains("line 3"), "{bad_email}");
+        let twice = parse_csv("email,role,aliases\nx@acme.test,,\nX@acme.test,,\n").unwrap_err();
+        assert!(twice.contains("twice"), "{twice}");
+        assert!(split_csv_line("\"open,").is_err());
+    }
+}

@@ -1,0 +1,121 @@
+//! The REST API under `/api/v1`: bearer API tokens (see [`crate::auth`]), JSON in and
+//! out, errors as `{"error": {"code", "message"}}` (see [`crate::error`]). Every handler
+//! is scoped to the token's tenant; an id of another tenant is simply not found.
+//! Tokens act with their account's role: an admin's token manages the tenant, a
+//! member's token reads only its own links and labels (403 elsewhere).
+//!
+//! The routes are listed once, in [`routes`], which builds the router and tells the
+//! OpenAPI test what must be documented.
+
+mod extract;
+mod links;
+mod members;
+mod reads;
+mod setup;
+mod tokens;
+
+use crate::AppState;
+use crate::error::ApiError;
+use axum::Router;
+use axum::handler::Handler;
+use axum::http::{Method, StatusCode};
+use axum::routing::{MethodFilter, on};
+
+/// One route of the API, relative to `/api/v1`, in axum's path syntax (`/links/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ApiRoute {
+    pub method: Method,
+    pub path: &'static str,
+}
+
+/// The router and the list of what it routes, built together so they cannot differ.
+struct Routes {
+    router: Router<AppState>,
+    list: Vec<ApiRoute>,
+}
+
+impl Routes {
+    fn add<H, T>(mut self, method: Method, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(method.clone()).expect("a standard method");
+        self.router = self.router.route(path, on(filter, handler));
+        self.list.push(ApiRoute { method, path });
+        self
+    }
+}
+
+fn build() -> Routes {
+    let routes = Routes {
+        router: Router::new(),
+        list: Vec::new(),
+    };
+    routes
+        .add(Method::GET, "/openapi.json", crate::openapi::serve)
+        .add(Method::GET, "/connection", setup::connection)
+        .add(Method::POST, "/connection", setup::connect)
+        .add(Method::POST, "/connection/test", setup::test_connection)
+        .add(Method::GET, "/capture", setup::capture)
+        .add(Method::PUT, "/capture", setup::set_capture)
+        .add(Method::GET, "/policy", setup::policy)
+        .add(Method::PUT, "/policy", setup::set_policy)
+        .add(Method::GET, "/delegation", setup::delegation)
+        .add(Method::POST, "/delegation/rebuild", setup::rebuild)
+        .add(Method::GET, "/members", members::list)
+        .add(Method::POST, "/members", members::create)
+        .add(Method::PATCH, "/members/{id}", members::update)
+        .add(Method::POST, "/members/import", members::import)
+        .add(Method::GET, "/members/{id}/labels", members::labels)
+        .add(Method::PUT, "/members/{id}/labels", members::set_labels)
+        .add(Method::GET, "/members/{id}/mailbox-labels", members::mailbox_labels)
+        .add(Method::GET, "/links", links::list)
+        .add(Method::POST, "/links/start", links::start_many)
+        .add(Method::POST, "/links/unlink", links::unlink_many)
+        .add(Method::POST, "/links/retry", links::retry_many)
+        .add(Method::POST, "/links/{id}/start", links::start_one)
+        .add(Method::POST, "/links/{id}/unlink", links::unlink_one)
+        .add(Method::POST, "/links/{id}/retry", links::retry_one)
+        .add(Method::GET, "/activities", reads::activities)
+        .add(Method::GET, "/contacts", reads::contacts)
+        .add(Method::GET, "/companies", reads::companies)
+        .add(Method::GET, "/relationships", reads::relationships)
+        .add(Method::GET, "/audit", reads::audit)
+        .add(Method::GET, "/tokens", tokens::list)
+        .add(Method::POST, "/tokens", tokens::create)
+        .add(Method::DELETE, "/tokens/{id}", tokens::revoke)
+}
+
+/// The API's router; unknown paths and methods answer in the API's JSON error shape.
+pub fn router() -> Router<AppState> {
+    build()
+        .router
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(unknown_method)
+}
+
+async fn unknown_route() -> ApiError {
+    ApiError::not_found("no such API route: see /api/v1/openapi.json")
+}
+
+async fn unknown_method() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method: see /api/v1/openapi.json",
+    )
+}
+
+/// Every route [`router`] serves.
+pub fn routes() -> Vec<ApiRoute> {
+    build().list
+}
+
+/// Page sizes: the default, and the most a caller may ask for.
+pub(crate) const DEFAULT_PAGE: usize = 100;
+pub(crate) const MAX_PAGE: usize = 1000;
+
+pub(crate) fn page_size(asked: Option<usize>) -> usize {
+    asked.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE)
+}

@@ -1,0 +1,258 @@
+//! A member's own page: the status of their mailbox and the labels they sync on top of
+//! the policy's. This is all a member can see or change.
+//!
+//! The label choices are the labels the member's mailbox has now (Gmail `labels.list`
+//! through the runtime), shown by name, minus those the policy syncs for everyone, plus
+//! chosen ones the mailbox no longer has; which Gmail labels are never offered, and why,
+//! is in `tributary_sync::MailboxLabel::pickable`. When Google refuses the listing, the
+//! page says why and what to do, and the chosen labels and the free-text field still
+//! work.
+
+use super::error::PageError;
+use super::forms::SignedForm;
+use super::layout::{self, Notice, Section, csrf_field, empty, status_badge, time};
+use super::session::Viewer;
+use crate::AppState;
+use axum::extract::State;
+use axum::response::Html;
+use maud::{Markup, html};
+use tributary_store::{LinkView, MemberView, TenantId};
+use tributary_sync::{LabelChoice, MailboxLabelKind, RuntimeError, label_choices};
+
+pub async fn page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+) -> Result<Html<String>, PageError> {
+    render(&state, &viewer, &[]).await
+}
+
+pub async fn save_labels(
+    State(state): State<AppState>,
+    form: SignedForm,
+) -> Result<Html<String>, PageError> {
+    let viewer = form.viewer;
+    let Some(member) = own_member(&state, &viewer).await? else {
+        return Err(PageError::NotFound(
+            "no mailbox of this organization has your address".to_owned(),
+        ));
+    };
+    let mut labels: Vec<String> = form.fields.all("label").map(str::to_owned).collect();
+    labels.extend(
+        form.fields
+            .get("other_labels")
+            .unwrap_or_default()
+            .split(['\n', ','])
+            .map(str::trim)
+            .filter(|label| !label.is_empty())
+            .map(str::to_owned),
+    );
+    state
+        .store()
+        .set_member_labels(&viewer.tenant, member.id, &labels, &viewer.email)
+        .await?;
+    let notice = Notice::success(if labels.is_empty() {
+        "Saved: only the labels the policy syncs for everyone are synced.".to_owned()
+    } else {
+        format!(
+            "Saved: {} extra label(s) are synced from the next run.",
+            labels.len()
+        )
+    });
+    render(&state, &viewer, &[notice]).await
+}
+
+/// The member whose primary address or alias is the viewer's.
+async fn own_member(state: &AppState, viewer: &Viewer) -> Result<Option<MemberView>, PageError> {
+    let email = viewer.email.to_lowercase();
+    Ok(state
+        .store()
+        .members(&viewer.tenant)
+        .await?
+        .into_iter()
+        .find(|m| m.email == email || m.aliases.contains(&email)))
+}
+
+async fn render(
+    state: &AppState,
+    viewer: &Viewer,
+    notices: &[Notice],
+) -> Result<Html<String>, PageError> {
+    let Some(member) = own_member(state, viewer).await? else {
+        let body = html! {
+            section.card { (empty("No mailbox of this organization has your address, so there is nothing to set up here.")) }
+        };
+        return Ok(layout::page(
+            viewer,
+            Section::Me,
+            "My mailbox",
+            notices,
+            body,
+        ));
+    };
+    let store = state.store();
+    let links: Vec<LinkView> = store
+        .links(&viewer.tenant)
+        .await?
+        .into_iter()
+        .filter(|l| l.member == member.email)
+        .collect();
+    let chosen = store.member_labels(&viewer.tenant, member.id).await?;
+    let everyone = state.runtime.policy(&viewer.tenant).await?.synced_labels();
+    let listing = label_listing(state, &viewer.tenant, &member, &everyone, &chosen).await?;
+    let mut notices = notices.to_vec();
+    notices.extend(listing.problem.clone());
+    let body = html! {
+        section.card {
+            h2 { "Mailbox" }
+            @if links.is_empty() {
+                (empty("Your mailbox is not linked yet; an administrator links it."))
+            }
+            @for link in &links {
+                div.mailbox {
+                    strong { (link.mailbox) } " " (status_badge(link.status))
+                    p.muted { "Last sync " (time(link.last_success_ms)) }
+                    @if let Some(message) = &link.provider_message { p.provider-message { (message) } }
+                }
+            }
+        }
+        (labels_form(viewer, &everyone, &listing))
+    };
+    Ok(layout::page(
+        viewer,
+        Section::Me,
+        "My mailbox",
+        &notices,
+        body,
+    ))
+}
+
+/// What the labels form offers, and why the mailbox could not be read if it could not.
+struct LabelListing {
+    choices: Vec<LabelChoice>,
+    /// Whether the mailbox answered: only then can a chosen label be known to be gone.
+    listed: bool,
+    problem: Option<Notice>,
+}
+
+/// The mailbox's labels as choices; when Google refuses or the tenant is not connected,
+/// only the chosen labels, with a notice saying why (Google's words and what to do).
+async fn label_listing(
+    state: &AppState,
+    tenant: &TenantId,
+    member: &MemberView,
+    everyone: &[String],
+    chosen: &[String],
+) -> Result<LabelListing, PageError> {
+    let problem = match state.runtime.mailbox_labels(tenant, member.id).await {
+        Ok(mailbox) => {
+            return Ok(LabelListing {
+                choices: label_choices(&mailbox, everyone, chosen),
+                listed: true,
+                problem: None,
+            });
+        }
+        Err(RuntimeError::Provider { status, message }) => Notice::error(format!(
+            "Could not read your labels: {message} — {}",
+            status.fix_hint()
+        )),
+        Err(RuntimeError::NotConnected) => Notice::warning(
+            "Your organization has not connected Google Workspace yet, so your mailbox's \
+             labels cannot be listed; you can still type label ids below.",
+        ),
+        Err(other) => return Err(other.into()),
+    };
+    Ok(LabelListing {
+        choices: label_choices(&[], everyone, chosen),
+        listed: false,
+        problem: Some(problem),
+    })
+}
+
+fn labels_form(viewer: &Viewer, everyone: &[String], listing: &LabelListing) -> Markup {
+    html! {
+        form.card.stack method="post" action="/me" #labels {
+            (csrf_field(viewer))
+            h2 { "Labels" }
+            p {
+                "Synced for everyone by the policy: "
+                @for label in everyone { span.label { (label) } " " }
+                @if everyone.is_empty() { span.muted { "none" } }
+            }
+            @if listing.listed {
+                p.muted { "Pick further labels of your mailbox to sync." }
+            } @else {
+                p.muted { "Your mailbox's labels could not be listed; the labels you chose are kept below." }
+            }
+            div.choices {
+                @for choice in &listing.choices {
+                    label.choice title=(choice.id) {
+                        input type="checkbox" name="label" value=(choice.id) checked[choice.chosen];
+                        span.label { (display_name(choice)) }
+                        @if listing.listed && !choice.in_mailbox {
+                            " " small.muted { "not in mailbox" }
+                        }
+                    }
+                }
+                @if listing.listed && listing.choices.is_empty() {
+                    span.muted { "Your mailbox has no further labels to pick." }
+                }
+            }
+            label {
+                span { "Other labels" }
+                input type="text" name="other_labels" placeholder="Label_12, Label_40";
+                small { "Gmail label ids, comma-separated." }
+            }
+            div.form-actions { button.primary type="submit" { "Save labels" } }
+        }
+    }
+}
+
+/// A label as the member knows it: a user label by its name (`Projects/Atlas`), a
+/// system one readably (`STARRED` as "Starred", `CATEGORY_UPDATES` as "Category:
+/// Updates"), a label the mailbox does not have by its id.
+fn display_name(choice: &LabelChoice) -> String {
+    if choice.kind != Some(MailboxLabelKind::System) {
+        return choice.name.clone();
+    }
+    match choice.name.strip_prefix("CATEGORY_") {
+        Some(category) => format!("Category: {}", capitalized(category)),
+        None => capitalized(&choice.name),
+    }
+}
+
+fn capitalized(word: &str) -> String {
+    let lower = word.to_lowercase();
+    let mut chars = lower.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn choice(name: &str, kind: Option<MailboxLabelKind>) -> LabelChoice {
+        LabelChoice {
+            id: "id".into(),
+            name: name.into(),
+            kind,
+            chosen: false,
+            in_mailbox: kind.is_some(),
+        }
+    }
+
+    #[test]
+    fn user_labels_show_their_name_and_system_ones_read_as_words() {
+        let user = choice("Projects/Atlas", Some(MailboxLabelKind::User));
+        assert_eq!(display_name(&user), "Projects/Atlas");
+        let upper_user = choice("CATEGORY_X", Some(MailboxLabelKind::User));
+        assert_eq!(display_name(&upper_user), "CATEGORY_X");
+        let starred = choice("STARRED", Some(MailboxLabelKind::System));
+        assert_eq!(display_name(&starred), "Starred");
+        let updates = choice("CATEGORY_UPDATES", Some(MailboxLabelKind::System));
+        assert_eq!(display_name(&updates), "Category: Updates");
+        let gone = choice("Label_9", None);
+        assert_eq!(display_name(&gone), "Label_9");
+    }
+}

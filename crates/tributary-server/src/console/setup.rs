@@ -1,0 +1,306 @@
+//! The Google setup wizard: upload the service-account key, copy the client ID and
+//! scopes into Google's Domain-Wide Delegation page, test the connection, and turn
+//! capture on or off (which mails the tenant's admins). The private key is never shown.
+
+use super::error::PageError;
+use super::forms::{SignedForm, SignedUpload};
+use super::layout::{self, Notice, Section, copy_button, csrf_field, status_badge};
+use super::session::{Admin, Viewer, tenant_admin_emails};
+use crate::AppState;
+use crate::notify::{self, Delivery};
+use axum::extract::State;
+use axum::response::Html;
+use maud::{Markup, html};
+use tributary_store::LinkStatus;
+use tributary_sync::{ConnectionCheck, GoogleSetup, RuntimeError};
+
+/// The form field holding the key file.
+pub const KEY_FILE_FIELD: &str = "key_file";
+
+pub async fn page(
+    State(state): State<AppState>,
+    Admin(viewer): Admin,
+) -> Result<Html<String>, PageError> {
+    render(&state, &viewer, &[], None).await
+}
+
+pub async fn upload_key(
+    State(state): State<AppState>,
+    upload: SignedUpload,
+) -> Result<Html<String>, PageError> {
+    let viewer = upload.viewer.require_admin()?;
+    let admin_email = upload.fields.get("admin_email").unwrap_or_default().trim();
+    let key = upload
+        .files
+        .iter()
+        .find(|(name, content)| name == KEY_FILE_FIELD && !content.is_empty());
+    let Some((_, key)) = key else {
+        let notice = Notice::error("Choose the service account's .json key file to upload.");
+        return render(&state, &viewer, &[notice], None).await;
+    };
+    let notice = match state
+        .runtime
+        .connect_google(&viewer.tenant, key, admin_email, &viewer.email)
+        .await
+    {
+        Ok(setup) => Notice::success(format!(
+            "Key uploaded for {}. Now delegate the scopes below in Google's Admin console, then test the connection.",
+            setup.client_email
+        )),
+        Err(error @ (RuntimeError::KeyFile(_) | RuntimeError::AdminEmail(_))) => Notice::error(
+            format!("{}. Nothing was stored.", capitalized(&error.to_string())),
+        ),
+        Err(other) => return Err(other.into()),
+    };
+    render(&state, &viewer, &[notice], None).await
+}
+
+pub async fn test_connection(
+    State(state): State<AppState>,
+    form: SignedForm,
+) -> Result<Html<String>, PageError> {
+    let viewer = form.viewer.require_admin()?;
+    match state
+        .runtime
+        .test_connection(&viewer.tenant, &viewer.email)
+        .await
+    {
+        Ok(check) => render(&state, &viewer, &[], Some(check)).await,
+        Err(RuntimeError::NotConnected) => {
+            let notice =
+                Notice::error("Upload a service-account key before testing the connection.");
+            render(&state, &viewer, &[notice], None).await
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+pub async fn set_capture(
+    State(state): State<AppState>,
+    form: SignedForm,
+) -> Result<Html<String>, PageError> {
+    let viewer = form.viewer.require_admin()?;
+    let enable = form.fields.get("enabled") == Some("on");
+    match state
+        .runtime
+        .set_capture_enabled(&viewer.tenant, enable, &viewer.email)
+        .await
+    {
+        Ok(()) => {}
+        Err(RuntimeError::NotConnected) => {
+            let notice = Notice::error("Upload a service-account key before turning capture on.");
+            return render(&state, &viewer, &[notice], None).await;
+        }
+        Err(other) => return Err(other.into()),
+    }
+    if !enable {
+        let notice = Notice::success("Capture is off: no mailbox is synced until it is on again.");
+        return render(&state, &viewer, &[notice], None).await;
+    }
+    let mut notices = vec![Notice::success(
+        "Capture is on: every linked mailbox is being synced.",
+    )];
+    notices.push(notify_admins(&state, &viewer).await?);
+    render(&state, &viewer, &notices, None).await
+}
+
+/// Mails the "capture is on" notice and says how delivery went.
+async fn notify_admins(state: &AppState, viewer: &Viewer) -> Result<Notice, PageError> {
+    let recipients = tenant_admin_emails(state, &viewer.tenant).await?;
+    let tenant_name = state
+        .store()
+        .tenant_name(&viewer.tenant)
+        .await?
+        .unwrap_or_else(|| viewer.tenant.as_str().to_owned());
+    let notice = notify::CaptureNotice {
+        tenant: &tenant_name,
+        enabled_by: &viewer.email,
+        console_url: &state.config.public_url,
+    };
+    Ok(
+        match notify::send_capture_enabled(state.config.smtp.as_ref(), &recipients, &notice).await {
+            Delivery::Sent(to) => Notice::success(format!(
+                "The tenant's admins were notified by email: {}.",
+                to.join(", ")
+            )),
+            Delivery::NotConfigured => Notice::warning(
+                "No SMTP server is configured, so the tenant's admins were not notified by email.",
+            ),
+            Delivery::NoRecipients => Notice::warning("No admin has an email address to notify."),
+            Delivery::Failed(reason) => Notice::error(format!(
+                "Mail delivery failed, so the admins were not notified: {reason}"
+            )),
+        },
+    )
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+async fn render(
+    state: &AppState,
+    viewer: &Viewer,
+    notices: &[Notice],
+    check: Option<ConnectionCheck>,
+) -> Result<Html<String>, PageError> {
+    let setup = state.runtime.google_setup(&viewer.tenant).await?;
+    let body = html! {
+        p.lead {
+            "Tributary reads mail metadata through a Google Cloud service account with "
+            "domain-wide delegation. Four steps, once per organization."
+        }
+        (upload_step(viewer, setup.as_ref()))
+        @if let Some(setup) = &setup {
+            (delegation_step(setup))
+            (test_step(viewer, check.as_ref()))
+            (capture_step(viewer, setup))
+        } @else {
+            section.card.step.disabled {
+                h2 { span.num { "2" } "Delegate, test and enable" }
+                p.muted { "Available once a key is uploaded." }
+            }
+        }
+    };
+    Ok(layout::page(
+        viewer,
+        Section::Setup,
+        "Google setup",
+        notices,
+        body,
+    ))
+}
+
+fn upload_step(viewer: &Viewer, setup: Option<&GoogleSetup>) -> Markup {
+    html! {
+        section.card.step #step-key {
+            h2 { span.num { "1" } "Upload the service-account key" }
+            @if let Some(setup) = setup {
+                p {
+                    "A key is stored for " strong { (setup.client_email) }
+                    " (key id " code { (setup.private_key_id) } "). "
+                    "Its private key is sealed and never shown again. Upload a new file to replace it."
+                }
+            } @else {
+                p {
+                    "In Google Cloud, open IAM & Admin › Service accounts, pick (or create) the "
+                    "service account, then Keys › Add key › JSON, and upload that file here."
+                }
+            }
+            form.stack method="post" action="/setup/key" enctype="multipart/form-data" {
+                (csrf_field(viewer))
+                label {
+                    span { "Key file (.json)" }
+                    input type="file" name=(KEY_FILE_FIELD) accept=".json,application/json" required;
+                }
+                label {
+                    span { "Workspace admin address" }
+                    input type="email" name="admin_email" required
+                        placeholder="admin@yourcompany.com"
+                        value=[setup.map(|s| s.admin_email.as_str())];
+                    small { "An administrator Tributary impersonates to read the user directory." }
+                }
+                button.primary type="submit" { "Upload key" }
+            }
+        }
+    }
+}
+
+fn delegation_step(setup: &GoogleSetup) -> Markup {
+    html! {
+        section.card.step #step-delegation {
+            h2 { span.num { "2" } "Delegate the scopes in Google's Admin console" }
+            p {
+                "Open " a href=(setup.delegation_url) target="_blank" rel="noopener noreferrer" {
+                    "Security › API controls › Domain-wide delegation"
+                }
+                ", choose Add new, and paste these two values."
+            }
+            dl.copyable {
+                dt { "Client ID" }
+                dd {
+                    code #client-id { (setup.client_id) }
+                    (copy_button("client-id"))
+                }
+                dt { "OAuth scopes (comma-delimited)" }
+                dd {
+                    code #scopes { (setup.scopes_csv) }
+                    (copy_button("scopes"))
+                }
+            }
+            details {
+                summary { "What each scope is for (" (setup.scopes.len()) ")" }
+                ul.scopes { @for scope in &setup.scopes { li { code { (scope) } } } }
+            }
+        }
+    }
+}
+
+fn test_step(viewer: &Viewer, check: Option<&ConnectionCheck>) -> Markup {
+    html! {
+        section.card.step #step-test {
+            h2 { span.num { "3" } "Test the connection" }
+            p { "Mints a token with every scope and reads the first page of the directory." }
+            form method="post" action="/setup/test" {
+                (csrf_field(viewer))
+                button type="submit" { "Test connection" }
+            }
+            @if let Some(check) = check {
+                (check_result(check))
+            }
+        }
+    }
+}
+
+fn check_result(check: &ConnectionCheck) -> Markup {
+    html! {
+        div.check class=(if check.ok { "check ok" } else { "check failed" }) #connection-check {
+            @if check.ok {
+                p { span.badge.status-idle { "Connected" } " " (check.message) }
+                @if let Some(seen) = check.accounts_seen {
+                    p.muted { (seen) " directory accounts on the first page." }
+                }
+            } @else {
+                p {
+                    @if let Some(status) = check.status {
+                        (status_badge(LinkStatus::from(status)))
+                    }
+                }
+                p { strong { "Google said: " } span.provider-message { (check.message) } }
+                @if let Some(hint) = check.hint {
+                    p.hint { strong { "What to do: " } (hint) }
+                }
+            }
+        }
+    }
+}
+
+fn capture_step(viewer: &Viewer, setup: &GoogleSetup) -> Markup {
+    html! {
+        section.card.step #step-capture {
+            h2 { span.num { "4" } "Capture" }
+            @if setup.capture_enabled {
+                p { span.badge.status-idle #capture-state { "On" } " Linked mailboxes are synced continuously." }
+                form method="post" action="/setup/capture" {
+                    (csrf_field(viewer))
+                    input type="hidden" name="enabled" value="off";
+                    button.danger type="submit" { "Turn capture off" }
+                }
+            } @else {
+                p {
+                    span.badge.status-unlinked #capture-state { "Off" }
+                    " Nothing is synced. Turning capture on notifies the tenant's admins by email."
+                }
+                form method="post" action="/setup/capture" {
+                    (csrf_field(viewer))
+                    input type="hidden" name="enabled" value="on";
+                    button.primary type="submit" { "Enable capture" }
+                }
+            }
+        }
+    }
+}

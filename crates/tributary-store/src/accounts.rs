@@ -1,0 +1,616 @@
+//! Console accounts, sign-in sessions and API tokens.
+//!
+//! The store keeps hashes only. Passwords arrive already hashed (an argon2 PHC string
+//! made by the server, which owns the password algorithm); session tokens and API token
+//! secrets are generated here, handed out once, and kept as SHA-256 hex: they are 256
+//! random bits, so a fast hash is enough and a lookup by hash leaks nothing useful.
+//! An email belongs to one account across all tenants, so sign-in needs no tenant.
+
+use crate::error::StoreError;
+use crate::links::{AuditEvent, insert_audit};
+use crate::store::{MemberId, MemberRole, Store, TenantId, now_ms};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// What every API token secret starts with, so leaked tokens are easy to scan for.
+pub const API_TOKEN_PREFIX: &str = "trb_";
+
+/// How stale `last_used_ms` may get before a use is written again.
+const LAST_USED_GRANULARITY_MS: i64 = 60_000;
+
+/// Characters of a token secret kept in clear for display (prefix included).
+const DISPLAY_PREFIX_CHARS: usize = 12;
+
+/// A console account's row id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(pub i64);
+
+/// An API token's row id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ApiTokenId(pub i64);
+
+/// A console account, without its password hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserView {
+    pub id: UserId,
+    pub tenant: TenantId,
+    pub email: String,
+    pub role: MemberRole,
+    pub created_ms: i64,
+}
+
+/// An account with its password hash, for the server to verify a password against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserCredentials {
+    pub user: UserView,
+    /// The argon2 PHC string.
+    pub password_hash: String,
+}
+
+/// A live sign-in session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionView {
+    pub user: UserView,
+    /// The token every form of this session must carry back.
+    pub csrf_token: String,
+    pub expires_ms: i64,
+}
+
+/// A new session: the token to set as the cookie (shown once, stored hashed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    pub token: String,
+    pub csrf_token: String,
+    pub expires_ms: i64,
+}
+
+/// An API token as listed: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTokenView {
+    pub id: ApiTokenId,
+    pub tenant: TenantId,
+    pub user: UserId,
+    /// The account's email, whose role the token acts with.
+    pub user_email: String,
+    pub name: String,
+    /// The secret's first characters, to recognise it.
+    pub prefix: String,
+    pub created_ms: i64,
+    pub last_used_ms: Option<i64>,
+    pub revoked_ms: Option<i64>,
+}
+
+/// A token just created: its secret is returned here and never again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApiToken {
+    pub token: ApiTokenView,
+    pub secret: String,
+}
+
+/// What a presented API token authenticates as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTokenAuth {
+    pub token: ApiTokenView,
+    pub user: UserView,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("an account with email {0} already exists: pick another address")]
+    EmailTaken(String),
+    #[error("`{0}` is not an email address")]
+    InvalidEmail(String),
+    #[error("tenant {0} does not exist: create it first")]
+    UnknownTenant(String),
+    #[error("account {user} does not belong to tenant {tenant}")]
+    UnknownUser { tenant: String, user: i64 },
+    #[error("API token {token} does not belong to tenant {tenant}")]
+    UnknownToken { tenant: String, token: i64 },
+    #[error("the token name is empty: name it after what uses it")]
+    EmptyTokenName,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for AccountError {
+    fn from(error: sqlx::Error) -> Self {
+        AccountError::Store(StoreError::Database(error))
+    }
+}
+
+/// SHA-256 of `secret` as lowercase hex: how session and API tokens are stored.
+pub fn token_hash(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// 32 random bytes from the operating system, URL-safe base64.
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn role_name(role: MemberRole) -> &'static str {
+    match role {
+        MemberRole::Admin => "admin",
+        MemberRole::Member => "member",
+    }
+}
+
+fn role_from_name(name: &str) -> MemberRole {
+    if name == "admin" {
+        MemberRole::Admin
+    } else {
+        MemberRole::Member
+    }
+}
+
+const USER_COLUMNS: &str = "u.id, u.tenant_id, u.email, u.role, u.created_ms";
+
+fn user_view(row: &AnyRow) -> Result<UserView, StoreError> {
+    let role: String = row.try_get(3)?;
+    Ok(UserView {
+        id: UserId(row.try_get(0)?),
+        tenant: TenantId(row.try_get(1)?),
+        email: row.try_get(2)?,
+        role: role_from_name(&role),
+        created_ms: row.try_get(4)?,
+    })
+}
+
+const TOKEN_SELECT: &str = "
+    SELECT t.id, t.tenant_id, t.user_id, u.email, t.name, t.prefix, t.created_ms,
+           t.last_used_ms, t.revoked_ms
+    FROM api_tokens t JOIN users u ON u.tenant_id = t.tenant_id AND u.id = t.user_id";
+
+fn token_view(row: &AnyRow) -> Result<ApiTokenView, StoreError> {
+    Ok(ApiTokenView {
+        id: ApiTokenId(row.try_get(0)?),
+        tenant: TenantId(row.try_get(1)?),
+        user: UserId(row.try_get(2)?),
+        user_email: row.try_get(3)?,
+        name: row.try_get(4)?,
+        prefix: row.try_get(5)?,
+        created_ms: row.try_get(6)?,
+        last_used_ms: row.try_get(7)?,
+        revoked_ms: row.try_get(8)?,
+    })
+}
+
+impl Store {
+    /// The tenant's display name, if the tenant exists.
+    pub async fn tenant_name(&self, tenant: &TenantId) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT name FROM tenants WHERE id = $1")
+            .bind(tenant.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    /// Creates a console account (email lowercased) with an argon2 PHC `password_hash`
+    /// made by the caller, audited as done by `actor`.
+    pub async fn create_user(
+        &self,
+        tenant: &TenantId,
+        email: &str,
+        role: MemberRole,
+        password_hash: &str,
+        actor: &str,
+    ) -> Result<UserId, AccountError> {
+        let email = email.trim().to_lowercase();
+        if email.is_empty() || !email.contains('@') || email.chars().any(char::is_whitespace) {
+            return Err(AccountError::InvalidEmail(email));
+        }
+        let mut tx = self.begin_write().await?;
+        let tenant_exists = sqlx::query("SELECT id FROM tenants WHERE id = $1")
+            .bind(tenant.as_str())
+            .fetch_optional(&mut **tx)
+            .await?
+            .is_some();
+        if !tenant_exists {
+            return Err(AccountError::UnknownTenant(tenant.0.clone()));
+        }
+        let taken = sqlx::query("SELECT id FROM users WHERE email = $1")
+            .bind(&email)
+            .fetch_optional(&mut **tx)
+            .await?
+            .is_some();
+        if taken {
+            return Err(AccountError::EmailTaken(email));
+        }
+        let at_ms = now_ms();
+        let id: i64 = sqlx::query(
+            "INSERT INTO users (tenant_id, email, role, password_hash, created_ms)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(tenant.as_str())
+        .bind(&email)
+        .bind(role_name(role))
+        .bind(password_hash)
+        .bind(at_ms)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get(0)?;
+        let event = AuditEvent {
+            at_ms,
+            actor: actor.to_owned(),
+            action: "account.created".to_owned(),
+            subject: Some(email),
+            detail: serde_json::json!({ "role": role_name(role) }),
+        };
+        insert_audit(&mut tx, tenant, &event).await?;
+        tx.commit().await?;
+        Ok(UserId(id))
+    }
+
+    /// The account with `email` (any tenant) and its password hash, for sign-in.
+    pub async fn user_credentials(
+        &self,
+        email: &str,
+    ) -> Result<Option<UserCredentials>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.email = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(email.trim().to_lowercase())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(UserCredentials {
+                user: user_view(&row)?,
+                password_hash: row.try_get(5)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The tenant's account with `email`.
+    pub async fn user_by_email(
+        &self,
+        tenant: &TenantId,
+        email: &str,
+    ) -> Result<Option<UserView>, StoreError> {
+        let sql =
+            format!("SELECT {USER_COLUMNS} FROM users u WHERE u.tenant_id = $1 AND u.email = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.as_str())
+            .bind(email.trim().to_lowercase())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_view).transpose()
+    }
+
+    /// Every account of the tenant, by email.
+    pub async fn users(&self, tenant: &TenantId) -> Result<Vec<UserView>, StoreError> {
+        let sql =
+            format!("SELECT {USER_COLUMNS} FROM users u WHERE u.tenant_id = $1 ORDER BY u.email");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(user_view).collect()
+    }
+
+    /// Replaces an account's password hash and ends its sessions.
+    pub async fn set_user_password(
+        &self,
+        tenant: &TenantId,
+        user: UserId,
+        password_hash: &str,
+    ) -> Result<(), AccountError> {
+        let mut tx = self.begin_write().await?;
+        let updated =
+            sqlx::query("UPDATE users SET password_hash = $3 WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.as_str())
+                .bind(user.0)
+                .bind(password_hash)
+                .execute(&mut **tx)
+                .await?;
+        if updated.rows_affected() == 0 {
+            return Err(unknown_user(tenant, user));
+        }
+        sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2")
+            .bind(tenant.as_str())
+            .bind(user.0)
+            .execute(&mut **tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The member whose primary address is the account's email, if any: what a
+    /// member-role account may see and manage.
+    pub async fn member_of_user(&self, user: &UserView) -> Result<Option<MemberId>, StoreError> {
+        let row = sqlx::query("SELECT id FROM members WHERE tenant_id = $1 AND email = $2")
+            .bind(user.tenant.as_str())
+            .bind(&user.email)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0).map(MemberId)).transpose()?)
+    }
+
+    /// Starts a session for `user` lasting `ttl_ms`. The returned token is the only
+    /// copy; the store keeps its hash.
+    pub async fn create_session(
+        &self,
+        tenant: &TenantId,
+        user: UserId,
+        ttl_ms: i64,
+    ) -> Result<NewSession, AccountError> {
+        let session = NewSession {
+            token: random_token(),
+            csrf_token: random_token(),
+            expires_ms: now_ms().saturating_add(ttl_ms),
+        };
+        let mut tx = self.begin_write().await?;
+        let exists = sqlx::query("SELECT id FROM users WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(user.0)
+            .fetch_optional(&mut **tx)
+            .await?
+            .is_some();
+        if !exists {
+            return Err(unknown_user(tenant, user));
+        }
+        // Expired sessions go whenever a new one starts: no sweeper needed.
+        sqlx::query("DELETE FROM sessions WHERE expires_ms <= $1")
+            .bind(now_ms())
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, tenant_id, user_id, csrf_token, created_ms, expires_ms)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(token_hash(&session.token))
+        .bind(tenant.as_str())
+        .bind(user.0)
+        .bind(&session.csrf_token)
+        .bind(now_ms())
+        .bind(session.expires_ms)
+        .execute(&mut **tx)
+        .await?;
+        tx.commit().await?;
+        Ok(session)
+    }
+
+    /// The live (unexpired) session of `token`.
+    pub async fn session_by_token(&self, token: &str) -> Result<Option<SessionView>, StoreError> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, s.csrf_token, s.expires_ms FROM sessions s
+             JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
+             WHERE s.token_hash = $1 AND s.expires_ms > $2"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(token_hash(token))
+            .bind(now_ms())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(SessionView {
+                user: user_view(&row)?,
+                csrf_token: row.try_get(5)?,
+                expires_ms: row.try_get(6)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Ends the session of `token` (signing out); unknown tokens are ignored.
+    pub async fn delete_session(&self, token: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash(token))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Creates an API token acting as `user` (with that account's role), audited as
+    /// done by `actor`. The secret is in the answer and nowhere else.
+    pub async fn create_api_token(
+        &self,
+        tenant: &TenantId,
+        user: UserId,
+        name: &str,
+        actor: &str,
+    ) -> Result<NewApiToken, AccountError> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(AccountError::EmptyTokenName);
+        }
+        let secret = format!("{API_TOKEN_PREFIX}{}", random_token());
+        let prefix: String = secret.chars().take(DISPLAY_PREFIX_CHARS).collect();
+        let at_ms = now_ms();
+        let mut tx = self.begin_write().await?;
+        let email: Option<String> =
+            sqlx::query("SELECT email FROM users WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.as_str())
+                .bind(user.0)
+                .fetch_optional(&mut **tx)
+                .await?
+                .map(|row| row.try_get(0))
+                .transpose()?;
+        let Some(email) = email else {
+            return Err(unknown_user(tenant, user));
+        };
+        let id: i64 = sqlx::query(
+            "INSERT INTO api_tokens (tenant_id, user_id, name, prefix, secret_hash, created_ms)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(tenant.as_str())
+        .bind(user.0)
+        .bind(name)
+        .bind(&prefix)
+        .bind(token_hash(&secret))
+        .bind(at_ms)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get(0)?;
+        let event = AuditEvent {
+            at_ms,
+            actor: actor.to_owned(),
+            action: "api_token.created".to_owned(),
+            subject: Some(email.clone()),
+            detail: serde_json::json!({ "token": id, "name": name, "prefix": prefix }),
+        };
+        insert_audit(&mut tx, tenant, &event).await?;
+        tx.commit().await?;
+        Ok(NewApiToken {
+            token: ApiTokenView {
+                id: ApiTokenId(id),
+                tenant: tenant.clone(),
+                user,
+                user_email: email,
+                name: name.to_owned(),
+                prefix,
+                created_ms: at_ms,
+                last_used_ms: None,
+                revoked_ms: None,
+            },
+            secret,
+        })
+    }
+
+    /// The unrevoked token whose secret is `secret`, and its account; records the use.
+    pub async fn api_token_by_secret(
+        &self,
+        secret: &str,
+    ) -> Result<Option<ApiTokenAuth>, StoreError> {
+        let Some(row) = sqlx::query(
+            "SELECT t.id, t.tenant_id, t.user_id, u.email, t.name, t.prefix, t.created_ms,
+                    t.last_used_ms, t.revoked_ms, u.role, u.created_ms
+             FROM api_tokens t JOIN users u ON u.tenant_id = t.tenant_id AND u.id = t.user_id
+             WHERE t.secret_hash = $1 AND t.revoked_ms IS NULL",
+        )
+        .bind(token_hash(secret))
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let token = token_view(&row)?;
+        let role: String = row.try_get(9)?;
+        let user = UserView {
+            id: token.user,
+            tenant: token.tenant.clone(),
+            email: token.user_email.clone(),
+            role: role_from_name(&role),
+            created_ms: row.try_get(10)?,
+        };
+        // At most one write a minute per token: a busy client must not queue a write
+        // behind every read.
+        sqlx::query(
+            "UPDATE api_tokens SET last_used_ms = $2
+             WHERE id = $1 AND (last_used_ms IS NULL OR last_used_ms < $3)",
+        )
+        .bind(token.id.0)
+        .bind(now_ms())
+        .bind(now_ms() - LAST_USED_GRANULARITY_MS)
+        .execute(&self.pool)
+        .await?;
+        Ok(Some(ApiTokenAuth { token, user }))
+    }
+
+    /// Revokes a token of the tenant (again is a no-op), audited.
+    pub async fn revoke_api_token(
+        &self,
+        tenant: &TenantId,
+        token: ApiTokenId,
+        actor: &str,
+    ) -> Result<(), AccountError> {
+        let at_ms = now_ms();
+        let mut tx = self.begin_write().await?;
+        let found = sqlx::query("SELECT name FROM api_tokens WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(token.0)
+            .fetch_optional(&mut **tx)
+            .await?;
+        let Some(found) = found else {
+            return Err(AccountError::UnknownToken {
+                tenant: tenant.0.clone(),
+                token: token.0,
+            });
+        };
+        let name: String = found.try_get(0)?;
+        sqlx::query(
+            "UPDATE api_tokens SET revoked_ms = $3
+             WHERE tenant_id = $1 AND id = $2 AND revoked_ms IS NULL",
+        )
+        .bind(tenant.as_str())
+        .bind(token.0)
+        .bind(at_ms)
+        .execute(&mut **tx)
+        .await?;
+        let event = AuditEvent {
+            at_ms,
+            actor: actor.to_owned(),
+            action: "api_token.revoked".to_owned(),
+            subject: None,
+            detail: serde_json::json!({ "token": token.0, "name": name }),
+        };
+        insert_audit(&mut tx, tenant, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every API token of the tenant (revoked ones too), oldest first.
+    pub async fn api_tokens(&self, tenant: &TenantId) -> Result<Vec<ApiTokenView>, StoreError> {
+        let sql = format!("{TOKEN_SELECT} WHERE t.tenant_id = $1 ORDER BY t.id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(token_view).collect()
+    }
+
+    /// Changes a member's role, audited.
+    pub async fn set_member_role(
+        &self,
+        tenant: &TenantId,
+        member: MemberId,
+        role: MemberRole,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let email: Option<String> =
+            sqlx::query("SELECT email FROM members WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.as_str())
+                .bind(member.0)
+                .fetch_optional(&mut **tx)
+                .await?
+                .map(|row| row.try_get(0))
+                .transpose()?;
+        let Some(email) = email else {
+            return Err(StoreError::UnknownMember {
+                tenant: tenant.0.clone(),
+                member: member.0,
+            });
+        };
+        sqlx::query("UPDATE members SET role = $3 WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(member.0)
+            .bind(role_name(role))
+            .execute(&mut **tx)
+            .await?;
+        let event = AuditEvent {
+            at_ms: now_ms(),
+            actor: actor.to_owned(),
+            action: "member.role".to_owned(),
+            subject: Some(email),
+            detail: serde_json::json!({ "member": member.0, "role": role_name(role) }),
+        };
+        insert_audit(&mut tx, tenant, &event).await?;
+        tx.commit().await
+    }
+}
+
+fn unknown_user(tenant: &TenantId, user: UserId) -> AccountError {
+    AccountError::UnknownUser {
+        tenant: tenant.0.clone(),
+        user: user.0,
+    }
+}

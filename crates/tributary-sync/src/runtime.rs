@@ -1,0 +1,667 @@
+//! The runtime: everything an administrator's action or a worker needs, built from
+//! what the store holds. It connects a tenant to Google (validating and sealing the
+//! key), tests the connection, turns capture on and off, saves the policy, runs User
+//! Delegation Sync on demand (*Rebuild*) or on a timer, starts, unlinks and retries
+//! links, and hands workers a [`SyncEngine`] per tenant, rebuilt when the tenant's
+//! configuration changes.
+
+use crate::delegation::{DelegationReport, rebuild_links};
+use crate::engine::{EngineConfig, SyncEngine, clock_ms, may_run};
+use crate::error::SyncError;
+use crate::pacing::Pacer;
+use crate::scheduler::{SYNC_LINK_JOB, WorkerConfig};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+use tributary_core::{
+    EmailAddress, Extractor, LinkErrorStatus, PolicyError, PolicySettings, ProviderError,
+    TenantDirectory, TenantError,
+};
+use tributary_google::{
+    ConnectorError, ConnectorOptions, GoogleConnector, GoogleEndpoints, KeyFileError,
+    ServiceAccountInfo, ServiceAccountKey, scopes,
+};
+use tributary_store::{
+    AuditEvent, ConnectionKind, LinkId, LinkStatus, MasterKey, SecretBytes, Store, StoreError,
+    TenantId,
+};
+
+/// The job kind that re-reads a tenant's directory (new users linked automatically).
+pub const DELEGATION_SYNC_JOB: &str = "delegation_sync";
+
+/// Where Google's page for domain-wide delegation is.
+pub const DOMAIN_WIDE_DELEGATION_URL: &str = "https://admin.google.com/ac/owl/domainwidedelegation";
+
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Where the Google APIs are (the emulator's root in tests and the demo).
+    pub endpoints: GoogleEndpoints,
+    pub engine: EngineConfig,
+    pub worker: WorkerConfig,
+    /// How often User Delegation Sync re-reads each connected directory.
+    pub delegation_interval: Duration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            endpoints: GoogleEndpoints::default(),
+            engine: EngineConfig::default(),
+            worker: WorkerConfig::default(),
+            delegation_interval: Duration::from_secs(3600),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("the key file is not usable: {0}")]
+    KeyFile(#[from] KeyFileError),
+    #[error("the Workspace admin address `{0}` is not an email address")]
+    AdminEmail(String),
+    #[error("the policy is not valid: {0}")]
+    Policy(#[from] PolicyError),
+    #[error("the stored policy is unreadable: {0}")]
+    StoredPolicy(serde_json::Error),
+    #[error("no Google Workspace connection yet: upload a service-account key first")]
+    NotConnected,
+    #[error("mailbox link {0} does not exist in this tenant")]
+    UnknownLink(i64),
+    #[error("Google refused ({status}): {message}")]
+    Provider {
+        status: LinkErrorStatus,
+        message: String,
+    },
+    #[error("the directory lists an unusable address: {0}")]
+    Directory(#[from] TenantError),
+    #[error("cannot set up the Google connector: {0}")]
+    Connector(#[from] ConnectorError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl From<SyncError> for RuntimeError {
+    fn from(error: SyncError) -> Self {
+        match error {
+            SyncError::Store(store) => RuntimeError::Store(store),
+            other => RuntimeError::Provider {
+                status: other.link_status(),
+                message: other.message(),
+            },
+        }
+    }
+}
+
+impl From<ProviderError> for RuntimeError {
+    fn from(error: ProviderError) -> Self {
+        RuntimeError::Provider {
+            status: error.link_status(),
+            message: error.message().to_owned(),
+        }
+    }
+}
+
+/// What the setup page shows once a key is uploaded: what to paste into Google's
+/// Domain-Wide Delegation page. Never the private key.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GoogleSetup {
+    pub client_id: String,
+    pub client_email: String,
+    pub project_id: Option<String>,
+    pub private_key_id: String,
+    pub admin_email: String,
+    /// The scopes to delegate (any order).
+    pub scopes: Vec<String>,
+    /// The same, comma-separated, as the delegation form takes them.
+    pub scopes_csv: String,
+    pub delegation_url: String,
+    pub capture_enabled: bool,
+}
+
+/// The result of *Test connection*.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ConnectionCheck {
+    pub ok: bool,
+    /// The taxonomy status when Google refused.
+    pub status: Option<LinkErrorStatus>,
+    /// Google's own words, or what succeeded.
+    pub message: String,
+    /// What to do about a failure.
+    pub hint: Option<&'static str>,
+    /// Directory accounts seen on the first page, when the directory answered.
+    pub accounts_seen: Option<usize>,
+}
+
+/// One tenant's engine as last built, with the configuration version it reflects.
+#[derive(Debug, Clone)]
+struct CachedEngine {
+    version: i64,
+    engine: SyncEngine,
+}
+
+/// The shared runtime. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    key: MasterKey,
+    config: RuntimeConfig,
+    engines: Mutex<HashMap<TenantId, CachedEngine>>,
+    /// One pacer per tenant for the runtime's life, so that rebuilt engines and
+    /// directory reads share what the quota was charged.
+    pacers: std::sync::Mutex<HashMap<TenantId, Arc<Pacer>>>,
+}
+
+impl Runtime {
+    pub fn new(store: Store, key: MasterKey, config: RuntimeConfig) -> Self {
+        Runtime {
+            inner: Arc::new(Inner {
+                store,
+                key,
+                config,
+                engines: Mutex::new(HashMap::new()),
+                pacers: std::sync::Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// Validates `key_json` and `admin_email`, then seals and saves the key (keeping the
+    /// saved policy and capture switch). On any error nothing is stored.
+    pub async fn connect_google(
+        &self,
+        tenant: &TenantId,
+        key_json: &[u8],
+        admin_email: &str,
+        actor: &str,
+    ) -> Result<GoogleSetup, RuntimeError> {
+        let key = ServiceAccountKey::from_json(key_json)?;
+        let admin = EmailAddress::parse(admin_email.trim())
+            .map_err(|_| RuntimeError::AdminEmail(admin_email.to_owned()))?;
+        let store = self.store();
+        let policy = match store.connection(tenant, ConnectionKind::Google).await? {
+            Some(existing) => existing.policy,
+            None => serde_json::to_value(PolicySettings::default())
+                .map_err(RuntimeError::StoredPolicy)?,
+        };
+        store
+            .save_connection(
+                tenant,
+                ConnectionKind::Google,
+                admin.as_str(),
+                &SecretBytes::new(key_json.to_vec()),
+                &policy,
+                &self.inner.key,
+            )
+            .await?;
+        let info = key.info();
+        store
+            .record_audit(
+                tenant,
+                &audit(
+                    actor,
+                    "connection.google.key_uploaded",
+                    Some(admin.as_str()),
+                    serde_json::json!({
+                        "client_id": info.client_id,
+                        "client_email": info.client_email,
+                        "private_key_id": info.private_key_id,
+                    }),
+                ),
+            )
+            .await?;
+        self.google_setup(tenant)
+            .await?
+            .ok_or(RuntimeError::NotConnected)
+    }
+
+    /// What to paste into Google's delegation page, once a key is uploaded.
+    pub async fn google_setup(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<GoogleSetup>, RuntimeError> {
+        let Some(connection) = self
+            .store()
+            .connection(tenant, ConnectionKind::Google)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let key = self.google_key(tenant).await?;
+        Ok(Some(setup_view(
+            key.info(),
+            connection.admin_email,
+            connection.capture_enabled,
+        )))
+    }
+
+    /// Mints a token for the admin with every scope and reads one page of the
+    /// directory: what Google says, in the taxonomy, with what to do about it.
+    pub async fn test_connection(
+        &self,
+        tenant: &TenantId,
+        actor: &str,
+    ) -> Result<ConnectionCheck, RuntimeError> {
+        let (connector, admin) = self.connector(tenant).await?;
+        let check = match connector.tokens().token(&admin, &scopes::ALL).await {
+            Err(error) => failed_check(&error),
+            Ok(_) => match connector.directory(&admin).list_users_page(None).await {
+                Err(error) => failed_check(&error),
+                Ok(page) => ConnectionCheck {
+                    ok: true,
+                    status: None,
+                    message: format!(
+                        "Connected: every scope is delegated and {admin} can read the directory."
+                    ),
+                    hint: None,
+                    accounts_seen: Some(page.accounts.len()),
+                },
+            },
+        };
+        let detail = serde_json::to_value(&check).unwrap_or_default();
+        self.store()
+            .record_audit(
+                tenant,
+                &audit(actor, "connection.google.tested", None, detail),
+            )
+            .await?;
+        Ok(check)
+    }
+
+    pub async fn capture_enabled(&self, tenant: &TenantId) -> Result<bool, RuntimeError> {
+        Ok(self
+            .store()
+            .connection(tenant, ConnectionKind::Google)
+            .await?
+            .is_some_and(|c| c.capture_enabled))
+    }
+
+    /// Turns capture on (every runnable link is scheduled now) or off (workers drop the
+    /// tenant's jobs until it is on again).
+    pub async fn set_capture_enabled(
+        &self,
+        tenant: &TenantId,
+        enabled: bool,
+        actor: &str,
+    ) -> Result<(), RuntimeError> {
+        let store = self.store();
+        if store
+            .connection(tenant, ConnectionKind::Google)
+            .await?
+            .is_none()
+        {
+            return Err(RuntimeError::NotConnected);
+        }
+        store
+            .set_capture_enabled(tenant, ConnectionKind::Google, enabled, actor)
+            .await?;
+        if enabled {
+            self.schedule_runnable_links(tenant).await?;
+            store
+                .enqueue_tenant_job(tenant, DELEGATION_SYNC_JOB, clock_ms())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The saved policy form (the default until one is saved).
+    pub async fn policy(&self, tenant: &TenantId) -> Result<PolicySettings, RuntimeError> {
+        let Some(connection) = self
+            .store()
+            .connection(tenant, ConnectionKind::Google)
+            .await?
+        else {
+            return Ok(PolicySettings::default());
+        };
+        serde_json::from_value(connection.policy).map_err(RuntimeError::StoredPolicy)
+    }
+
+    /// Validates and saves the policy form; engines pick it up on their next job.
+    pub async fn set_policy(
+        &self,
+        tenant: &TenantId,
+        settings: &PolicySettings,
+        actor: &str,
+    ) -> Result<(), RuntimeError> {
+        settings.validate()?;
+        let json = serde_json::to_value(settings).map_err(RuntimeError::StoredPolicy)?;
+        match self
+            .store()
+            .set_policy(tenant, ConnectionKind::Google, &json, actor)
+            .await
+        {
+            Err(StoreError::NoConnection { .. }) => Err(RuntimeError::NotConnected),
+            other => Ok(other?),
+        }
+    }
+
+    /// *Rebuild*: reads the directory as the connection's admin, matches members by
+    /// every address, links new ones (started when capture is on), unlinks members whose
+    /// account was suspended, archived or deleted, and stores the result.
+    pub async fn rebuild(
+        &self,
+        tenant: &TenantId,
+        actor: &str,
+    ) -> Result<DelegationReport, RuntimeError> {
+        let (connector, admin) = self.connector(tenant).await?;
+        let pacer = self.pacer(tenant);
+        let report = rebuild_links(self.store(), tenant, &connector, &admin, &pacer).await?;
+        let store = self.store();
+        store
+            .set_connection_domains(tenant, ConnectionKind::Google, &report.domains)
+            .await?;
+        let json = serde_json::to_value(&report).map_err(StoreError::from)?;
+        store
+            .save_delegation_result(tenant, &json, report.at_ms)
+            .await?;
+        let summary = serde_json::json!({
+            "matched": report.matched.len(),
+            "unmatched": report.unmatched.len(),
+            "unlinked": report.unlinked.len(),
+        });
+        store
+            .record_audit(tenant, &audit(actor, "delegation.rebuilt", None, summary))
+            .await?;
+        // New and restored links are `pending`: sync them now. Links already syncing
+        // keep their own schedule (an extra run now would only repeat an incremental).
+        if self.capture_enabled(tenant).await? {
+            self.schedule_links(tenant, |status| status == LinkStatus::Pending)
+                .await?;
+        }
+        Ok(report)
+    }
+
+    /// The last User Delegation Sync result.
+    pub async fn delegation_report(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<DelegationReport>, RuntimeError> {
+        let Some((_, json)) = self.store().delegation_result(tenant).await? else {
+            return Ok(None);
+        };
+        Ok(serde_json::from_value(json).ok())
+    }
+
+    /// Starts links (from `unlinked` or an error status): `pending`, synced at once when
+    /// capture is on. Answers how many changed.
+    pub async fn start_links(
+        &self,
+        tenant: &TenantId,
+        links: &[LinkId],
+        actor: &str,
+    ) -> Result<usize, RuntimeError> {
+        self.restart_links(tenant, links, actor, |status| {
+            status != LinkStatus::Syncing && status != LinkStatus::Pending
+        })
+        .await
+    }
+
+    /// Retries links in an error status now, without waiting for backoff.
+    pub async fn retry_links(
+        &self,
+        tenant: &TenantId,
+        links: &[LinkId],
+        actor: &str,
+    ) -> Result<usize, RuntimeError> {
+        self.restart_links(tenant, links, actor, |status| {
+            matches!(
+                status,
+                LinkStatus::AuthenticationError
+                    | LinkStatus::Unauthorized
+                    | LinkStatus::LinkageError
+                    | LinkStatus::Idle
+            )
+        })
+        .await
+    }
+
+    /// Unlinks links: their mail is no longer synced (what was captured stays).
+    pub async fn unlink_links(
+        &self,
+        tenant: &TenantId,
+        links: &[LinkId],
+        actor: &str,
+    ) -> Result<usize, RuntimeError> {
+        let known = self.check_links(tenant, links).await?;
+        let mut changed = 0;
+        for link in links {
+            if known.get(link) == Some(&LinkStatus::Unlinked) {
+                continue;
+            }
+            self.store()
+                .set_link_status(tenant, *link, LinkStatus::Unlinked, actor)
+                .await?;
+            changed += 1;
+        }
+        Ok(changed)
+    }
+
+    async fn restart_links(
+        &self,
+        tenant: &TenantId,
+        links: &[LinkId],
+        actor: &str,
+        applies: impl Fn(LinkStatus) -> bool,
+    ) -> Result<usize, RuntimeError> {
+        let known = self.check_links(tenant, links).await?;
+        let enabled = self.capture_enabled(tenant).await?;
+        let store = self.store();
+        let mut changed = 0;
+        for link in links {
+            if !known.get(link).is_some_and(|status| applies(*status)) {
+                continue;
+            }
+            store
+                .set_link_status(tenant, *link, LinkStatus::Pending, actor)
+                .await?;
+            if enabled {
+                store
+                    .enqueue_job(tenant, SYNC_LINK_JOB, Some(*link), clock_ms())
+                    .await?;
+            }
+            changed += 1;
+        }
+        Ok(changed)
+    }
+
+    /// The statuses of `links`; an error naming the first one not in the tenant.
+    async fn check_links(
+        &self,
+        tenant: &TenantId,
+        links: &[LinkId],
+    ) -> Result<HashMap<LinkId, LinkStatus>, RuntimeError> {
+        let known: HashMap<LinkId, LinkStatus> = self
+            .store()
+            .links(tenant)
+            .await?
+            .into_iter()
+            .map(|l| (l.id, l.status))
+            .collect();
+        if let Some(unknown) = links.iter().find(|l| !known.contains_key(l)) {
+            return Err(RuntimeError::UnknownLink(unknown.0));
+        }
+        Ok(known)
+    }
+
+    /// Enqueues a sync, due now, for every link of `tenant` that may run.
+    pub async fn schedule_runnable_links(&self, tenant: &TenantId) -> Result<usize, RuntimeError> {
+        self.schedule_links(tenant, may_run).await
+    }
+
+    /// Enqueues a sync, due now, for every link of `tenant` whose status `selects`.
+    async fn schedule_links(
+        &self,
+        tenant: &TenantId,
+        selects: impl Fn(LinkStatus) -> bool,
+    ) -> Result<usize, RuntimeError> {
+        let store = self.store();
+        let mut scheduled = 0;
+        for link in store.links(tenant).await? {
+            if selects(link.status) {
+                store
+                    .enqueue_job(tenant, SYNC_LINK_JOB, Some(link.id), clock_ms())
+                    .await?;
+                scheduled += 1;
+            }
+        }
+        Ok(scheduled)
+    }
+
+    /// The tenant's engine, built from the stored key, policy, domains and members and
+    /// rebuilt when any of them changed; `None` while capture is off or unconfigured.
+    pub async fn engine(&self, tenant: &TenantId) -> Result<Option<SyncEngine>, RuntimeError> {
+        let version = self.store().config_version(tenant).await?;
+        let mut engines = self.inner.engines.lock().await;
+        if let Some(cached) = engines.get(tenant).filter(|c| c.version == version) {
+            return Ok(Some(cached.engine.clone()));
+        }
+        let Some(engine) = self.build_engine(tenant).await? else {
+            engines.remove(tenant);
+            return Ok(None);
+        };
+        engines.insert(
+            tenant.clone(),
+            CachedEngine {
+                version,
+                engine: engine.clone(),
+            },
+        );
+        Ok(Some(engine))
+    }
+
+    async fn build_engine(&self, tenant: &TenantId) -> Result<Option<SyncEngine>, RuntimeError> {
+        let store = self.store();
+        let Some(connection) = store.connection(tenant, ConnectionKind::Google).await? else {
+            return Ok(None);
+        };
+        if !connection.capture_enabled {
+            return Ok(None);
+        }
+        let settings: PolicySettings =
+            serde_json::from_value(connection.policy).map_err(RuntimeError::StoredPolicy)?;
+        let mut directory = TenantDirectory::new();
+        for domain in &connection.domains {
+            directory.add_domain(domain)?;
+        }
+        for member in store.members(tenant).await?.iter().filter(|m| m.active) {
+            directory.add_member(&member.email, member.aliases.iter().map(String::as_str))?;
+        }
+        let extractor = Extractor::new(
+            directory,
+            settings.free_mail_list()?,
+            settings.capture_policy()?,
+        );
+        let (connector, _) = self.connector(tenant).await?;
+        Ok(Some(
+            SyncEngine::new(
+                store.clone(),
+                connector,
+                tenant.clone(),
+                extractor,
+                self.config().engine.clone(),
+            )
+            .sharing_pacer(self.pacer(tenant)),
+        ))
+    }
+
+    /// The tenant's pacer, created on first use.
+    pub(crate) fn pacer(&self, tenant: &TenantId) -> Arc<Pacer> {
+        let mut pacers = self
+            .inner
+            .pacers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(
+            pacers
+                .entry(tenant.clone())
+                .or_insert_with(|| Arc::new(Pacer::new(self.config().engine.pacing.clone()))),
+        )
+    }
+
+    async fn google_key(&self, tenant: &TenantId) -> Result<ServiceAccountKey, RuntimeError> {
+        let credentials = match self
+            .store()
+            .connection_credentials(tenant, ConnectionKind::Google, &self.inner.key)
+            .await
+        {
+            Err(StoreError::NoConnection { .. }) => return Err(RuntimeError::NotConnected),
+            other => other?,
+        };
+        Ok(ServiceAccountKey::from_json(credentials.expose())?)
+    }
+
+    /// A connector for the tenant's key, and the admin address it reads the directory as.
+    pub(crate) async fn connector(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<(GoogleConnector, String), RuntimeError> {
+        let connection = self
+            .store()
+            .connection(tenant, ConnectionKind::Google)
+            .await?
+            .ok_or(RuntimeError::NotConnected)?;
+        let key = self.google_key(tenant).await?;
+        let options = ConnectorOptions {
+            endpoints: self.config().endpoints.clone(),
+            ..ConnectorOptions::default()
+        };
+        Ok((GoogleConnector::new(key, options)?, connection.admin_email))
+    }
+}
+
+fn setup_view(
+    info: &ServiceAccountInfo,
+    admin_email: String,
+    capture_enabled: bool,
+) -> GoogleSetup {
+    let scopes: Vec<String> = scopes::ALL.iter().map(|s| (*s).to_owned()).collect();
+    GoogleSetup {
+        client_id: info.client_id.clone(),
+        client_email: info.client_email.clone(),
+        project_id: info.project_id.clone(),
+        private_key_id: info.private_key_id.clone(),
+        admin_email,
+        scopes_csv: scopes.join(","),
+        scopes,
+        delegation_url: DOMAIN_WIDE_DELEGATION_URL.to_owned(),
+        capture_enabled,
+    }
+}
+
+fn failed_check(error: &ProviderError) -> ConnectionCheck {
+    let status = error.link_status();
+    ConnectionCheck {
+        ok: false,
+        status: Some(status),
+        message: error.message().to_owned(),
+        hint: Some(status.fix_hint()),
+        accounts_seen: None,
+    }
+}
+
+pub(crate) fn audit(
+    actor: &str,
+    action: &str,
+    subject: Option<&str>,
+    detail: serde_json::Value,
+) -> AuditEvent {
+    AuditEvent {
+        at_ms: clock_ms(),
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        subject: subject.map(str::to_owned),
+        detail,
+    }
+}

@@ -1,0 +1,68 @@
+//! `tributary worker` processes spawned from this very binary, pointed at the emulator.
+
+use anyhow::Context;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use tributary_store::MasterKey;
+
+/// Where the worker finds its store.
+pub enum StoreLocation {
+    DataDir(PathBuf),
+    Url(String),
+}
+
+pub struct WorkerProcess {
+    pub child: Child,
+}
+
+impl WorkerProcess {
+    pub fn spawn(
+        location: &StoreLocation,
+        key: &MasterKey,
+        google_api_url: &str,
+        reference_now_ms: i64,
+        worker_id: &str,
+        poll_seconds: u64,
+    ) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe().context("cannot find this program to run workers")?;
+        let mut command = Command::new(exe);
+        command.arg("worker");
+        match location {
+            StoreLocation::DataDir(dir) => command.arg("--data-dir").arg(dir),
+            StoreLocation::Url(url) => command.arg("--database-url").arg(url),
+        };
+        let child = command
+            .args(["--google-api-url", google_api_url])
+            .args(["--reference-now-ms", &reference_now_ms.to_string()])
+            .args(["--worker-id", worker_id])
+            .args(["--poll-seconds", &poll_seconds.to_string()])
+            .env("TRIBUTARY_MASTER_KEY", key.to_base64())
+            .env("TRIBUTARY_LOG", "warn")
+            .env_remove("TRIBUTARY_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("cannot start a `tributary worker` process")?;
+        Ok(WorkerProcess { child })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Fails if the worker already exited (it should run until stopped).
+    pub fn ensure_running(&mut self) -> anyhow::Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            anyhow::bail!("a `tributary worker` process exited early: {status}");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

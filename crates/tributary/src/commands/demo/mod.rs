@@ -1,0 +1,349 @@
+//! `tributary demo`: the whole mission on one machine. It starts the emulator with a
+//! generated organization, a server on embedded SQLite, creates the tenant and a console
+//! login, uploads the key, enables capture, runs User Delegation Sync, starts every
+//! matched member and shows the capture as it happens; then a summary and whether the
+//! capture equals the emulator's ground truth; then it keeps serving the console while
+//! new mail arrives every few seconds.
+
+mod live;
+mod progress;
+mod summary;
+pub(crate) mod verify;
+
+use super::signal::{async_runtime, stop_signal};
+use anyhow::Context;
+use clap::Args;
+use rand::Rng;
+use rand::distributions::Alphanumeric;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tributary_emulator::org::OrgConfig;
+use tributary_emulator::server::{EmulatorConfig, OrgSource, RunningEmulator, start};
+use tributary_google::GoogleEndpoints;
+use tributary_server::{AppState, ServerConfig};
+use tributary_store::{MasterKey, MemberRole, Store, TenantId};
+use tributary_sync::{Runtime, RuntimeConfig, Worker, WorkerConfig};
+
+/// The actor the demo's own setup steps are audited as.
+const DEMO_ACTOR: &str = "tributary demo";
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Users in the generated organization (suspended, archived and mailbox-less ones
+    /// included; at least 3).
+    #[arg(long, default_value_t = 25)]
+    pub users: usize,
+    /// About this many messages per user mailbox.
+    #[arg(long, default_value_t = 400)]
+    pub messages_per_user: usize,
+    /// Seed of the generated organization (same seed, same organization).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Address the console listens on (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Where the database, master key and emulator files go (default: a fresh temporary
+    /// directory, removed on exit).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Exit once every mailbox has synced: status 0 when the capture equals the ground
+    /// truth, 1 when it does not.
+    #[arg(long)]
+    pub exit_when_synced: bool,
+    /// Print the summary as JSON on stdout (progress stays on stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds between new messages delivered to the organization while serving (0:
+    /// none).
+    #[arg(long, default_value_t = 5)]
+    pub deliver_every: u64,
+    /// Mailboxes synced at once.
+    #[arg(long, default_value_t = 4)]
+    pub workers: usize,
+}
+
+/// The data directory: the given one, or a temporary one removed on exit.
+enum DataDir {
+    Given(PathBuf),
+    Temporary(tempfile::TempDir),
+}
+
+impl DataDir {
+    fn new(given: Option<PathBuf>) -> anyhow::Result<Self> {
+        match given {
+            Some(path) => {
+                std::fs::create_dir_all(&path)
+                    .with_context(|| format!("cannot create --data-dir {}", path.display()))?;
+                Ok(DataDir::Given(path))
+            }
+            None => Ok(DataDir::Temporary(
+                tempfile::Builder::new()
+                    .prefix("tributary-demo-")
+                    .tempdir()
+                    .context("cannot create a temporary data directory")?,
+            )),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            DataDir::Given(path) => path,
+            DataDir::Temporary(dir) => dir.path(),
+        }
+    }
+}
+
+/// A console sign-in the demo created.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Login {
+    pub email: String,
+    pub password: String,
+    pub role: &'static str,
+}
+
+pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.users >= 3, "--users must be at least 3");
+    anyhow::ensure!(args.workers >= 1, "--workers must be at least 1");
+    async_runtime()?.block_on(demo(args))
+}
+
+async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let data = DataDir::new(args.data_dir.clone())?;
+    let progress = progress::Progress::new(args.json);
+
+    progress.step("Generating the organization and starting the Google emulator");
+    let emulator = start_emulator(&args, data.path()).await?;
+    let truth = emulator
+        .truth
+        .clone()
+        .context("the generated organization has no ground truth")?;
+
+    let store = Store::open_in_data_dir(data.path())
+        .await
+        .with_context(|| format!("cannot open the database in {}", data.path().display()))?;
+    let key = MasterKey::load_or_create(data.path()).context("cannot create the master key")?;
+    let runtime = Runtime::new(store.clone(), key, runtime_config(&emulator));
+    let tenant = TenantId::new("demo");
+    store
+        .create_tenant(&tenant, "Larkspur Trading (demo)")
+        .await?;
+    let logins = create_logins(&store, &tenant, &emulator, &truth).await?;
+
+    progress.step("Uploading the service-account key");
+    let key_json = serde_json::to_vec(&emulator.key_file)?;
+    let setup = runtime
+        .connect_google(&tenant, &key_json, &emulator.info.admin_email, DEMO_ACTOR)
+        .await?;
+    progress.note(&format!(
+        "client ID {} delegated {} scopes",
+        setup.client_id,
+        setup.scopes.len()
+    ));
+
+    progress.step("Reading the directory (User Delegation Sync)");
+    let report = runtime.rebuild(&tenant, DEMO_ACTOR).await?;
+    progress.note(&format!(
+        "{} directory accounts: {} matched, {} not synced ({})",
+        report.directory_accounts,
+        report.matched.len(),
+        report.unmatched.len(),
+        report
+            .unmatched
+            .iter()
+            .map(|u| format!("{} {}", u.email, u.reason.describe()))
+            .collect::<Vec<_>>()
+            .join("; ")
+    ));
+
+    let listener = TcpListener::bind(args.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {}: pass another address with --listen (port 0 picks a free one)",
+            args.listen
+        )
+    })?;
+    let console_url = format!("http://{}", listener.local_addr()?);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let server = spawn_server(listener, &runtime, &console_url, stop_rx.clone());
+
+    progress.step("Enabling capture and syncing every matched mailbox");
+    runtime
+        .set_capture_enabled(&tenant, true, DEMO_ACTOR)
+        .await?;
+    let workers = spawn_workers(&runtime, args.workers, &stop_rx);
+    let synced = progress
+        .watch_sync(&store, &tenant, truth.activities.len())
+        .await?;
+
+    let check = verify::check(&store, &tenant, &truth).await?;
+    let summary = summary::Summary::collect(summary::Inputs {
+        args: &args,
+        store: &store,
+        tenant: &tenant,
+        emulator: &emulator,
+        check,
+        sync_seconds: synced.as_secs_f64(),
+        total_seconds: started.elapsed().as_secs_f64(),
+        console_url: &console_url,
+        logins: &logins,
+    })
+    .await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        summary.print();
+    }
+    let code = if summary.ground_truth.equal {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    };
+
+    if !args.exit_when_synced {
+        eprintln!();
+        eprintln!("Console: {console_url}  (stop with Ctrl-C)");
+        for login in &logins {
+            eprintln!(
+                "  {:6} {}  password {}",
+                login.role, login.email, login.password
+            );
+        }
+        if let DataDir::Given(path) = &data {
+            eprintln!("Data kept in {}", path.display());
+        }
+        let delivering = live::spawn_delivery(&emulator, &truth, args.deliver_every, &stop_rx);
+        stop_signal().await?;
+        eprintln!("stopping");
+        drop(delivering);
+    }
+    let _ = stop_tx.send(true);
+    server.await??;
+    for worker in workers {
+        worker.await??;
+    }
+    store.close().await;
+    emulator.shutdown().await?;
+    Ok(code)
+}
+
+async fn start_emulator(args: &DemoArgs, data: &Path) -> anyhow::Result<RunningEmulator> {
+    let config = EmulatorConfig {
+        organization: OrgSource::Generate(OrgConfig {
+            seed: args.seed,
+            users: args.users,
+            messages_per_user: args.messages_per_user,
+            // New mail delivered while serving arrives "now": the organization's now
+            // must be the clock's, which the engine's backfill window uses too.
+            now_ms: tributary_emulator::server::app::now_ms(),
+        }),
+        key_seed: args.seed,
+        out_dir: Some(data.join("emulator")),
+        ..EmulatorConfig::default()
+    };
+    start(config).await.context("cannot start the emulator")
+}
+
+fn runtime_config(emulator: &RunningEmulator) -> RuntimeConfig {
+    RuntimeConfig {
+        endpoints: GoogleEndpoints::from_base_url(&emulator.base_url),
+        worker: WorkerConfig {
+            // Quick polling so that delivered mail shows up within seconds.
+            poll_interval: Duration::from_secs(5),
+            idle_sleep: Duration::from_millis(200),
+            ..WorkerConfig::default()
+        },
+        ..RuntimeConfig::default()
+    }
+}
+
+/// An admin login (the organization's admin) and a member login (the first synced
+/// member who is not an admin), with one fresh random password.
+async fn create_logins(
+    store: &Store,
+    tenant: &TenantId,
+    emulator: &RunningEmulator,
+    truth: &tributary_emulator::truth::GroundTruth,
+) -> anyhow::Result<Vec<Login>> {
+    let password: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(16)
+        .map(char::from)
+        .collect();
+    let admin = emulator.info.admin_email.to_lowercase();
+    let member = truth
+        .members
+        .iter()
+        .map(|m| m.primary.to_lowercase())
+        .find(|m| *m != admin);
+    let mut logins = vec![Login {
+        email: admin,
+        password: password.clone(),
+        role: "admin",
+    }];
+    if let Some(email) = member {
+        logins.push(Login {
+            email,
+            password,
+            role: "member",
+        });
+    }
+    for login in &logins {
+        let role = if login.role == "admin" {
+            MemberRole::Admin
+        } else {
+            MemberRole::Member
+        };
+        tributary_server::auth::create_user(
+            store,
+            tenant,
+            &login.email,
+            role,
+            &login.password,
+            DEMO_ACTOR,
+        )
+        .await?;
+    }
+    Ok(logins)
+}
+
+fn spawn_server(
+    listener: TcpListener,
+    runtime: &Runtime,
+    console_url: &str,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    let state = AppState::new(
+        runtime.clone(),
+        ServerConfig {
+            public_url: console_url.to_owned(),
+            ..ServerConfig::default()
+        },
+    );
+    tokio::spawn(tributary_server::serve(listener, state, async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    }))
+}
+
+fn spawn_workers(
+    runtime: &Runtime,
+    count: usize,
+    stop: &watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<Result<(), tributary_sync::WorkerError>>> {
+    (0..count)
+        .map(|index| {
+            let worker = Worker::for_runtime(runtime.clone()).named(format!("demo-{index}"));
+            let mut stop = stop.clone();
+            tokio::spawn(async move {
+                worker
+                    .run(async move {
+                        let _ = stop.wait_for(|stopped| *stopped).await;
+                    })
+                    .await
+            })
+        })
+        .collect()
+}

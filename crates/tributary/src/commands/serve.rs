@@ -1,0 +1,116 @@
+//! `tributary serve`: the console and REST API, with the sync scheduler in the same
+//! process unless `--no-worker` (then run `tributary worker` processes beside it).
+
+use super::setup::{StoreArgs, SyncArgs, open_runtime};
+use super::signal::{async_runtime, stop_signal};
+use anyhow::Context;
+use clap::Args;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use tokio::net::TcpListener;
+use tributary_server::{AppState, ServerConfig, SmtpConfig};
+use tributary_sync::Worker;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub sync: SyncArgs,
+    /// Address the console and API listen on.
+    #[arg(long, env = "TRIBUTARY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// The URL users reach the console at (default: http://LISTEN).
+    #[arg(long, env = "TRIBUTARY_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Serve only: no sync scheduler in this process.
+    #[arg(long, env = "TRIBUTARY_NO_WORKER")]
+    pub no_worker: bool,
+    #[command(flatten)]
+    pub smtp: SmtpArgs,
+}
+
+/// Where notification mail goes (capture turned on, …). Without a host, none is sent
+/// and the console says so.
+#[derive(Args, Debug, Clone)]
+pub struct SmtpArgs {
+    /// SMTP server host.
+    #[arg(long, env = "TRIBUTARY_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+    #[arg(long, env = "TRIBUTARY_SMTP_PORT", default_value_t = 587)]
+    pub smtp_port: u16,
+    /// Sender address of notifications.
+    #[arg(
+        long,
+        env = "TRIBUTARY_SMTP_FROM",
+        default_value = "tributary@localhost"
+    )]
+    pub smtp_from: String,
+    #[arg(long, env = "TRIBUTARY_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+    /// Prefer the environment variable: flags show up in process listings.
+    #[arg(long, env = "TRIBUTARY_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+    /// Plain SMTP without TLS (a local relay).
+    #[arg(long, env = "TRIBUTARY_SMTP_PLAINTEXT")]
+    pub smtp_plaintext: bool,
+}
+
+impl SmtpArgs {
+    pub fn config(&self) -> Option<SmtpConfig> {
+        let host = self.smtp_host.clone()?;
+        Some(SmtpConfig {
+            host,
+            port: self.smtp_port,
+            from: self.smtp_from.clone(),
+            username: self.smtp_username.clone(),
+            password: self.smtp_password.clone(),
+            plaintext: self.smtp_plaintext,
+        })
+    }
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    async_runtime()?.block_on(async move {
+        let runtime = open_runtime(&args.store, &args.sync).await?;
+        let listener = TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (--listen)", args.listen))?;
+        let address = listener.local_addr()?;
+        let config = ServerConfig {
+            public_url: args
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{address}")),
+            smtp: args.smtp.config(),
+            ..ServerConfig::default()
+        };
+        eprintln!("Tributary console at {}", config.public_url);
+        eprintln!("database {}", args.store.describe());
+        let state = AppState::new(runtime.clone(), config);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let worker = (!args.no_worker).then(|| {
+            let mut stop = stop_rx.clone();
+            let worker = Worker::for_runtime(runtime.clone());
+            tokio::spawn(async move {
+                worker
+                    .run(async move {
+                        let _ = stop.wait_for(|stopped| *stopped).await;
+                    })
+                    .await
+            })
+        });
+        let mut stop = stop_rx.clone();
+        let server = tokio::spawn(tributary_server::serve(listener, state, async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        }));
+        stop_signal().await?;
+        eprintln!("stopping");
+        let _ = stop_tx.send(true);
+        server.await??;
+        if let Some(worker) = worker {
+            worker.await??;
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

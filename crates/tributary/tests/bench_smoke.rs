@@ -1,0 +1,67 @@
+//! `tributary bench --quick` as CI runs it: it exits 0, prints the table and writes it as
+//! JSON with every row of issue 7. The figures are not checked (speed goals never go in
+//! tests); a row may be skipped when PostgreSQL is not reachable, but none may fail.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+const BENCHMARKS: [(u64, &str); 6] = [
+    (1, "Pipeline"),
+    (2, "Against the quota"),
+    (3, "Unthrottled"),
+    (4, "Incremental"),
+    (5, "Idle scale"),
+    (6, "Scale-out"),
+];
+
+#[test]
+fn quick_bench_prints_and_writes_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bench.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["bench", "--quick", "--out"])
+        .arg(&out)
+        .env_remove("TRIBUTARY_CONFIG")
+        .output()
+        .expect("the bench starts");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "bench --quick failed: {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
+    );
+
+    assert!(
+        stdout.contains("| # | benchmark | variant | measure | value |"),
+        "{stdout}"
+    );
+    for (number, name) in BENCHMARKS {
+        assert!(
+            stdout.contains(&format!("| {number} | {name} |")),
+            "row {number} ({name}) missing from the table:\n{stdout}"
+        );
+    }
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("the JSON was written"))
+            .expect("the JSON parses");
+    assert_eq!(json["quick"], true);
+    let rows = json["rows"].as_array().expect("rows");
+    let numbers: BTreeSet<u64> = rows.iter().filter_map(|r| r["number"].as_u64()).collect();
+    assert_eq!(numbers, BENCHMARKS.iter().map(|(n, _)| *n).collect());
+    for row in rows {
+        let kind = row["status"]["kind"].as_str().expect("a status");
+        assert_ne!(kind, "failed", "a row failed: {row}");
+        if kind == "ok" {
+            let figures = row["figures"].as_array().expect("figures");
+            assert!(!figures.is_empty(), "a row without figures: {row}");
+            assert!(
+                figures
+                    .iter()
+                    .all(|f| f["name"].is_string() && f["text"].is_string()),
+                "{row}"
+            );
+        }
+    }
+}
