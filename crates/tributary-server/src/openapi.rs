@@ -681,9 +681,12 @@ fn schemas() -> Value {
             "type": { "enum": ["user", "system", null], "description": "null when the mailbox no longer has the label" },
             "chosen": { "type": "boolean" },
             "in_mailbox": { "type": "boolean", "description": "false for a chosen label the mailbox no longer has" } } }));
-    schemas.insert("MailboxLabels".to_owned(), json!({ "type": "object", "properties": {
+    schemas.insert(
+        "MailboxLabels".to_owned(),
+        json!({ "type": "object", "properties": {
             "member_id": { "type": "integer" }, "email": { "type": "string" },
-            "labels": list_of("LabelChoice"), "policy_labels": string_list } }));
+            "labels": list_of("LabelChoice"), "policy_labels": string_list } }),
+    );
     schemas.insert(
         "SetLabels".to_owned(),
         json!({ "type": "object", "required": ["labels"], "additionalProperties": false,

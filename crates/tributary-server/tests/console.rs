@@ -627,7 +627,10 @@ async fn member_labels_case(backend: Backend) {
         .map(|l| l.name.clone())
         .collect();
     for label in &user_labels {
-        assert!(page.body.contains(&escaped(label)), "{label} is not offered");
+        assert!(
+            page.body.contains(&escaped(label)),
+            "{label} is not offered"
+        );
     }
 
     let saved = member
@@ -643,7 +646,9 @@ async fn member_labels_case(backend: Backend) {
     let refused = member.get("/me").await;
     assert_eq!(refused.status, 200);
     assert!(
-        refused.body.contains("Could not read your labels: Mail service not enabled"),
+        refused
+            .body
+            .contains("Could not read your labels: Mail service not enabled"),
         "{}",
         refused.body
     );

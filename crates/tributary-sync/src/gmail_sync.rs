@@ -778,7 +778,10 @@ impl GmailLinkSync {
     /// the user's budget pays for, since Gmail charges the parts one after another and
     /// refuses those the budget no longer covers.
     fn batch_size(&self) -> usize {
-        let affordable = self.pacer.config().user_units_per_minute / units::MESSAGES_GET;
+        // Half a user-minute's units at most: a batch costing the whole bucket would go
+        // out with the provider's bucket full and pay for its transit every time (see
+        // `PacingConfig::transit_allowance`).
+        let affordable = self.pacer.config().user_units_per_minute / (2 * units::MESSAGES_GET);
         usize::try_from(affordable)
             .unwrap_or(MAX_BATCH_PARTS)
             .clamp(1, MAX_BATCH_PARTS)

@@ -41,6 +41,13 @@ pub struct PacingConfig {
     pub max_attempts: u32,
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
+    /// How long after it is sent a call may reach the provider. The provider charges a
+    /// call when it arrives: a call sent while the provider's bucket is (nearly) full
+    /// leaves it full during the transit, and the refill it would have earned is lost
+    /// there but not in a bucket charged at sending, which then runs ahead and gets
+    /// refused. Such calls are charged the refill of this much time on top; calls
+    /// sent below the cap (every call of a sustained sync) are not.
+    pub transit_allowance: Duration,
 }
 
 impl Default for PacingConfig {
@@ -52,6 +59,7 @@ impl Default for PacingConfig {
             max_attempts: 6,
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(32),
+            transit_allowance: Duration::from_millis(250),
         }
     }
 }
@@ -72,19 +80,28 @@ pub struct PacingStats {
 struct Bucket {
     capacity: f64,
     per_second: f64,
+    /// The refill of [`PacingConfig::transit_allowance`].
+    transit_units: f64,
     balance: f64,
     updated: Instant,
 }
 
 impl Bucket {
-    fn new(units_per_minute: u32, minute: Duration, now: Instant) -> Self {
+    fn new(units_per_minute: u32, config: &PacingConfig, now: Instant) -> Self {
         let capacity = f64::from(units_per_minute.max(1));
         Bucket {
             capacity,
-            per_second: capacity / minute.as_secs_f64().max(1e-3),
+            per_second: capacity / config.minute.as_secs_f64().max(1e-3),
+            transit_units: 0.0,
             balance: capacity,
             updated: now,
         }
+        .with_transit(config.transit_allowance)
+    }
+
+    fn with_transit(mut self, transit: Duration) -> Self {
+        self.transit_units = self.per_second * transit.as_secs_f64();
+        self
     }
 
     /// Takes `units` and answers how long after `now` to wait before using them.
@@ -98,9 +115,13 @@ impl Bucket {
         let elapsed = at.duration_since(self.updated).as_secs_f64();
         self.balance = (self.balance + elapsed * self.per_second).min(self.capacity);
         self.updated = at;
-        self.balance -= units;
-        let debt = Duration::from_secs_f64((-self.balance).max(0.0) / self.per_second);
-        (at + debt).duration_since(now)
+        // The balance when the call goes out: now, or once the debt is paid.
+        let at_sending = self.balance.max(units).min(self.capacity);
+        let lost_in_transit = (at_sending + self.transit_units - self.capacity).max(0.0);
+        self.balance -= units + lost_in_transit;
+        let debt = (-(self.balance + lost_in_transit)).max(0.0);
+        let wait = Duration::from_secs_f64(debt / self.per_second);
+        (at + wait).duration_since(now)
     }
 }
 
@@ -116,11 +137,7 @@ pub struct Pacer {
 
 impl Pacer {
     pub fn new(config: PacingConfig) -> Self {
-        let project = Bucket::new(
-            config.project_units_per_minute,
-            config.minute,
-            Instant::now(),
-        );
+        let project = Bucket::new(config.project_units_per_minute, &config, Instant::now());
         Pacer {
             config,
             project: Mutex::new(project),
@@ -156,9 +173,9 @@ impl Pacer {
     fn reserve(&self, user: &str, units: f64, now: Instant) -> Duration {
         let project_wait = lock(&self.project).reserve(units, now);
         let mut users = lock(&self.users);
-        let bucket = users.entry(user.to_ascii_lowercase()).or_insert_with(|| {
-            Bucket::new(self.config.user_units_per_minute, self.config.minute, now)
-        });
+        let bucket = users
+            .entry(user.to_ascii_lowercase())
+            .or_insert_with(|| Bucket::new(self.config.user_units_per_minute, &self.config, now));
         bucket.reserve(units, now).max(project_wait)
     }
 
@@ -229,6 +246,7 @@ mod tests {
             max_attempts: 3,
             initial_backoff: Duration::from_millis(1),
             max_backoff: Duration::from_millis(4),
+            transit_allowance: Duration::ZERO,
         }
     }
 
@@ -261,6 +279,26 @@ mod tests {
         // The next reader at 1 s owes those 5 plus its own 10: 1.5 s at 10 units/s.
         let next = pacer.reserve("a@x.example", 10.0, second);
         assert!((next.as_secs_f64() - 1.5).abs() < 1e-6, "{next:?}");
+    }
+
+    #[test]
+    fn a_call_sent_at_a_full_bucket_pays_for_its_transit() {
+        let pacer = Pacer::new(PacingConfig {
+            transit_allowance: Duration::from_secs(1),
+            ..config(600)
+        });
+        let start = Instant::now();
+        // 10 units per second. The first call leaves a full bucket: the provider's stays
+        // full (earning nothing) while it travels, so its second of refill is forfeit.
+        assert_eq!(pacer.reserve("a@x.example", 100.0, start), Duration::ZERO);
+        // 600 - 100 - 10 = 490 left: 495 units wait half a second.
+        let wait = pacer.reserve("a@x.example", 495.0, start);
+        assert!((wait.as_secs_f64() - 0.5).abs() < 1e-6, "{wait:?}");
+        // Calls sent below the cap pay nothing extra: the pace is the whole budget's.
+        let later = start + Duration::from_secs(10);
+        assert_eq!(pacer.reserve("a@x.example", 95.0, later), Duration::ZERO);
+        let wait = pacer.reserve("a@x.example", 10.0, later);
+        assert!((wait.as_secs_f64() - 1.0).abs() < 1e-6, "{wait:?}");
     }
 
     #[test]

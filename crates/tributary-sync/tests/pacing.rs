@@ -51,19 +51,18 @@ async fn sync_under_tight_quota(pacing: PacingConfig, what: &str) -> (Value, u64
 }
 
 #[tokio::test]
-async fn paced_at_the_budget_the_engine_is_rarely_refused() {
+async fn paced_at_the_budget_the_engine_is_not_refused() {
     let pacing = PacingConfig {
         user_units_per_minute: UNITS_PER_MINUTE,
         minute: Duration::from_secs_f64(60.0 / TIME_SCALE),
         ..test_pacing()
     };
     let (refused, requests) = sync_under_tight_quota(pacing, "paced").await;
-    // Pacing matches the budget; only drift between the two buckets may cost a refusal
-    // now and then.
-    assert!(
-        refused["user_rate"].as_u64().unwrap() * 20 < requests,
-        "{refused}"
-    );
+    // Pacing matches the budget, including the refill a call loses in transit while
+    // Google's bucket is full; only a call slower than the transit allowance (a
+    // quarter of a second, on a loaded machine) could still be refused.
+    assert!(requests > 300, "{requests} requests");
+    assert!(refused["user_rate"].as_u64().unwrap() <= 1, "{refused}");
 }
 
 #[tokio::test]

@@ -69,7 +69,11 @@ fn build() -> Routes {
         .add(Method::POST, "/members/import", members::import)
         .add(Method::GET, "/members/{id}/labels", members::labels)
         .add(Method::PUT, "/members/{id}/labels", members::set_labels)
-        .add(Method::GET, "/members/{id}/mailbox-labels", members::mailbox_labels)
+        .add(
+            Method::GET,
+            "/members/{id}/mailbox-labels",
+            members::mailbox_labels,
+        )
         .add(Method::GET, "/links", links::list)
         .add(Method::POST, "/links/start", links::start_many)
         .add(Method::POST, "/links/unlink", links::unlink_many)
