@@ -110,7 +110,9 @@ impl Store {
         let retimed = writer
             .lower_receipt_times(&mut ids.activities, &receipts, &taken.receipts)
             .await?;
-        writer.write_sightings(placement.sightings, taken.sightings).await?;
+        writer
+            .write_sightings(placement.sightings, taken.sightings)
+            .await?;
         writer.hold(link, placement.held).await?;
 
         let mut changes = relationship_changes(&rows, &ids, &known);
@@ -664,8 +666,9 @@ fn relationship_changes(
         .filter(|(_, inserted)| !rows.recompute.contains(&inserted.id))
         .collect();
     inserted.sort_by_key(|(key, inserted)| (inserted.time_ms, *key));
-    for (_, &InsertedActivity { id: activity, extraction, time_ms }) in inserted {
-        let Some(time_ms) = time_ms else {
+    for (_, inserted) in inserted {
+        let (activity, extraction) = (inserted.id, inserted.extraction);
+        let Some(time_ms) = inserted.time_ms else {
             continue;
         };
         let participants = added.remove(&activity).unwrap_or_default();
@@ -1291,8 +1294,7 @@ impl<'p> PageWriter<'_> {
             let Some(&ms) = earliest.get(&inserted.id) else {
                 continue;
             };
-            if inserted.extraction.time_from_receipt() && inserted.time_ms.is_some_and(|t| ms < t)
-            {
+            if inserted.extraction.time_from_receipt() && inserted.time_ms.is_some_and(|t| ms < t) {
                 inserted.time_ms = Some(ms);
                 lower.push((inserted.id, ms));
             }

@@ -5,8 +5,10 @@
 //! `$N` placeholders, which SQLite accepts too. Migrations live in `migrations/sqlite`
 //! and `migrations/postgres` and run on [`Store::open`].
 //!
-//! Captured activity is immutable: no function here updates or deletes it, and triggers
-//! on both backends refuse it (see `docs/store.md`). [`Store::commit_page`] writes one
+//! Captured activity is immutable but for one change: no function here deletes it or
+//! updates it, except to lower the time of an activity timed by a receipt (no Date
+//! header) when an earlier copy arrives, and triggers on both backends refuse anything
+//! else (see `docs/store.md`, "Immutability"). [`Store::commit_page`] writes one
 //! page of captured messages and the cursor advance in a single transaction, so a crash
 //! never loses or doubles anything.
 

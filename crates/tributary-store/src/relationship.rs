@@ -682,6 +682,7 @@ mod tests {
         use super::*;
         use crate::{CapturePage, CapturedSighting, LinkId, MemberRole, RelationshipView};
         use sqlx::Connection;
+        use std::collections::BTreeSet;
         use tributary_core::{CapturePolicy, FreeMailList};
         use tributary_emulator::model::{DirectoryUser, Organization};
         use tributary_emulator::org::{self, OrgConfig};
@@ -706,8 +707,11 @@ mod tests {
             Extractor::new(tenant, FreeMailList::default(), CapturePolicy::default())
         }
 
-        /// Every synced mailbox's sightings as (mailbox, extraction, id, labels).
-        fn sightings(org: &Organization) -> Vec<(String, Extraction, String, Vec<String>)> {
+        /// One mailbox's sighting: (mailbox, extraction, id, labels).
+        type Sighting = (String, Extraction, String, Vec<String>);
+
+        /// Every synced mailbox's sightings, with the record each was extracted from.
+        fn sightings(org: &Organization) -> Vec<(Sighting, MessageRecord)> {
             let extractor = extractor_for(org);
             let mut all = Vec::new();
             for user in org.users.iter().filter(|u| is_synced(u)) {
@@ -727,10 +731,13 @@ mod tests {
                         continue;
                     }
                     all.push((
-                        mailbox.clone(),
-                        extractor.extract(&record),
-                        message.id.clone(),
-                        record.labels.clone(),
+                        (
+                            mailbox.clone(),
+                            extractor.extract(&record),
+                            message.id.clone(),
+                            record.labels.clone(),
+                        ),
+                        record,
                     ));
                 }
             }
@@ -765,21 +772,32 @@ mod tests {
                 links.insert(mailbox, link);
             }
             let mut by_mailbox: BTreeMap<String, Vec<CapturedSighting>> = BTreeMap::new();
-            for (mailbox, extraction, id, labels) in sightings(&generated.org) {
-                by_mailbox
-                    .entry(mailbox)
+            let mut records: BTreeMap<String, Vec<MessageRecord>> = BTreeMap::new();
+            // Copies of messages without a Date header, timed by their receipt.
+            let mut undated: Vec<(i64, String, CapturedSighting)> = Vec::new();
+            for ((mailbox, extraction, id, labels), record) in sightings(&generated.org) {
+                records
+                    .entry(extraction.dedupe_key.as_str().to_owned())
                     .or_default()
-                    .push(CapturedSighting {
-                        extraction,
-                        provider_message_id: id,
-                        labels,
-                    });
+                    .push(record);
+                let sighting = CapturedSighting {
+                    extraction,
+                    provider_message_id: id,
+                    labels,
+                };
+                match sighting.extraction.time_ms {
+                    Some(ms) if sighting.extraction.time_from_receipt() => {
+                        undated.push((ms, mailbox, sighting));
+                    }
+                    _ => by_mailbox.entry(mailbox).or_default().push(sighting),
+                }
             }
             // Round-robin pages of 23 copies, newest mailbox order reversed every round.
             let mut queues: Vec<(LinkId, std::vec::IntoIter<CapturedSighting>)> = by_mailbox
                 .into_iter()
                 .map(|(mailbox, sightings)| (links[&mailbox], sightings.into_iter()))
                 .collect();
+            let mut pages: Vec<(LinkId, CapturePage)> = Vec::new();
             let mut round = 0;
             while queues.iter().any(|(_, q)| q.len() > 0) {
                 round += 1;
@@ -790,14 +808,63 @@ mod tests {
                     let page = CapturePage {
                         sightings: queue.by_ref().take(23).collect(),
                     };
-                    if page.sightings.is_empty() {
-                        continue;
+                    if !page.sightings.is_empty() {
+                        pages.push((*link, page));
                     }
-                    store
-                        .commit_page(&tenant, *link, &page, None)
-                        .await
-                        .unwrap();
                 }
+            }
+            // Halfway, the Date-less copies, latest received first, a page each: every
+            // earlier copy lowers its activity's time, and the pages after it add to the
+            // recomputed pairs incrementally.
+            undated.sort_by(|a, b| (b.0, &b.1).cmp(&(a.0, &a.1)));
+            let middle = pages.len() / 2;
+            pages.splice(
+                middle..middle,
+                undated.into_iter().map(|(_, mailbox, sighting)| {
+                    let page = CapturePage {
+                        sightings: vec![sighting],
+                    };
+                    (links[&mailbox], page)
+                }),
+            );
+            // Date-less messages whose first committed copy was not their earliest.
+            let mut first_receipt: HashMap<String, i64> = HashMap::new();
+            let mut arrived_late: BTreeSet<String> = BTreeSet::new();
+            for (link, page) in &pages {
+                for extraction in page.sightings.iter().map(|s| &s.extraction) {
+                    let Some(ms) = extraction
+                        .time_ms
+                        .filter(|_| extraction.time_from_receipt())
+                    else {
+                        continue;
+                    };
+                    let key = extraction.dedupe_key.as_str();
+                    if ms < *first_receipt.entry(key.to_owned()).or_insert(ms) {
+                        arrived_late.insert(key.to_owned());
+                    }
+                }
+                store.commit_page(&tenant, *link, page, None).await.unwrap();
+            }
+            // Every activity's time is the contract's (core's, from all its copies).
+            let extractor = extractor_for(&generated.org);
+            let stored: BTreeMap<String, Option<i64>> = store
+                .activities(&tenant)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|a| (a.dedupe_key, a.time_ms))
+                .collect();
+            let lowered = stored
+                .keys()
+                .filter(|key| arrived_late.contains(*key))
+                .count();
+            assert!(
+                lowered > 0,
+                "no Date-less message arrived latest copy first"
+            );
+            for (key, time_ms) in &stored {
+                let expected = extractor.extract_sightings(&records[key]);
+                assert_eq!(*time_ms, expected.time_ms, "{key}");
             }
             let incremental = store.relationships(&tenant).await.unwrap();
             let rebuilt_pairs = store.rebuild_relationships(&tenant).await.unwrap();

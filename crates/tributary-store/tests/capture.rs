@@ -11,8 +11,8 @@ use common::{
 use sqlx::{AssertSqlSafe, Executor};
 use tributary_core::{EmailAddress, MessageRecord, RelationshipBook, Touch};
 use tributary_store::{
-    ActivityView, Backend, CapturePage, CompanyView, ContactView, CursorAdvance, LinkId, PageSummary, RelationshipView,
-    Store, StoreError, TenantId,
+    ActivityView, Backend, CapturePage, CompanyView, ContactView, CursorAdvance, LinkId,
+    PageSummary, RelationshipView, Store, StoreError, TenantId,
 };
 
 on_both_backends!(
@@ -427,7 +427,11 @@ async fn relationships_match_core_relationship_book(store: Store) {
 
 /// The tenant's stored relationships equal `book`'s: counts and first/last exactly, the
 /// score to within floating-point rounding.
-async fn assert_relationships_match_book(store: &Store, tenant: &TenantId, book: &RelationshipBook) {
+async fn assert_relationships_match_book(
+    store: &Store,
+    tenant: &TenantId,
+    book: &RelationshipBook,
+) {
     let stored = store.relationships(tenant).await.unwrap();
     assert_eq!(stored.len(), book.len());
     for row in &stored {
@@ -628,8 +632,7 @@ async fn assert_relationships_equal_a_rebuild(store: &Store, tenant: &TenantId) 
             "{kept:?}"
         );
         assert!(
-            (kept.score_at_last - expected.score_at_last).abs()
-                <= 1e-12 * expected.score_at_last,
+            (kept.score_at_last - expected.score_at_last).abs() <= 1e-12 * expected.score_at_last,
             "{kept:?} vs {expected:?}"
         );
     }
@@ -646,9 +649,7 @@ fn activity<'a>(snapshot: &'a Snapshot, dedupe_key: &str) -> &'a ActivityView {
 /// A message without a Date header is timed by its earliest copy's `internalDate`
 /// (capture contract), in whichever order the mailboxes holding its copies are synced:
 /// a copy received earlier than the stored time lowers it, and relationships follow.
-async fn dateless_message_takes_its_earliest_copys_time_whatever_order_copies_arrive(
-    store: Store,
-) {
+async fn dateless_message_takes_its_earliest_copys_time_whatever_order_copies_arrive(store: Store) {
     let latest_first = Acme::create(&store, "latest-first").await;
     let earliest_first = Acme::create(&store, "earliest-first").await;
     // Ann's page also holds Bob's dated reply, received "early": a Date header wins.
@@ -670,13 +671,23 @@ async fn dateless_message_takes_its_earliest_copys_time_whatever_order_copies_ar
         let (store, tenant) = (store.clone(), acme.tenant.clone());
         async move { store.commit_page(&tenant, link, &page, None).await.unwrap() }
     };
-    commit(&latest_first, latest_first.carl_link, carl_page(&latest_first)).await;
+    commit(
+        &latest_first,
+        latest_first.carl_link,
+        carl_page(&latest_first),
+    )
+    .await;
     let captured_late = snapshot(&store, &latest_first.tenant).await;
     assert_eq!(
         activity(&captured_late, "mid:6@globex.co.uk").time_ms,
         Some(CARL_RECEIVED_MS)
     );
-    let summary = commit(&latest_first, latest_first.ann_link, ann_page(&latest_first)).await;
+    let summary = commit(
+        &latest_first,
+        latest_first.ann_link,
+        ann_page(&latest_first),
+    )
+    .await;
     assert_eq!(
         summary,
         PageSummary {
@@ -685,8 +696,18 @@ async fn dateless_message_takes_its_earliest_copys_time_whatever_order_copies_ar
             excluded: 0
         }
     );
-    commit(&earliest_first, earliest_first.ann_link, ann_page(&earliest_first)).await;
-    commit(&earliest_first, earliest_first.carl_link, carl_page(&earliest_first)).await;
+    commit(
+        &earliest_first,
+        earliest_first.ann_link,
+        ann_page(&earliest_first),
+    )
+    .await;
+    commit(
+        &earliest_first,
+        earliest_first.carl_link,
+        carl_page(&earliest_first),
+    )
+    .await;
 
     let reply_ms = acme_reply_ms(&latest_first);
     let dateless = records_received(&[(DATELESS, ANN_RECEIVED_MS), (DATELESS, CARL_RECEIVED_MS)]);
@@ -702,12 +723,25 @@ async fn dateless_message_takes_its_earliest_copys_time_whatever_order_copies_ar
     for acme in [&latest_first, &earliest_first] {
         let state = snapshot(&store, &acme.tenant).await;
         let undated = activity(&state, "mid:6@globex.co.uk");
-        assert_eq!(undated.time_ms, Some(ANN_RECEIVED_MS), "{}", acme.tenant.as_str());
+        assert_eq!(
+            undated.time_ms,
+            Some(ANN_RECEIVED_MS),
+            "{}",
+            acme.tenant.as_str()
+        );
         assert_eq!(undated.sightings.len(), 2);
-        assert_eq!(activity(&state, "mid:2@globex.co.uk").time_ms, Some(reply_ms));
+        assert_eq!(
+            activity(&state, "mid:2@globex.co.uk").time_ms,
+            Some(reply_ms)
+        );
         let ann_bob = relationship(&state, "ann@acme.com", "bob@mail.globex.co.uk");
         assert_eq!(
-            (ann_bob.first_ms, ann_bob.last_ms, ann_bob.received, ann_bob.total),
+            (
+                ann_bob.first_ms,
+                ann_bob.last_ms,
+                ann_bob.received,
+                ann_bob.total
+            ),
             (ANN_RECEIVED_MS, reply_ms, 2, 2)
         );
         let carl_bob = relationship(&state, "carl@acme.com", "bob@mail.globex.co.uk");
@@ -720,7 +754,12 @@ async fn dateless_message_takes_its_earliest_copys_time_whatever_order_copies_ar
     }
     // A later copy seen again never raises the time.
     let before = snapshot(&store, &latest_first.tenant).await;
-    commit(&latest_first, latest_first.carl_link, carl_page(&latest_first)).await;
+    commit(
+        &latest_first,
+        latest_first.carl_link,
+        carl_page(&latest_first),
+    )
+    .await;
     assert_eq!(snapshot(&store, &latest_first.tenant).await, before);
 }
 
@@ -760,20 +799,40 @@ async fn held_dateless_copy_received_first_times_its_activity(store: Store) {
         )])
     };
     let held = store
-        .commit_page(&held_first.tenant, held_first.ann_link, &ann_copy(&held_first), None)
+        .commit_page(
+            &held_first.tenant,
+            held_first.ann_link,
+            &ann_copy(&held_first),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(held.excluded, 1);
     store
-        .commit_page(&held_first.tenant, held_first.carl_link, &carl_copy(&held_first), None)
+        .commit_page(
+            &held_first.tenant,
+            held_first.carl_link,
+            &carl_copy(&held_first),
+            None,
+        )
         .await
         .unwrap();
     store
-        .commit_page(&held_last.tenant, held_last.carl_link, &carl_copy(&held_last), None)
+        .commit_page(
+            &held_last.tenant,
+            held_last.carl_link,
+            &carl_copy(&held_last),
+            None,
+        )
         .await
         .unwrap();
     let joined = store
-        .commit_page(&held_last.tenant, held_last.ann_link, &ann_copy(&held_last), None)
+        .commit_page(
+            &held_last.tenant,
+            held_last.ann_link,
+            &ann_copy(&held_last),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(joined.already_known, 1);
@@ -787,11 +846,19 @@ async fn held_dateless_copy_received_first_times_its_activity(store: Store) {
     for acme in [&held_first, &held_last] {
         let state = snapshot(&store, &acme.tenant).await;
         let undated = activity(&state, "mid:7@acme.com");
-        assert_eq!(undated.time_ms, Some(ANN_RECEIVED_MS), "{}", acme.tenant.as_str());
+        assert_eq!(
+            undated.time_ms,
+            Some(ANN_RECEIVED_MS),
+            "{}",
+            acme.tenant.as_str()
+        );
         assert_eq!(undated.sightings.len(), 2);
         for member in ["ann@acme.com", "carl@acme.com"] {
             let pair = relationship(&state, member, "erin@initech.com");
-            assert_eq!((pair.first_ms, pair.last_ms), (ANN_RECEIVED_MS, ANN_RECEIVED_MS));
+            assert_eq!(
+                (pair.first_ms, pair.last_ms),
+                (ANN_RECEIVED_MS, ANN_RECEIVED_MS)
+            );
         }
         assert_relationships_match_book(&store, &acme.tenant, &book).await;
         assert_relationships_equal_a_rebuild(&store, &acme.tenant).await;

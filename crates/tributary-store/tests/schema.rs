@@ -190,15 +190,14 @@ async fn database_permits_only_lowering_a_receipt_time(store: Store) {
         .commit_page(&acme.tenant, acme.ann_link, &page, None)
         .await
         .unwrap();
-    let flags: Vec<(String, i64)> = sqlx::query(
-        "SELECT dedupe_key, time_from_receipt FROM activities ORDER BY dedupe_key",
-    )
-    .fetch_all(store.pool())
-    .await
-    .unwrap()
-    .into_iter()
-    .map(|row| (row.try_get(0).unwrap(), row.try_get(1).unwrap()))
-    .collect();
+    let flags: Vec<(String, i64)> =
+        sqlx::query("SELECT dedupe_key, time_from_receipt FROM activities ORDER BY dedupe_key")
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|row| (row.try_get(0).unwrap(), row.try_get(1).unwrap()))
+            .collect();
     assert_eq!(
         flags,
         [
@@ -223,12 +222,18 @@ async fn database_permits_only_lowering_a_receipt_time(store: Store) {
         // No other field changes, alone or with a permitted lowering.
         format!("UPDATE activities SET subject = 'changed' WHERE {undated}"),
         format!("UPDATE activities SET subject = 'changed', time_ms = time_ms - 1 WHERE {undated}"),
-        format!("UPDATE activities SET direction = 'outbound', time_ms = time_ms - 1 WHERE {undated}"),
+        format!(
+            "UPDATE activities SET direction = 'outbound', time_ms = time_ms - 1 WHERE {undated}"
+        ),
         format!("UPDATE activities SET thread_key = NULL, time_ms = time_ms - 1 WHERE {undated}"),
-        format!("UPDATE activities SET dedupe_key = 'mid:other', time_ms = time_ms - 1 WHERE {undated}"),
+        format!(
+            "UPDATE activities SET dedupe_key = 'mid:other', time_ms = time_ms - 1 WHERE {undated}"
+        ),
         format!("UPDATE activities SET is_reply = 1, time_ms = time_ms - 1 WHERE {undated}"),
         format!("UPDATE activities SET captured_ms = 0, time_ms = time_ms - 1 WHERE {undated}"),
-        format!("UPDATE activities SET time_from_receipt = 0, time_ms = time_ms - 1 WHERE {undated}"),
+        format!(
+            "UPDATE activities SET time_from_receipt = 0, time_ms = time_ms - 1 WHERE {undated}"
+        ),
         format!("UPDATE activities SET id = id + 100, time_ms = time_ms - 1 WHERE {undated}"),
         format!("DELETE FROM activities WHERE {undated}"),
     ];

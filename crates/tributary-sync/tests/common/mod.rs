@@ -171,35 +171,21 @@ pub async fn connect_tenant_with(
 pub async fn assert_store_matches_truth(store: &Store, tenant: &TenantId, emulated: &Emulated) {
     let truth = emulated.truth();
     let mut diffs = Differences::default();
-    let late_time = compare_activities(store, tenant, emulated, &mut diffs).await;
+    compare_activities(store, tenant, truth, &mut diffs).await;
     compare_contacts(store, tenant, truth, &mut diffs).await;
-    compare_relationships(store, tenant, truth, &late_time, &mut diffs).await;
+    compare_relationships(store, tenant, truth, &mut diffs).await;
     diffs.assert_none("the store");
 }
 
-/// The `internalDate` of a stored copy.
-fn internal_date(emulated: &Emulated, mailbox: &str, id: &str) -> Option<i64> {
-    let org = emulated.running.state.org();
-    org.mailboxes
-        .get(mailbox)
-        .and_then(|m| m.messages.get(id))
-        .map(|m| m.internal_date_ms)
-}
-
-/// Compares activities. Answers the contacts of the activities whose time is a known
-/// divergence: a message without a Date header takes the earliest `internalDate` of
-/// its sightings, but the store keeps the time of the first sighting committed
-/// (activity times are immutable there), so when a mailbox with a later copy is synced
-/// first the stored time is that later copy's. Such a time must still be one of the
-/// copies' and the truth's the earliest of them.
+/// Compares activities. Times must be equal too: a message without a Date header is
+/// timed by the earliest `internalDate` of its copies, whichever mailbox is synced first
+/// (the store lowers a receipt time when an earlier copy arrives).
 async fn compare_activities(
     store: &Store,
     tenant: &TenantId,
-    emulated: &Emulated,
+    truth: &GroundTruth,
     diffs: &mut Differences,
-) -> BTreeSet<String> {
-    let truth = emulated.truth();
-    let mut late_time = BTreeSet::new();
+) {
     let stored: BTreeMap<String, _> = store
         .activities(tenant)
         .await
@@ -228,27 +214,12 @@ async fn compare_activities(
             activity.direction.clone(),
             json_text(&truth.direction),
         );
-        let expected_time = truth_time_ms(&truth.time);
-        let copies: BTreeSet<i64> = activity
-            .sightings
-            .iter()
-            .filter_map(|(mailbox, id, _)| internal_date(emulated, mailbox, id))
-            .collect();
-        let known_divergence = activity.time_ms.is_some_and(|t| {
-            t != expected_time && copies.contains(&t) && copies.first() == Some(&expected_time)
-        });
-        if known_divergence {
-            eprintln!("known divergence: Date-less {key} stored at a later copy's time");
-            late_time.extend(
-                truth
-                    .participants
-                    .iter()
-                    .filter(|p| json_text(&p.kind) == "external")
-                    .map(|p| p.address.clone()),
-            );
-        } else {
-            diffs.compare("time", key, activity.time_ms, Some(expected_time));
-        }
+        diffs.compare(
+            "time",
+            key,
+            activity.time_ms,
+            Some(truth_time_ms(&truth.time)),
+        );
         diffs.compare(
             "subject",
             key,
@@ -275,7 +246,6 @@ async fn compare_activities(
             truth.mailboxes.iter().map(|m| m.to_lowercase()).collect();
         diffs.compare("mailboxes", key, mailboxes, truth_mailboxes);
     }
-    late_time
 }
 
 async fn compare_contacts(
@@ -319,7 +289,6 @@ async fn compare_relationships(
     store: &Store,
     tenant: &TenantId,
     truth: &GroundTruth,
-    late_time: &BTreeSet<String>,
     diffs: &mut Differences,
 ) {
     let stored: Relationships = store
@@ -353,19 +322,11 @@ async fn compare_relationships(
         .collect();
     for (pair, counts) in &expected {
         let key = format!("{} ↔ {}", pair.0, pair.1);
-        // First and last of a contact of a late-timed activity follow its stored time.
-        let comparable = |c: &(i64, i64, i64, i64, i64)| {
-            if late_time.contains(&pair.1) {
-                (c.0, c.1, c.2, 0, 0)
-            } else {
-                *c
-            }
-        };
         diffs.compare(
             "relationship",
             &key,
-            stored.get(pair).map(comparable),
-            Some(comparable(counts)),
+            stored.get(pair).copied(),
+            Some(*counts),
         );
     }
     for pair in stored.keys().filter(|p| !expected.contains_key(*p)) {
