@@ -365,7 +365,7 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/contacts",
         id: "listContacts",
         tag: "activity",
-        summary: "Contacts by address",
+        summary: "Contacts by address (byte order), cursor-paged",
         member_allowed: false,
         query: &[
             ("q", "string", "part of the address or company domain"),
@@ -382,7 +382,7 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/companies",
         id: "listCompanies",
         tag: "activity",
-        summary: "Companies by domain with their number of contacts",
+        summary: "Companies by domain (byte order) with their number of contacts, cursor-paged",
         member_allowed: false,
         query: &[("q", "string", "part of the domain"), PAGE[0], PAGE[1]],
         body: Body::None,
@@ -394,7 +394,7 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/relationships",
         id: "listRelationships",
         tag: "activity",
-        summary: "Member–contact relationships with counts and score",
+        summary: "Member–contact relationships with counts and score, by member then contact (byte order), cursor-paged",
         member_allowed: false,
         query: &[
             ("member", "string", "the member's address"),

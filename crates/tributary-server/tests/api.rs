@@ -536,6 +536,70 @@ async fn admin_flow(backend: Backend) {
         relationships.iter().filter(|r| r.member == *member).count()
     );
 
+    // Pages follow the documented order (byte order of the address; member then
+    // contact), and the filters hold across pages.
+    let mut by_address: Vec<&str> = contacts.iter().map(|c| c.address.as_str()).collect();
+    by_address.sort_unstable();
+    let paged: Vec<&str> = paged_contacts
+        .iter()
+        .map(|c| c["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(paged, by_address);
+    let mut domains: Vec<&str> = companies.iter().map(|c| c.domain.as_str()).collect();
+    domains.sort_unstable();
+    let paged: Vec<&str> = paged_companies
+        .iter()
+        .map(|c| c["domain"].as_str().unwrap())
+        .collect();
+    assert_eq!(paged, domains);
+    let mut pairs: Vec<(&str, &str)> = relationships
+        .iter()
+        .map(|r| (r.member.as_str(), r.contact.as_str()))
+        .collect();
+    pairs.sort_unstable();
+    let paged: Vec<(&str, &str)> = paged_relationships
+        .iter()
+        .map(|r| {
+            (
+                r["member"].as_str().unwrap(),
+                r["contact"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(paged, pairs);
+    let with_a = all_pages(api, "/contacts?q=A", "contacts", 2).await;
+    assert_eq!(
+        with_a.len(),
+        contacts
+            .iter()
+            .filter(|c| c.address.contains('a')
+                || c.company.as_deref().is_some_and(|d| d.contains('a')))
+            .count()
+    );
+    if let Some(first) = relationships.first() {
+        let of_contact = all_pages(
+            api,
+            &format!("/relationships?contact={}", first.contact),
+            "relationships",
+            1,
+        )
+        .await;
+        assert_eq!(
+            of_contact.len(),
+            relationships
+                .iter()
+                .filter(|r| r.contact == first.contact)
+                .count()
+        );
+    }
+    // A relationship cursor is a (member, contact) pair: other text was not made here.
+    api.get("/relationships?cursor=bm8tc2VwYXJhdG9y")
+        .await
+        .expect_error(400, "invalid_cursor");
+    api.get("/contacts?cursor=%21%21")
+        .await
+        .expect_error(400, "invalid_cursor");
+
     // Audit: what this test did is there.
     let events = api.get("/audit?limit=1000").await.expect(200)["events"]
         .as_array()

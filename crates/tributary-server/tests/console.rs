@@ -33,6 +33,7 @@ on_every_backend! {
     a_member_sees_and_changes_only_their_own_settings => member_case;
     a_member_picks_labels_by_their_name_in_the_mailbox => member_labels_case;
     another_tenants_admin_can_neither_read_nor_change_this_tenant => isolation_case;
+    activity_pages_show_what_the_store_pages_and_page_on => activity_pages_case;
 }
 
 type Emulated = tributary_emulator::server::RunningEmulator;
@@ -578,6 +579,118 @@ async fn isolation_case(backend: Backend) {
     assert_eq!(unlink.status, 404);
     let after = console.store().links(&console.tenant).await.unwrap();
     assert_eq!(after, links, "nothing changed in the other tenant");
+}
+
+/// Entries of a page's timeline.
+fn timeline_entries(body: &str) -> usize {
+    body.matches("<div class=\"when\">").count()
+}
+
+/// The activity views after a sync: the ranking, a company's, a contact's and a member's
+/// page, and search, each as the store's paged reads say; a timeline continues after a
+/// cursor and refuses one it did not make.
+async fn activity_pages_case(backend: Backend) {
+    use base64::Engine as _;
+    use tributary_store::TimelineOf;
+
+    let Some((emulated, console)) = admin_console(backend, None).await else {
+        return;
+    };
+    let mut admin = Browser::new(&console.url);
+    admin.sign_in(ADMIN).await;
+    let csrf = connect(&mut admin, &emulated).await.csrf();
+    admin.post("/users/rebuild", &[("csrf", &csrf)]).await;
+    admin
+        .post("/setup/capture", &[("csrf", &csrf), ("enabled", "on")])
+        .await;
+    wait_all_idle(&console).await;
+    let store = console.store();
+    let tenant = &console.tenant;
+
+    let ranking = store.ranked_companies(tenant, 0, 1000).await.unwrap();
+    assert!(!ranking.companies.is_empty(), "the sync found companies");
+    let page = admin.get("/companies").await;
+    assert_eq!(page.status, 200);
+    let shown = ranking.companies.len().min(50);
+    assert_eq!(page.body.matches("<td class=\"num\">").count() / 3, shown);
+    let top = &ranking.companies[0];
+    assert!(page.body.contains(&top.domain));
+    let beyond = admin.get("/companies?page=1000").await;
+    assert!(
+        beyond.body.contains("No more companies."),
+        "{}",
+        beyond.body
+    );
+
+    let company = admin.get(&format!("/companies/{}", top.domain)).await;
+    assert_eq!(company.status, 200);
+    assert!(
+        company
+            .body
+            .contains(&format!("Contacts ({})", top.contacts))
+    );
+    let timeline = store
+        .timeline_page(tenant, &TimelineOf::Company(top.domain.clone()), None, 1000)
+        .await
+        .unwrap();
+    assert_eq!(
+        timeline_entries(&company.body),
+        timeline.activities.len().min(200)
+    );
+
+    // The contact with the longest timeline; its page after the first entry holds the rest.
+    let contacts = store.contacts(tenant).await.unwrap();
+    let mut longest = (0, String::new());
+    for contact in &contacts {
+        let of = TimelineOf::Contact(contact.address.clone());
+        let all = store.timeline_page(tenant, &of, None, 1000).await.unwrap();
+        if all.activities.len() > longest.0 {
+            longest = (all.activities.len(), contact.address.clone());
+        }
+    }
+    let (count, address) = longest;
+    assert!(count > 1, "some contact has two contact points");
+    let first = admin.get(&format!("/contacts/{address}")).await;
+    assert_eq!(timeline_entries(&first.body), count.min(200));
+    let of = TimelineOf::Contact(address.clone());
+    let after_one = store.timeline_page(tenant, &of, None, 1).await.unwrap();
+    let cursor = after_one.next.unwrap();
+    let before = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+        "{}:{}",
+        cursor.time_ms.map(|t| t.to_string()).unwrap_or_default(),
+        cursor.dedupe_key
+    ));
+    let rest = admin
+        .get(&format!("/contacts/{address}?before={before}"))
+        .await;
+    assert_eq!(rest.status, 200);
+    assert_eq!(timeline_entries(&rest.body), count - 1);
+    assert!(rest.body.contains("← Newest"));
+    let stranger = admin.get(&format!("/contacts/{address}?before=eDox")).await;
+    assert_eq!(stranger.status, 400);
+
+    let members = store.members(tenant).await.unwrap();
+    let member = &members[0];
+    let page = admin.get(&format!("/members/{}", member.email)).await;
+    assert_eq!(page.status, 200);
+    let mine = store
+        .timeline_page(tenant, &TimelineOf::Member(member.id), None, 1000)
+        .await
+        .unwrap();
+    assert_eq!(timeline_entries(&page.body), mine.activities.len().min(200));
+    for link in store.links_of_member(tenant, member.id).await.unwrap() {
+        assert!(page.body.contains(&link.mailbox));
+    }
+
+    let needle = &address[..2];
+    let search = admin.get(&format!("/search?q={needle}")).await;
+    let found = store.search_contacts(tenant, needle, 100).await.unwrap();
+    assert!(found.total > 0);
+    assert!(
+        search.body.contains(&format!("Contacts ({})", found.total)),
+        "{}",
+        search.body
+    );
 }
 
 /// Text as the console's templates escape it.

@@ -19,6 +19,7 @@ mod error;
 mod jobs;
 mod labels;
 mod links;
+mod members;
 mod read;
 mod relationship;
 mod secrets;
@@ -31,13 +32,19 @@ pub use accounts::{
     API_TOKEN_PREFIX, AccountError, ApiTokenAuth, ApiTokenId, ApiTokenView, NewApiToken,
     NewSession, SessionView, UserCredentials, UserId, UserView, token_hash,
 };
-pub use api_reads::{ActivityCursor, ActivityFilter, ActivityPage};
+pub use api_reads::{
+    ActivityCursor, ActivityFilter, ActivityPage, CompanyPage, ContactFilter, ContactPage,
+    RelationshipCursor, RelationshipFilter, RelationshipPage,
+};
 pub use capture::{CapturePage, CapturedSighting, CursorAdvance, PageSummary};
 pub use error::StoreError;
 pub use jobs::{JobId, LeasedJob};
 pub use labels::{LabelReconciliation, label_key};
 pub use links::{AuditEvent, LinkStatus, LinkView, SYSTEM_ACTOR};
-pub use read::{ActivityView, CompanyView, ContactView, ParticipantView, RelationshipView};
+pub use read::{
+    ActivityView, CompanyRank, CompanyRanking, CompanyView, ContactView, Found, MemberStrength,
+    ParticipantView, RelationshipView, TimelineCursor, TimelineOf, TimelinePage, address_matches,
+};
 pub use secrets::{MASTER_KEY_ENV, MASTER_KEY_FILE, MasterKey, Sealed, SecretBytes, SecretError};
 pub use settings::ConnectionView;
 pub use store::{

@@ -249,6 +249,14 @@ impl Store {
     }
 }
 
+/// The columns [`link_view`] reads, from a link joined with its member; a `WHERE`
+/// clause follows.
+pub(crate) const LINK_COLUMNS: &str = "
+    SELECT l.id, m.email, l.mailbox, l.status, l.provider_message, l.last_success_ms,
+           l.last_summary, l.next_attempt_ms, l.attempts
+    FROM mailbox_links l
+    JOIN members m ON m.tenant_id = l.tenant_id AND m.id = l.member_id";
+
 const LINK_SELECT: &str = "
     SELECT l.id, m.email, l.mailbox, l.status, l.provider_message, l.last_success_ms,
            l.last_summary, l.next_attempt_ms, l.attempts
@@ -264,7 +272,7 @@ const ONE_LINK_SELECT: &str = "
     JOIN members m ON m.tenant_id = l.tenant_id AND m.id = l.member_id
     WHERE l.tenant_id = $1 AND l.id = $2";
 
-fn link_view(row: &AnyRow) -> Result<LinkView, StoreError> {
+pub(crate) fn link_view(row: &AnyRow) -> Result<LinkView, StoreError> {
     let status: String = row.try_get(3)?;
     let summary: Option<String> = row.try_get(6)?;
     Ok(LinkView {

@@ -181,18 +181,13 @@ impl Runtime {
     }
 
     async fn member(&self, tenant: &TenantId, id: MemberId) -> Result<MemberView, RuntimeError> {
-        self.store()
-            .members(tenant)
-            .await?
-            .into_iter()
-            .find(|m| m.id == id)
-            .ok_or_else(|| {
-                StoreError::UnknownMember {
-                    tenant: tenant.as_str().to_owned(),
-                    member: id.0,
-                }
-                .into()
-            })
+        self.store().member(tenant, id).await?.ok_or_else(|| {
+            StoreError::UnknownMember {
+                tenant: tenant.as_str().to_owned(),
+                member: id.0,
+            }
+            .into()
+        })
     }
 
     /// The address `member`'s mail is synced from: its link's mailbox (one still linked
@@ -202,13 +197,7 @@ impl Runtime {
         tenant: &TenantId,
         member: &MemberView,
     ) -> Result<String, RuntimeError> {
-        let links: Vec<_> = self
-            .store()
-            .links(tenant)
-            .await?
-            .into_iter()
-            .filter(|l| l.member == member.email)
-            .collect();
+        let links = self.store().links_of_member(tenant, member.id).await?;
         let linked = links
             .iter()
             .find(|l| l.status != LinkStatus::Unlinked)

@@ -1,6 +1,7 @@
 //! What was captured: activities (filtered, cursor-paged), contacts, companies,
-//! relationships and the audit log. Admin only. Cursors are opaque to clients
-//! (URL-safe base64 of where the page ended).
+//! relationships and the audit log. Admin only. Every list is filtered and paged in the
+//! store's SQL (keyset pages), so a page costs the same however large the tenant is.
+//! Cursors are opaque to clients (URL-safe base64 of where the page ended).
 
 use super::extract::ApiQuery;
 use super::page_size;
@@ -13,7 +14,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tributary_store::{ActivityCursor, ActivityFilter, ActivityView};
+use tributary_store::{
+    ActivityCursor, ActivityFilter, ActivityView, ContactFilter, RelationshipCursor,
+    RelationshipFilter,
+};
 
 fn encode_cursor(text: &str) -> String {
     URL_SAFE_NO_PAD.encode(text)
@@ -84,20 +88,15 @@ pub async fn activities(
         .transpose()?;
     let member = match &query.member {
         None => None,
-        Some(address) => {
-            let address = address.trim().to_lowercase();
-            let found = state
-                .store()
-                .members(&caller.tenant)
-                .await?
-                .into_iter()
-                .find(|m| m.email == address || m.aliases.contains(&address));
-            match found {
-                Some(member) => Some(member.id),
-                // Nobody of that address took part in anything.
-                None => return Ok(Json(json!({ "activities": [], "next_cursor": null }))),
-            }
-        }
+        Some(address) => match state
+            .store()
+            .member_by_address(&caller.tenant, address)
+            .await?
+        {
+            Some(member) => Some(member.id),
+            // Nobody of that address took part in anything.
+            None => return Ok(Json(json!({ "activities": [], "next_cursor": null }))),
+        },
     };
     let filter = ActivityFilter {
         member,
@@ -128,31 +127,6 @@ fn parse_activity_cursor(cursor: &str) -> Result<ActivityCursor, ApiError> {
     })
 }
 
-/// Keyset paging over a list sorted by `key`: the items after `cursor`, at most `limit`,
-/// and the cursor of the next page.
-fn page_by_key<T>(
-    mut items: Vec<T>,
-    key: impl Fn(&T) -> String,
-    cursor: Option<&str>,
-    limit: usize,
-) -> Result<(Vec<T>, Option<String>), ApiError> {
-    let after = cursor.map(decode_cursor).transpose()?;
-    // SQL collations differ between backends; the cursor compares as Rust does.
-    items.sort_by_cached_key(|item| key(item));
-    let mut page: Vec<T> = items
-        .into_iter()
-        .filter(|item| after.as_ref().is_none_or(|a| key(item) > *a))
-        .take(limit + 1)
-        .collect();
-    let next = if page.len() > limit {
-        page.truncate(limit);
-        page.last().map(|last| encode_cursor(&key(last)))
-    } else {
-        None
-    };
-    Ok((page, next))
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContactQuery {
@@ -168,28 +142,23 @@ pub async fn contacts(
     AdminCaller(caller): AdminCaller,
     ApiQuery(query): ApiQuery<ContactQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let needle = query.q.as_deref().map(str::to_lowercase);
-    let company = query.company.as_deref().map(str::to_lowercase);
-    let contacts: Vec<_> = state
+    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let filter = ContactFilter {
+        q: query.q,
+        company: query.company,
+    };
+    let page = state
         .store()
-        .contacts(&caller.tenant)
-        .await?
-        .into_iter()
-        .filter(|c| company.is_none() || c.company == company)
-        .filter(|c| {
-            needle.as_ref().is_none_or(|n| {
-                c.address.contains(n.as_str())
-                    || c.company.as_ref().is_some_and(|d| d.contains(n.as_str()))
-            })
-        })
-        .collect();
-    let (page, next) = page_by_key(
-        contacts,
-        |c| c.address.clone(),
-        query.cursor.as_deref(),
-        page_size(query.limit),
-    )?;
+        .contacts_page(
+            &caller.tenant,
+            &filter,
+            after.as_deref(),
+            page_size(query.limit),
+        )
+        .await?;
+    let next = page.next.as_deref().map(encode_cursor);
     let contacts: Vec<Value> = page
+        .contacts
         .iter()
         .map(|c| json!({ "address": c.address, "company": c.company }))
         .collect();
@@ -209,25 +178,19 @@ pub async fn companies(
     AdminCaller(caller): AdminCaller,
     ApiQuery(query): ApiQuery<CompanyQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let needle = query.q.as_deref().map(str::to_lowercase);
-    let companies: Vec<_> = state
+    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let page = state
         .store()
-        .companies(&caller.tenant)
-        .await?
-        .into_iter()
-        .filter(|c| {
-            needle
-                .as_ref()
-                .is_none_or(|n| c.domain.contains(n.as_str()))
-        })
-        .collect();
-    let (page, next) = page_by_key(
-        companies,
-        |c| c.domain.clone(),
-        query.cursor.as_deref(),
-        page_size(query.limit),
-    )?;
+        .companies_page(
+            &caller.tenant,
+            query.q.as_deref(),
+            after.as_deref(),
+            page_size(query.limit),
+        )
+        .await?;
+    let next = page.next.as_deref().map(encode_cursor);
     let companies: Vec<Value> = page
+        .companies
         .iter()
         .map(|c| json!({ "domain": c.domain, "contacts": c.contacts }))
         .collect();
@@ -248,24 +211,32 @@ pub async fn relationships(
     AdminCaller(caller): AdminCaller,
     ApiQuery(query): ApiQuery<RelationshipQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let member = query.member.as_deref().map(str::to_lowercase);
-    let contact = query.contact.as_deref().map(str::to_lowercase);
-    let relationships: Vec<_> = state
+    let after = query
+        .cursor
+        .as_deref()
+        .map(parse_relationship_cursor)
+        .transpose()?;
+    let filter = RelationshipFilter {
+        member: query.member,
+        contact: query.contact,
+    };
+    let page = state
         .store()
-        .relationships(&caller.tenant)
-        .await?
-        .into_iter()
-        .filter(|r| member.as_ref().is_none_or(|m| r.member == *m))
-        .filter(|r| contact.as_ref().is_none_or(|c| r.contact == *c))
-        .collect();
-    // Member then contact, as the store sorts; NUL cannot occur in an address.
-    let (page, next) = page_by_key(
-        relationships,
-        |r| format!("{}\u{0}{}", r.member, r.contact),
-        query.cursor.as_deref(),
-        page_size(query.limit),
-    )?;
+        .relationships_page(
+            &caller.tenant,
+            &filter,
+            after.as_ref(),
+            page_size(query.limit),
+        )
+        .await?;
+    let next = page.next.map(|c| {
+        encode_cursor(&format!(
+            "{}{RELATIONSHIP_SEPARATOR}{}",
+            c.member, c.contact
+        ))
+    });
     let relationships: Vec<Value> = page
+        .relationships
         .iter()
         .map(|r| {
             json!({
@@ -283,6 +254,20 @@ pub async fn relationships(
     Ok(Json(
         json!({ "relationships": relationships, "next_cursor": next }),
     ))
+}
+
+/// Between member and contact in a relationship cursor; NUL cannot occur in an address.
+const RELATIONSHIP_SEPARATOR: char = '\u{0}';
+
+fn parse_relationship_cursor(cursor: &str) -> Result<RelationshipCursor, ApiError> {
+    let text = decode_cursor(cursor)?;
+    let (member, contact) = text
+        .split_once(RELATIONSHIP_SEPARATOR)
+        .ok_or_else(invalid_cursor)?;
+    Ok(RelationshipCursor {
+        member: member.to_owned(),
+        contact: contact.to_owned(),
+    })
 }
 
 #[derive(Debug, Deserialize)]

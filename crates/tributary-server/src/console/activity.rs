@@ -3,8 +3,9 @@
 //! search by address, name or domain.
 //!
 //! The store has no display names, so "name" search matches an address's local part
-//! (`jane` finds `jane.doe@…`). Views are computed from the tenant's activities as the
-//! store returns them, which suits the console's scale; the API pages through them.
+//! (`jane` finds `jane.doe@…`). Each view asks the store for what it shows and no more:
+//! the ranking a page of companies at a time (`?page=`), timelines newest first a page
+//! at a time (`?before=`, an opaque cursor), searches the first matches and a count.
 
 use super::error::PageError;
 use super::layout::{self, Section, date, empty, link, plural, status_badge, time};
@@ -12,146 +13,49 @@ use super::session::{Admin, Viewer};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::response::Html;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use maud::{Markup, html};
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashMap};
-use tributary_store::{ActivityView, RelationshipView};
+use tributary_store::{MemberStrength, TimelineCursor, TimelineOf, TimelinePage};
 
 /// Timeline entries shown on one page.
 const TIMELINE_LIMIT: usize = 200;
+/// Companies on one page of the ranking.
+const RANKING_PAGE: usize = 50;
+/// Members shown as knowing a company or contact.
+const STRENGTHS_SHOWN: usize = 10;
+/// A company's contacts listed on its page.
+const CONTACTS_SHOWN: usize = 200;
+/// A member's relationships listed on its page.
+const RELATIONSHIPS_SHOWN: usize = 25;
+/// Matches listed per kind in a search.
+const SEARCH_SHOWN: usize = 100;
 
-/// What the views are computed from.
-struct Index {
-    activities: Vec<ActivityView>,
-    /// Contact address → company domain.
-    company_of: HashMap<String, Option<String>>,
-    relationships: Vec<RelationshipView>,
-}
-
-impl Index {
-    async fn load(state: &AppState, viewer: &Viewer) -> Result<Self, PageError> {
-        let store = state.store();
-        let tenant = &viewer.tenant;
-        Ok(Index {
-            activities: store.activities(tenant).await?,
-            company_of: store
-                .contacts(tenant)
-                .await?
-                .into_iter()
-                .map(|c| (c.address, c.company))
-                .collect(),
-            relationships: store.relationships(tenant).await?,
-        })
-    }
-
-    fn company(&self, address: &str) -> Option<&str> {
-        self.company_of.get(address).and_then(Option::as_deref)
-    }
-
-    /// Activities any of whose participants passes `involves`, newest first.
-    fn timeline(&self, involves: impl Fn(&str) -> bool) -> Vec<&ActivityView> {
-        let mut found: Vec<&ActivityView> = self
-            .activities
-            .iter()
-            .filter(|a| a.participants.iter().any(|p| involves(&p.address)))
-            .collect();
-        found.sort_by_key(|a| std::cmp::Reverse(a.time_ms));
-        found
-    }
-
-    /// Relationships with contacts passing `of`, summed per member, strongest first.
-    fn best_known_by(&self, of: impl Fn(&str) -> bool) -> Vec<MemberStrength> {
-        let mut by_member: BTreeMap<&str, MemberStrength> = BTreeMap::new();
-        for relationship in self.relationships.iter().filter(|r| of(&r.contact)) {
-            let entry = by_member
-                .entry(&relationship.member)
-                .or_insert_with(|| MemberStrength {
-                    member: relationship.member.clone(),
-                    score: 0.0,
-                    total: 0,
-                    last_ms: relationship.last_ms,
-                });
-            entry.score += relationship.score_at_last;
-            entry.total += relationship.total;
-            entry.last_ms = entry.last_ms.max(relationship.last_ms);
-        }
-        let mut ranked: Vec<MemberStrength> = by_member.into_values().collect();
-        ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then(b.total.cmp(&a.total)));
-        ranked
-    }
-}
-
-/// How well one member knows a contact or a company.
-struct MemberStrength {
-    member: String,
-    score: f64,
-    total: i64,
-    last_ms: i64,
-}
-
-/// A company's line in the ranking.
-struct CompanyRank {
-    domain: String,
-    activities: usize,
-    contacts: usize,
-    last_ms: Option<i64>,
-    best: Option<MemberStrength>,
-}
-
-fn rank_companies(index: &Index) -> Vec<CompanyRank> {
-    let mut activities: HashMap<&str, (usize, Option<i64>)> = HashMap::new();
-    for activity in &index.activities {
-        let mut domains: Vec<&str> = activity
-            .participants
-            .iter()
-            .filter_map(|p| index.company(&p.address))
-            .collect();
-        domains.sort_unstable();
-        domains.dedup();
-        for domain in domains {
-            let entry = activities.entry(domain).or_default();
-            entry.0 += 1;
-            entry.1 = entry.1.max(activity.time_ms);
-        }
-    }
-    let mut contacts: HashMap<&str, usize> = HashMap::new();
-    for domain in index.company_of.values().flatten() {
-        *contacts.entry(domain).or_default() += 1;
-    }
-    let mut ranked: Vec<CompanyRank> = contacts
-        .iter()
-        .map(|(domain, contacts)| {
-            let (count, last_ms) = activities.get(domain).copied().unwrap_or_default();
-            CompanyRank {
-                domain: (*domain).to_owned(),
-                activities: count,
-                contacts: *contacts,
-                last_ms,
-                best: index
-                    .best_known_by(|contact| index.company(contact) == Some(domain))
-                    .into_iter()
-                    .next(),
-            }
-        })
-        .collect();
-    ranked.sort_by(|a, b| {
-        b.activities
-            .cmp(&a.activities)
-            .then_with(|| a.domain.cmp(&b.domain))
-    });
-    ranked
+#[derive(Debug, Deserialize)]
+pub struct RankingQuery {
+    /// 1-based.
+    page: Option<usize>,
 }
 
 pub async fn companies(
     State(state): State<AppState>,
     Admin(viewer): Admin,
+    Query(query): Query<RankingQuery>,
 ) -> Result<Html<String>, PageError> {
-    let index = Index::load(&state, &viewer).await?;
-    let ranked = rank_companies(&index);
+    let page = query.page.unwrap_or(1).max(1);
+    let offset = (page - 1).saturating_mul(RANKING_PAGE);
+    let ranking = state
+        .store()
+        .ranked_companies(&viewer.tenant, offset, RANKING_PAGE)
+        .await?;
+    let ranked = &ranking.companies;
     let body = html! {
         section.card {
-            @if ranked.is_empty() {
+            @if ranked.is_empty() && page == 1 {
                 (empty("No companies yet: they appear as mail with outside participants is captured."))
+            } @else if ranked.is_empty() {
+                (empty("No more companies."))
             } @else {
                 table.data #companies {
                     thead { tr {
@@ -161,7 +65,7 @@ pub async fn companies(
                     tbody {
                         @for (rank, company) in ranked.iter().enumerate() {
                             tr {
-                                td.num { (rank + 1) }
+                                td.num { (offset + rank + 1) }
                                 td { a href=(link("companies", &company.domain)) { (company.domain) } }
                                 td.num { (company.activities) }
                                 td.num { (company.contacts) }
@@ -177,6 +81,12 @@ pub async fn companies(
                     }
                 }
             }
+            @if page > 1 || ranking.more {
+                p.pager {
+                    @if page > 1 { a rel="prev" href={ "/companies?page=" (page - 1) } { "← Previous" } " " }
+                    @if ranking.more { a rel="next" href={ "/companies?page=" (page + 1) } { "Next →" } }
+                }
+            }
         }
     };
     Ok(layout::page(
@@ -188,31 +98,82 @@ pub async fn companies(
     ))
 }
 
+#[derive(Debug, Deserialize)]
+pub struct TimelineQuery {
+    /// Where the previous timeline page ended (opaque, from an "Older" link).
+    before: Option<String>,
+}
+
+impl TimelineQuery {
+    fn cursor(&self) -> Result<Option<TimelineCursor>, PageError> {
+        self.before
+            .as_deref()
+            .map(decode_timeline_cursor)
+            .transpose()
+    }
+}
+
+/// `time:dedupe_key` (time empty when the activity has none), URL-safe base64.
+fn encode_timeline_cursor(cursor: &TimelineCursor) -> String {
+    let time = cursor.time_ms.map(|t| t.to_string()).unwrap_or_default();
+    URL_SAFE_NO_PAD.encode(format!("{time}:{}", cursor.dedupe_key))
+}
+
+fn decode_timeline_cursor(text: &str) -> Result<TimelineCursor, PageError> {
+    let invalid =
+        || PageError::BadRequest("that timeline link is not one this console made".to_owned());
+    let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (time, key) = text.split_once(':').ok_or_else(invalid)?;
+    let time_ms = match time {
+        "" => None,
+        time => Some(time.parse().map_err(|_| invalid())?),
+    };
+    Ok(TimelineCursor {
+        time_ms,
+        dedupe_key: key.to_owned(),
+    })
+}
+
+async fn load_timeline(
+    state: &AppState,
+    viewer: &Viewer,
+    of: TimelineOf,
+    query: &TimelineQuery,
+) -> Result<TimelinePage, PageError> {
+    Ok(state
+        .store()
+        .timeline_page(
+            &viewer.tenant,
+            &of,
+            query.cursor()?.as_ref(),
+            TIMELINE_LIMIT,
+        )
+        .await?)
+}
+
 pub async fn company(
     State(state): State<AppState>,
     Admin(viewer): Admin,
     Path(domain): Path<String>,
+    Query(query): Query<TimelineQuery>,
 ) -> Result<Html<String>, PageError> {
     let domain = domain.to_lowercase();
-    let index = Index::load(&state, &viewer).await?;
-    let contacts: Vec<&String> = {
-        let mut found: Vec<&String> = index
-            .company_of
-            .iter()
-            .filter(|(_, company)| company.as_deref() == Some(domain.as_str()))
-            .map(|(address, _)| address)
-            .collect();
-        found.sort();
-        found
-    };
-    if contacts.is_empty() {
+    let store = state.store();
+    let contacts = store
+        .company_contacts(&viewer.tenant, &domain, CONTACTS_SHOWN)
+        .await?;
+    if contacts.total == 0 {
         return Err(PageError::NotFound(format!(
             "no company `{domain}` in this organization"
         )));
     }
-    let in_company = |address: &str| index.company(address) == Some(domain.as_str());
-    let timeline = index.timeline(in_company);
-    let best = index.best_known_by(in_company);
+    let best = store
+        .company_strengths(&viewer.tenant, &domain, STRENGTHS_SHOWN)
+        .await?;
+    let timeline =
+        load_timeline(&state, &viewer, TimelineOf::Company(domain.clone()), &query).await?;
+    let here = link("companies", &domain);
     let body = html! {
         div.columns {
             section.card {
@@ -220,17 +181,18 @@ pub async fn company(
                 (strengths(&best))
             }
             section.card {
-                h2 { "Contacts (" (contacts.len()) ")" }
+                h2 { "Contacts (" (contacts.total) ")" }
                 ul.plain {
-                    @for address in &contacts {
+                    @for address in &contacts.items {
                         li { a href=(link("contacts", address)) { (address) } }
                     }
                 }
+                (more_note(contacts.total, contacts.items.len()))
             }
         }
         section.card {
             h2 { "Timeline" }
-            (timeline_list(&index, &timeline))
+            (timeline_list(&timeline, &here, query.before.is_some()))
         }
     };
     let title = format!("Company · {domain}");
@@ -241,21 +203,31 @@ pub async fn contact(
     State(state): State<AppState>,
     Admin(viewer): Admin,
     Path(address): Path<String>,
+    Query(query): Query<TimelineQuery>,
 ) -> Result<Html<String>, PageError> {
     let address = address.to_lowercase();
-    let index = Index::load(&state, &viewer).await?;
-    let Some(company) = index.company_of.get(&address) else {
+    let store = state.store();
+    let Some(contact) = store.contact(&viewer.tenant, &address).await? else {
         return Err(PageError::NotFound(format!(
             "no contact `{address}` in this organization"
         )));
     };
-    let timeline = index.timeline(|a| a == address);
-    let best = index.best_known_by(|c| c == address);
+    let best = store
+        .contact_strengths(&viewer.tenant, &address, STRENGTHS_SHOWN)
+        .await?;
+    let timeline = load_timeline(
+        &state,
+        &viewer,
+        TimelineOf::Contact(address.clone()),
+        &query,
+    )
+    .await?;
+    let here = link("contacts", &address);
     let body = html! {
         section.card {
             p {
                 "Company: "
-                @match company {
+                @match &contact.company {
                     Some(domain) => a href=(link("companies", domain)) { (domain) },
                     None => span.muted { "personal address (free mail)" },
                 }
@@ -265,7 +237,7 @@ pub async fn contact(
         }
         section.card {
             h2 { "Timeline" }
-            (timeline_list(&index, &timeline))
+            (timeline_list(&timeline, &here, query.before.is_some()))
         }
     };
     let title = format!("Contact · {address}");
@@ -276,36 +248,27 @@ pub async fn member(
     State(state): State<AppState>,
     Admin(viewer): Admin,
     Path(email): Path<String>,
+    Query(query): Query<TimelineQuery>,
 ) -> Result<Html<String>, PageError> {
     let email = email.to_lowercase();
     let store = state.store();
+    // The page is a member's by primary address; an alias finds the member but not it.
     let Some(member) = store
-        .members(&viewer.tenant)
+        .member_by_address(&viewer.tenant, &email)
         .await?
-        .into_iter()
-        .find(|m| m.email == email)
+        .filter(|m| m.email == email)
     else {
         return Err(PageError::NotFound(format!(
             "no member `{email}` in this organization"
         )));
     };
-    let links: Vec<_> = store
-        .links(&viewer.tenant)
-        .await?
-        .into_iter()
-        .filter(|l| l.member == member.email)
-        .collect();
+    let links = store.links_of_member(&viewer.tenant, member.id).await?;
     let labels = store.member_labels(&viewer.tenant, member.id).await?;
-    let index = Index::load(&state, &viewer).await?;
-    let mut contacts: Vec<&RelationshipView> = index
-        .relationships
-        .iter()
-        .filter(|r| r.member == member.email)
-        .collect();
-    contacts.sort_by(|a, b| b.score_at_last.total_cmp(&a.score_at_last));
-    let mut addresses = vec![member.email.clone()];
-    addresses.extend(member.aliases.iter().cloned());
-    let timeline = index.timeline(|a| addresses.iter().any(|m| m == a));
+    let contacts = store
+        .member_relationships(&viewer.tenant, member.id, RELATIONSHIPS_SHOWN)
+        .await?;
+    let timeline = load_timeline(&state, &viewer, TimelineOf::Member(member.id), &query).await?;
+    let here = link("members", &member.email);
     let body = html! {
         div.columns.wide-right {
             section.card {
@@ -328,7 +291,7 @@ pub async fn member(
                     table.data {
                         thead { tr { th { "Contact" } th.num { "Sent" } th.num { "Received" } th { "Last" } th.num { "Score" } } }
                         tbody {
-                            @for r in contacts.iter().take(25) {
+                            @for r in &contacts {
                                 tr {
                                     td { a href=(link("contacts", &r.contact)) { (r.contact) } }
                                     td.num { (r.sent) } td.num { (r.received) }
@@ -343,7 +306,7 @@ pub async fn member(
         }
         section.card {
             h2 { "Timeline" }
-            (timeline_list(&index, &timeline))
+            (timeline_list(&timeline, &here, query.before.is_some()))
         }
     };
     let title = format!("Member · {}", member.email);
@@ -363,51 +326,42 @@ pub async fn search(
 ) -> Result<Html<String>, PageError> {
     let needle = query.q.trim().to_lowercase();
     let store = state.store();
-    let (mut members, mut contacts, mut companies) = (Vec::new(), Vec::new(), Vec::new());
-    if !needle.is_empty() {
-        members = store
-            .members(&viewer.tenant)
-            .await?
-            .into_iter()
-            .filter(|m| {
-                address_matches(&m.email, &needle)
-                    || m.aliases.iter().any(|a| address_matches(a, &needle))
-            })
-            .collect();
-        contacts = store
-            .contacts(&viewer.tenant)
-            .await?
-            .into_iter()
-            .filter(|c| address_matches(&c.address, &needle))
-            .collect();
-        companies = store
-            .companies(&viewer.tenant)
-            .await?
-            .into_iter()
-            .filter(|c| c.domain.contains(&needle))
-            .collect();
-    }
+    let tenant = &viewer.tenant;
+    let found = if needle.is_empty() {
+        None
+    } else {
+        Some((
+            store
+                .search_companies(tenant, &needle, SEARCH_SHOWN)
+                .await?,
+            store.search_contacts(tenant, &needle, SEARCH_SHOWN).await?,
+            store.search_members(tenant, &needle, SEARCH_SHOWN).await?,
+        ))
+    };
     let body = html! {
         form.card.searchbar method="get" action="/search" {
             input type="search" name="q" value=(query.q) placeholder="Address, name or domain" autofocus;
             button.primary type="submit" { "Search" }
         }
-        @if !needle.is_empty() {
+        @if let Some((companies, contacts, members)) = &found {
             div.columns.three {
                 section.card {
-                    h2 { "Companies (" (companies.len()) ")" }
-                    @if companies.is_empty() { (empty("No company matches.")) }
-                    ul.plain { @for c in &companies { li { a href=(link("companies", &c.domain)) { (c.domain) } span.muted { " · " (plural(c.contacts, "contact", "contacts")) } } } }
+                    h2 { "Companies (" (companies.total) ")" }
+                    @if companies.items.is_empty() { (empty("No company matches.")) }
+                    ul.plain { @for c in &companies.items { li { a href=(link("companies", &c.domain)) { (c.domain) } span.muted { " · " (plural(c.contacts, "contact", "contacts")) } } } }
+                    (more_note(companies.total, companies.items.len()))
                 }
                 section.card {
-                    h2 { "Contacts (" (contacts.len()) ")" }
-                    @if contacts.is_empty() { (empty("No contact matches.")) }
-                    ul.plain { @for c in contacts.iter().take(100) { li { a href=(link("contacts", &c.address)) { (c.address) } } } }
+                    h2 { "Contacts (" (contacts.total) ")" }
+                    @if contacts.items.is_empty() { (empty("No contact matches.")) }
+                    ul.plain { @for c in &contacts.items { li { a href=(link("contacts", c)) { (c) } } } }
+                    (more_note(contacts.total, contacts.items.len()))
                 }
                 section.card {
-                    h2 { "Members (" (members.len()) ")" }
-                    @if members.is_empty() { (empty("No member matches.")) }
-                    ul.plain { @for m in &members { li { a href=(link("members", &m.email)) { (m.email) } } } }
+                    h2 { "Members (" (members.total) ")" }
+                    @if members.items.is_empty() { (empty("No member matches.")) }
+                    ul.plain { @for m in &members.items { li { a href=(link("members", m)) { (m) } } } }
+                    (more_note(members.total, members.items.len()))
                 }
             }
         }
@@ -421,15 +375,13 @@ pub async fn search(
     ))
 }
 
-/// True when `needle` is in the address, its local part or its domain.
-fn address_matches(address: &str, needle: &str) -> bool {
-    if address.contains(needle) {
-        return true;
+/// Says that only the first matches are listed, when there are more.
+fn more_note(total: i64, shown: usize) -> Markup {
+    html! {
+        @if total > i64::try_from(shown).unwrap_or(i64::MAX) {
+            p.muted { "Showing the first " (shown) " of " (total) "." }
+        }
     }
-    // "Jane Doe" finds jane.doe@…: names are not stored, local parts carry them.
-    let local = address.split('@').next().unwrap_or_default();
-    let words: Vec<&str> = needle.split_whitespace().collect();
-    words.len() > 1 && words.iter().all(|w| local.contains(w))
 }
 
 fn strengths(ranked: &[MemberStrength]) -> Markup {
@@ -438,7 +390,7 @@ fn strengths(ranked: &[MemberStrength]) -> Markup {
     }
     html! {
         ol.strengths {
-            @for s in ranked.iter().take(10) {
+            @for s in ranked {
                 li {
                     a href=(link("members", &s.member)) { (s.member) }
                     span.muted { " · " (plural(s.total, "message", "messages")) ", last " (date(s.last_ms)) }
@@ -448,32 +400,35 @@ fn strengths(ranked: &[MemberStrength]) -> Markup {
     }
 }
 
-fn timeline_list(index: &Index, activities: &[&ActivityView]) -> Markup {
-    if activities.is_empty() {
-        return empty("No contact points captured yet.");
-    }
+/// A timeline page, with a link to the next (older) one; `here` is the page's path and
+/// `paged` says whether this is a later page (which links back to the newest).
+fn timeline_list(timeline: &TimelinePage, here: &str, paged: bool) -> Markup {
     html! {
-        ol.timeline {
-            @for activity in activities.iter().take(TIMELINE_LIMIT) {
-                li {
-                    div.when { (time(activity.time_ms)) }
-                    div.what {
-                        span class={ "direction " (activity.direction) } { (activity.direction) }
-                        " "
-                        @match &activity.subject {
-                            Some(subject) if !subject.is_empty() => strong { (subject) },
-                            _ => span.muted { "(subject not kept)" },
-                        }
-                        div.people {
-                            @for p in &activity.participants {
-                                span.person {
-                                    span.role { (p.role) }
-                                    @if p.kind == "external" && index.company_of.contains_key(&p.address) {
-                                        a href=(link("contacts", &p.address)) { (p.address) }
-                                    } @else if p.kind == "member" {
-                                        a href=(link("members", &p.address)) { (p.address) }
-                                    } @else {
-                                        (p.address)
+        @if timeline.activities.is_empty() {
+            (empty(if paged { "No older contact points." } else { "No contact points captured yet." }))
+        } @else {
+            ol.timeline {
+                @for activity in &timeline.activities {
+                    li {
+                        div.when { (time(activity.time_ms)) }
+                        div.what {
+                            span class={ "direction " (activity.direction) } { (activity.direction) }
+                            " "
+                            @match &activity.subject {
+                                Some(subject) if !subject.is_empty() => strong { (subject) },
+                                _ => span.muted { "(subject not kept)" },
+                            }
+                            div.people {
+                                @for p in &activity.participants {
+                                    span.person {
+                                        span.role { (p.role) }
+                                        @if p.kind == "external" && timeline.contacts.contains(&p.address) {
+                                            a href=(link("contacts", &p.address)) { (p.address) }
+                                        } @else if p.kind == "member" {
+                                            a href=(link("members", &p.address)) { (p.address) }
+                                        } @else {
+                                            (p.address)
+                                        }
                                     }
                                 }
                             }
@@ -482,8 +437,13 @@ fn timeline_list(index: &Index, activities: &[&ActivityView]) -> Markup {
                 }
             }
         }
-        @if activities.len() > TIMELINE_LIMIT {
-            p.muted { "Showing the latest " (TIMELINE_LIMIT) " of " (activities.len()) "." }
+        @if paged || timeline.next.is_some() {
+            p.pager {
+                @if paged { a href=(here) { "← Newest" } " " }
+                @if let Some(next) = &timeline.next {
+                    a rel="next" href={ (here) "?before=" (encode_timeline_cursor(next)) } { "Older contact points →" }
+                }
+            }
         }
     }
 }
@@ -491,6 +451,30 @@ fn timeline_list(index: &Index, activities: &[&ActivityView]) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tributary_store::address_matches;
+
+    #[test]
+    fn timeline_cursors_survive_the_round_trip_and_strangers_are_refused() {
+        for cursor in [
+            TimelineCursor {
+                time_ms: Some(-5),
+                dedupe_key: "mid:a:b@x".into(),
+            },
+            TimelineCursor {
+                time_ms: None,
+                dedupe_key: "fp:ab".into(),
+            },
+        ] {
+            let text = encode_timeline_cursor(&cursor);
+            assert_eq!(decode_timeline_cursor(&text).unwrap(), cursor);
+        }
+        for stranger in ["!!", "bm8tY29sb24", "eDox"] {
+            assert!(matches!(
+                decode_timeline_cursor(stranger),
+                Err(PageError::BadRequest(_))
+            ));
+        }
+    }
 
     #[test]
     fn names_match_local_parts_word_by_word() {

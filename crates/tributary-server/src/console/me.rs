@@ -63,13 +63,10 @@ pub async fn save_labels(
 
 /// The member whose primary address or alias is the viewer's.
 async fn own_member(state: &AppState, viewer: &Viewer) -> Result<Option<MemberView>, PageError> {
-    let email = viewer.email.to_lowercase();
     Ok(state
         .store()
-        .members(&viewer.tenant)
-        .await?
-        .into_iter()
-        .find(|m| m.email == email || m.aliases.contains(&email)))
+        .member_by_address(&viewer.tenant, &viewer.email)
+        .await?)
 }
 
 async fn render(
@@ -90,12 +87,7 @@ async fn render(
         ));
     };
     let store = state.store();
-    let links: Vec<LinkView> = store
-        .links(&viewer.tenant)
-        .await?
-        .into_iter()
-        .filter(|l| l.member == member.email)
-        .collect();
+    let links: Vec<LinkView> = store.links_of_member(&viewer.tenant, member.id).await?;
     let chosen = store.member_labels(&viewer.tenant, member.id).await?;
     let everyone = state.runtime.policy(&viewer.tenant).await?.synced_labels();
     let listing = label_listing(state, &viewer.tenant, &member, &everyone, &chosen).await?;
