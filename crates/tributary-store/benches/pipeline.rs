@@ -212,8 +212,14 @@ fn main() {
         sources.iter().map(|s| s.records.len()).sum::<usize>()
     );
     let runtime = tokio::runtime::Runtime::new().unwrap();
+    let only = std::env::var("TRIBUTARY_BENCH_BACKEND").ok();
+    let runs = |backend: &str| only.as_deref().is_none_or(|only| only == backend);
     runtime.block_on(async {
-        sqlite(&generated.org, &sources).await;
-        postgres(&generated.org, &sources).await;
+        if runs("sqlite") {
+            sqlite(&generated.org, &sources).await;
+        }
+        if runs("postgres") {
+            postgres(&generated.org, &sources).await;
+        }
     });
 }

@@ -72,8 +72,23 @@ impl Store {
         page: &CapturePage,
         cursor: Option<&CursorAdvance>,
     ) -> Result<PageSummary, StoreError> {
+        let __be = self.backend();
+        let mut __t = std::time::Instant::now();
+        macro_rules! tp {
+            ($n:expr) => {
+                tprof::add(__be, $n, __t.elapsed());
+                __t = std::time::Instant::now();
+            };
+        }
         let mut tx = self.begin_write().await?;
+        if __be == Backend::Postgres && std::env::var("TLOG").is_ok() {
+            sqlx::query("SET LOCAL log_min_duration_statement = 0")
+                .execute(&mut **tx)
+                .await?;
+        }
+        tp!("begin");
         ensure_link(&mut tx, tenant, link).await?;
+        tp!("ensure_link");
         // SQLite's `BEGIN IMMEDIATE` already serializes writers; PostgreSQL commits run
         // concurrently, so they take their locks in one global order: the page's dedupe
         // keys, companies, contacts, then the relationships they update.
@@ -92,11 +107,15 @@ impl Store {
                 ])
             });
             writer.advisory_locks(keys.collect()).await?;
+            tp!("lock_activities");
         }
         let contacts = writer.companies_and_contacts(page).await?;
+        tp!("companies_contacts");
         let members = writer.members(page).await?;
+        tp!("members");
         let receipts = page_receipts(page);
         let activities = writer.activities(page, &receipts).await?;
+        tp!("activities");
         let mut ids = PageIds {
             contacts,
             members,
@@ -104,16 +123,22 @@ impl Store {
         };
         let (summary, placement) = place_sightings(page, link, &ids.activities);
         let mut known = writer.known_participants(page, &ids.activities).await?;
+        tp!("known_participants");
         let rows = participant_rows(page, &ids, &mut known.keys);
         writer.insert_participants(&rows.rows).await?;
+        tp!("insert_participants");
         let taken = writer.take_held(&ids.activities.inserted).await?;
+        tp!("take_held");
         let retimed = writer
             .lower_receipt_times(&mut ids.activities, &receipts, &taken.receipts)
             .await?;
+        tp!("lower_receipt");
         writer
             .write_sightings(placement.sightings, taken.sightings)
             .await?;
+        tp!("write_sightings");
         writer.hold(link, placement.held).await?;
+        tp!("hold");
 
         let mut changes = relationship_changes(&rows, &ids, &known);
         // A known activity that moved in time changes first, last and every decayed
@@ -121,6 +146,7 @@ impl Store {
         changes.recompute_activities.extend(retimed);
         let mut recompute = changes.recompute_pairs;
         recompute.extend(writer.touched_pairs(&changes.recompute_activities).await?);
+        tp!("touched_pairs");
         // A pair recomputed from all its activities already counts this page's.
         changes.pairs.retain(|pair, _| !recompute.contains(pair));
         if concurrent {
@@ -132,18 +158,24 @@ impl Store {
                 .chain(&recompute)
                 .map(|(member, contact)| relationship_lock_key(tenant.as_str(), *member, *contact));
             writer.advisory_locks(keys.collect()).await?;
+            tp!("lock_pairs");
         }
         let unrevisable =
             relationship::apply_changes(writer.tx, writer.tenant, writer.backend, changes.pairs)
                 .await?;
+        tp!("apply_changes");
         recompute.extend(unrevisable);
         for (member, contact) in recompute {
             relationship::recompute_relationship(writer.tx, writer.tenant, member, contact).await?;
+            tp!("recompute");
         }
         if let Some(cursor) = cursor {
             advance_cursor(&mut tx, tenant, link, cursor).await?;
+            tp!("cursor");
         }
         tx.commit().await?;
+        tp!("commit");
+        tprof::dump(__be);
         Ok(summary)
     }
 }
@@ -1420,5 +1452,40 @@ mod tests {
         let mut sqlite = Params::new(Backend::Sqlite);
         assert_eq!(sqlite.rows(2, 2), "(?, ?), (?, ?)");
         assert_eq!(sqlite.list(3), "?, ?, ?");
+    }
+}
+
+#[allow(dead_code)]
+mod tprof {
+    use super::Backend;
+    use std::sync::Mutex;
+    use std::time::Duration;
+    static T: Mutex<Vec<(String, String, Duration, u64)>> = Mutex::new(Vec::new());
+    pub fn add(b: Backend, n: &str, d: Duration) {
+        let mut t = T.lock().unwrap();
+        let b = format!("{b:?}");
+        if let Some(e) = t.iter_mut().find(|e| e.0 == b && e.1 == n) {
+            e.2 += d;
+            e.3 += 1;
+        } else {
+            t.push((b, n.to_owned(), d, 1));
+        }
+    }
+    pub fn dump(b: Backend) {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        if std::env::var("TPROF").is_err() {
+            return;
+        }
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n % 10 != 0 {
+            return;
+        }
+        let t = T.lock().unwrap();
+        let b = format!("{b:?}");
+        let mut s = String::new();
+        for e in t.iter().filter(|e| e.0 == b) {
+            s += &format!("  {:>9.1}ms {:>5} {}\n", e.2.as_secs_f64() * 1e3, e.3, e.1);
+        }
+        eprintln!("TPROF {b} after {n}\n{s}");
     }
 }
