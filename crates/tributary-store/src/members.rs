@@ -49,8 +49,8 @@ impl Store {
     }
 
     /// The member one of whose addresses (primary or alias) is `address` (trimmed and
-    /// lowercased). Should two members claim it, the first by primary address wins, as a
-    /// search through [`Store::members`] would find it.
+    /// lowercased). Should two members claim it, the one whose primary address it is
+    /// wins (its owner signs in with it), then the first by primary address.
     pub async fn member_by_address(
         &self,
         tenant: &TenantId,
@@ -66,7 +66,7 @@ impl Store {
                  SELECT member_id FROM member_addresses WHERE tenant_id = $1 AND address = $2
              ) x CROSS JOIN members m
              WHERE m.tenant_id = $1 AND m.id = x.member_id
-             ORDER BY m.email LIMIT 1",
+             ORDER BY CASE WHEN m.email = $2 THEN 0 ELSE 1 END, m.email LIMIT 1",
         )
         .bind(tenant.as_str())
         .bind(&address)

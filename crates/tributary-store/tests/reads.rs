@@ -18,7 +18,10 @@ use tributary_store::{
 };
 use tributary_testkit::{extractor_for, is_synced, records};
 
-on_both_backends!(paged_reads_match_the_in_memory_computation);
+on_both_backends!(
+    paged_reads_match_the_in_memory_computation,
+    an_address_belongs_to_the_member_whose_primary_it_is,
+);
 
 /// One synced mailbox of the generated organization.
 struct Source {
@@ -730,4 +733,34 @@ async fn tenants_do_not_see_each_other(store: &Store, acme: &Reference, part: &R
     let acme_ids: BTreeSet<i64> = acme.activities.iter().map(|a| a.id).collect();
     assert!(in_part.activities.iter().all(|a| !acme_ids.contains(&a.id)));
     assert!(in_acme.activities.iter().all(|a| acme_ids.contains(&a.id)));
+}
+
+/// An alias claimed first by one member and later the primary address of another: the
+/// lookup answers the member who signs in with it.
+async fn an_address_belongs_to_the_member_whose_primary_it_is(store: Store) {
+    let tenant = TenantId::new("acme");
+    store.create_tenant(&tenant, "Acme").await.unwrap();
+    let first = store
+        .add_member(
+            &tenant,
+            "ann@acme.example",
+            &["sales@acme.example"],
+            MemberRole::Member,
+        )
+        .await
+        .unwrap();
+    let owner = store
+        .add_member(&tenant, "sales@acme.example", &[], MemberRole::Member)
+        .await
+        .unwrap();
+    let found = store
+        .member_by_address(&tenant, "Sales@acme.example")
+        .await
+        .unwrap();
+    assert_eq!(found.map(|m| m.id), Some(owner));
+    let found = store
+        .member_by_address(&tenant, "ann@acme.example")
+        .await
+        .unwrap();
+    assert_eq!(found.map(|m| m.id), Some(first));
 }
