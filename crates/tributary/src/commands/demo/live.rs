@@ -1,12 +1,20 @@
 //! New mail while the demo serves: every few seconds an external contact writes to a
 //! synced member, delivered into the emulated organization as Gmail would (INBOX copy,
-//! history record), so the console shows it captured within a poll interval.
+//! history record), so the console shows it captured within a poll interval. Each
+//! delivery is followed until its activity is in the store, and the time it took printed.
 
 use rand::seq::SliceRandom;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tributary_emulator::org::{LiveMessage, NamedAddress, deliver_live};
 use tributary_emulator::server::RunningEmulator;
 use tributary_emulator::truth::GroundTruth;
+use tributary_store::{ActivityFilter, Store, TenantId};
+
+/// How often a delivered message is looked for in the store, and for how long.
+const CAPTURE_CHECK: Duration = Duration::from_millis(250);
+const CAPTURE_PATIENCE: Duration = Duration::from_secs(900);
 
 /// Stops delivering when dropped or when `stop` turns true.
 pub struct Delivery(Option<tokio::task::JoinHandle<()>>);
@@ -19,10 +27,17 @@ impl Drop for Delivery {
     }
 }
 
+/// Where delivered messages are looked for.
+pub struct CaptureWatch {
+    pub store: Store,
+    pub tenant: TenantId,
+}
+
 pub fn spawn_delivery(
     emulator: &RunningEmulator,
     truth: &GroundTruth,
     every_seconds: u64,
+    watch: CaptureWatch,
     stop: &watch::Receiver<bool>,
 ) -> Delivery {
     let senders: Vec<String> = truth
@@ -38,6 +53,8 @@ pub fn spawn_delivery(
     let state = emulator.state.clone();
     let mut stop = stop.clone();
     let task = tokio::spawn(async move {
+        // Dropped with this task, so aborting the delivery stops the watchers too.
+        let mut watchers = JoinSet::new();
         let mut interval = tokio::time::interval(std::time::Duration::from_secs(every_seconds));
         interval.tick().await;
         for number in 1.. {
@@ -53,6 +70,7 @@ pub fn spawn_delivery(
                 )
             };
             let now = tributary_emulator::server::app::now_ms();
+            let message_id = format!("live-demo-{number}-{now}@tributary.demo");
             let message = LiveMessage {
                 from: NamedAddress {
                     name: None,
@@ -66,14 +84,61 @@ pub fn spawn_delivery(
                 bcc: Vec::new(),
                 subject: Some(format!("Live demo message #{number}")),
                 date_ms: now,
-                message_id: Some(format!("live-demo-{number}-{now}@tributary.demo")),
+                message_id: Some(message_id.clone()),
                 in_reply_to: None,
                 references: Vec::new(),
                 body: "Sent by tributary demo to show capture as it happens.".to_owned(),
             };
             deliver_live(&mut state.org_mut(), &message, now);
             eprintln!("    delivered #{number}: {from} -> {to}");
+            watchers.spawn(report_capture(
+                watch.store.clone(),
+                watch.tenant.clone(),
+                number,
+                from,
+                message_id,
+                now,
+            ));
+            while watchers.try_join_next().is_some() {}
         }
     });
     Delivery(Some(task))
+}
+
+/// Prints when the activity of delivered message `number` is in the store.
+async fn report_capture(
+    store: Store,
+    tenant: TenantId,
+    number: u64,
+    from: String,
+    message_id: String,
+    delivered_ms: i64,
+) {
+    let started = Instant::now();
+    let filter = ActivityFilter {
+        contact: Some(from),
+        since_ms: Some(delivered_ms - 1_000),
+        ..ActivityFilter::default()
+    };
+    while started.elapsed() < CAPTURE_PATIENCE {
+        tokio::time::sleep(CAPTURE_CHECK).await;
+        let Ok(page) = store.activities_page(&tenant, &filter, None, 50).await else {
+            continue;
+        };
+        if page
+            .activities
+            .iter()
+            .any(|a| a.dedupe_key.contains(&message_id))
+        {
+            eprintln!(
+                "    captured  #{number} after {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            return;
+        }
+    }
+    eprintln!(
+        "    #{number} not captured after {} s: see the Users page for its mailbox's status",
+        CAPTURE_PATIENCE.as_secs()
+    );
 }

@@ -215,7 +215,12 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         if let DataDir::Given(path) = &data {
             eprintln!("Data kept in {}", path.display());
         }
-        let delivering = live::spawn_delivery(&emulator, &truth, args.deliver_every, &stop_rx);
+        let watch = live::CaptureWatch {
+            store: store.clone(),
+            tenant: tenant.clone(),
+        };
+        let delivering =
+            live::spawn_delivery(&emulator, &truth, args.deliver_every, watch, &stop_rx);
         stop_signal().await?;
         eprintln!("stopping");
         drop(delivering);
