@@ -17,7 +17,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use maud::{Markup, html};
 use serde::Deserialize;
-use tributary_store::{MemberStrength, TimelineCursor, TimelineOf, TimelinePage};
+use tributary_store::{MemberStrength, ParticipantView, TimelineCursor, TimelineOf, TimelinePage};
 
 /// Timeline entries shown on one page.
 const TIMELINE_LIMIT: usize = 200;
@@ -402,6 +402,21 @@ fn strengths(ranked: &[MemberStrength]) -> Markup {
 
 /// A timeline page, with a link to the next (older) one; `here` is the page's path and
 /// `paged` says whether this is a later page (which links back to the newest).
+/// Participants as a mail client lists them: From, To, Cc, Bcc (the store keeps them
+/// by address).
+fn in_header_order(participants: &[ParticipantView]) -> Vec<&ParticipantView> {
+    let rank = |role: &str| match role {
+        "from" => 0,
+        "to" => 1,
+        "cc" => 2,
+        "bcc" => 3,
+        _ => 4,
+    };
+    let mut ordered: Vec<&ParticipantView> = participants.iter().collect();
+    ordered.sort_by_key(|p| rank(&p.role));
+    ordered
+}
+
 fn timeline_list(timeline: &TimelinePage, here: &str, paged: bool) -> Markup {
     html! {
         @if timeline.activities.is_empty() {
@@ -419,7 +434,7 @@ fn timeline_list(timeline: &TimelinePage, here: &str, paged: bool) -> Markup {
                                 _ => span.muted { "(subject not kept)" },
                             }
                             div.people {
-                                @for p in &activity.participants {
+                                @for p in in_header_order(&activity.participants) {
                                     span.person {
                                         span.role { (p.role) }
                                         @if p.kind == "external" && timeline.contacts.contains(&p.address) {
@@ -452,6 +467,36 @@ fn timeline_list(timeline: &TimelinePage, here: &str, paged: bool) -> Markup {
 mod tests {
     use super::*;
     use tributary_store::address_matches;
+
+    #[test]
+    fn participants_are_listed_from_first_then_to_cc_bcc() {
+        let person = |address: &str, role: &str| ParticipantView {
+            address: address.to_owned(),
+            role: role.to_owned(),
+            kind: "external".to_owned(),
+        };
+        let stored = [
+            person("a@x.example", "cc"),
+            person("b@x.example", "to"),
+            person("c@x.example", "from"),
+            person("d@x.example", "to"),
+            person("e@x.example", "bcc"),
+        ];
+        let listed: Vec<&str> = in_header_order(&stored)
+            .iter()
+            .map(|p| p.address.as_str())
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                "c@x.example",
+                "b@x.example",
+                "d@x.example",
+                "a@x.example",
+                "e@x.example"
+            ]
+        );
+    }
 
     #[test]
     fn timeline_cursors_survive_the_round_trip_and_strangers_are_refused() {
