@@ -5,10 +5,11 @@
 //! `$N` placeholders, which SQLite accepts too. Migrations live in `migrations/sqlite`
 //! and `migrations/postgres` and run on [`Store::open`].
 //!
-//! Captured activity is immutable but for one change: no function here deletes it or
+//! Captured activity is immutable but for two changes: no function here deletes it or
 //! updates it, except to lower the time of an activity timed by a receipt (no Date
-//! header) when an earlier copy arrives, and triggers on both backends refuse anything
-//! else (see `docs/store.md`, "Immutability"). [`Store::commit_page`] writes one
+//! header) when an earlier copy arrives, and to let a member added later claim the
+//! participant rows its addresses were captured with as `internal`; triggers on both
+//! backends refuse anything else (see `docs/store.md`, "Immutability"). [`Store::commit_page`] writes one
 //! page of captured messages and the cursor advance in a single transaction, so a crash
 //! never loses or doubles anything.
 
@@ -20,6 +21,7 @@ mod jobs;
 mod labels;
 mod links;
 mod members;
+mod membership;
 mod read;
 mod relationship;
 mod secrets;

@@ -208,6 +208,11 @@ impl Store {
         .rows_affected();
         if changed > 0 {
             bump_config_version(&mut tx, tenant).await?;
+            if active {
+                // Mail captured while it was inactive names it `internal`.
+                crate::membership::claim_participants(&mut tx, self.backend(), tenant, member)
+                    .await?;
+            }
         }
         tx.commit().await
     }

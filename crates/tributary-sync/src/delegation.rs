@@ -228,6 +228,10 @@ pub async fn rebuild_links(
         )
         .await?;
     }
+    // New members claimed their earlier mail as they were added; this catches pages
+    // that engines built from the previous directory committed since (they still name
+    // a new member `internal`). Finding nothing to claim is one query.
+    store.claim_unclaimed_participants(tenant).await?;
     Ok(report)
 }
 
