@@ -25,10 +25,24 @@ fn tight_quota() -> EmulatorConfig {
     }
 }
 
-/// Syncs a 10-user organization under the tight quota with `pacing`; answers the
-/// emulator's rate-limit answers by kind and the number of Gmail requests.
-async fn sync_under_tight_quota(pacing: PacingConfig, what: &str) -> (Value, u64) {
+/// Syncs a 10-user organization under the tight quota with `pacing`, a share
+/// `backend_errors` of the requests failing with a 5xx; answers the emulator's
+/// rate-limit answers by kind and the number of Gmail requests.
+async fn sync_under_tight_quota(
+    pacing: PacingConfig,
+    backend_errors: f64,
+    what: &str,
+) -> (Value, u64) {
     let emulated = emulator(10, 100, tight_quota()).await;
+    if backend_errors > 0.0 {
+        emulated
+            .control
+            .patch(
+                "/faults",
+                serde_json::json!({"backend_error_probability": backend_errors, "seed": 5}),
+            )
+            .await;
+    }
     let store = TestStore::sqlite().await;
     let tenant = connect_tenant(&emulated, &store.store, pacing).await;
     let started = Instant::now();
@@ -47,6 +61,14 @@ async fn sync_under_tight_quota(pacing: PacingConfig, what: &str) -> (Value, u64
     );
     store.close().await;
     let requests = counters["total"]["requests"].as_u64().unwrap();
+    let injected = counters["faults_injected"]["backend_errors"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        injected > 0,
+        backend_errors > 0.0,
+        "{injected} backend errors"
+    );
     (counters["rate_limited_by_kind"].clone(), requests)
 }
 
@@ -57,7 +79,7 @@ async fn paced_at_the_budget_the_engine_is_not_refused() {
         minute: Duration::from_secs_f64(60.0 / TIME_SCALE),
         ..test_pacing()
     };
-    let (refused, requests) = sync_under_tight_quota(pacing, "paced").await;
+    let (refused, requests) = sync_under_tight_quota(pacing, 0.0, "paced").await;
     // Pacing matches the budget, including the refill a call loses in transit while
     // Google's bucket is full; only a call slower than the transit allowance (a
     // quarter of a second, on a loaded machine) could still be refused.
@@ -68,6 +90,20 @@ async fn paced_at_the_budget_the_engine_is_not_refused() {
 #[tokio::test]
 async fn unpaced_refusals_are_retried_after_the_time_google_gives() {
     // The engine believes in Google's default budget, 150 times the real one.
-    let (refused, _) = sync_under_tight_quota(test_pacing(), "unpaced").await;
+    let (refused, _) = sync_under_tight_quota(test_pacing(), 0.0, "unpaced").await;
     assert!(refused["user_rate"].as_u64().unwrap() > 0, "{refused}");
+}
+
+#[tokio::test]
+async fn a_tenth_of_requests_failing_under_a_tight_quota_still_gives_the_truth() {
+    let pacing = PacingConfig {
+        user_units_per_minute: UNITS_PER_MINUTE,
+        minute: Duration::from_secs_f64(60.0 / TIME_SCALE),
+        ..test_pacing()
+    };
+    // The store equals the ground truth (checked inside). A failed call was charged by
+    // Google and is paced again before its retry, so failures cost time, not refusals.
+    let (refused, requests) = sync_under_tight_quota(pacing, 0.1, "paced, 10% 5xx").await;
+    assert!(requests > 300, "{requests} requests");
+    assert!(refused["user_rate"].as_u64().unwrap() <= 1, "{refused}");
 }
