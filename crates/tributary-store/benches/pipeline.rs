@@ -8,7 +8,8 @@
 //!
 //! Environment: `TRIBUTARY_BENCH_USERS` (default 25), `TRIBUTARY_BENCH_MESSAGES_PER_USER`
 //! (default 400), `TRIBUTARY_TEST_POSTGRES_URL` (default
-//! `postgres://postgres@127.0.0.1:5432/postgres`).
+//! `postgres://postgres@127.0.0.1:5432/postgres`), `TRIBUTARY_BENCH_BACKEND` (`sqlite` or
+//! `postgres`: run only that one; both by default).
 
 use sqlx::{AssertSqlSafe, Connection};
 use std::time::{Duration, Instant};

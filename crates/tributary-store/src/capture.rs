@@ -1,10 +1,12 @@
 //! Committing one page of captured messages: activities, participants, sightings,
 //! contacts, companies, relationships and the cursor advance, in one transaction.
 //!
-//! A page costs a bounded number of statements whatever its size: every table is read
-//! with one `IN` list and written with multi-row `VALUES` lists (split into batches of
-//! power-of-two sizes, so each statement shape is prepared once per connection and
-//! reused), instead of a round trip per row.
+//! A page costs a bounded number of statements whatever its size: every table is
+//! written with multi-row `VALUES` lists (split into batches of power-of-two sizes, so
+//! each statement shape is prepared once per connection and reused), instead of a round
+//! trip per row, and read with one lookup per table ([`lookups`]: `IN` lists on SQLite,
+//! one statement with the keys as a JSON array on PostgreSQL, which also takes all of a
+//! step's advisory locks in one statement).
 
 use crate::error::StoreError;
 use crate::relationship::{self, Change, StoredParticipant};
@@ -12,7 +14,7 @@ use crate::store::{Backend, LinkId, Store, TenantId, now_ms};
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
-use sqlx::{Any, AssertSqlSafe, Encode, Row, Transaction, Type};
+use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use tributary_core::{
     AddressClass, Decision, Direction, EmailAddress, ExclusionReason, Extraction, Participant, Role,
@@ -72,23 +74,8 @@ impl Store {
         page: &CapturePage,
         cursor: Option<&CursorAdvance>,
     ) -> Result<PageSummary, StoreError> {
-        let __be = self.backend();
-        let mut __t = std::time::Instant::now();
-        macro_rules! tp {
-            ($n:expr) => {
-                tprof::add(__be, $n, __t.elapsed());
-                __t = std::time::Instant::now();
-            };
-        }
         let mut tx = self.begin_write().await?;
-        if __be == Backend::Postgres && std::env::var("TLOG").is_ok() {
-            sqlx::query("SET LOCAL log_min_duration_statement = 0")
-                .execute(&mut **tx)
-                .await?;
-        }
-        tp!("begin");
         ensure_link(&mut tx, tenant, link).await?;
-        tp!("ensure_link");
         // SQLite's `BEGIN IMMEDIATE` already serializes writers; PostgreSQL commits run
         // concurrently, so they take their locks in one global order: the page's dedupe
         // keys, companies, contacts, then the relationships they update.
@@ -107,15 +94,11 @@ impl Store {
                 ])
             });
             writer.advisory_locks(keys.collect()).await?;
-            tp!("lock_activities");
         }
         let contacts = writer.companies_and_contacts(page).await?;
-        tp!("companies_contacts");
         let members = writer.members(page).await?;
-        tp!("members");
         let receipts = page_receipts(page);
         let activities = writer.activities(page, &receipts).await?;
-        tp!("activities");
         let mut ids = PageIds {
             contacts,
             members,
@@ -123,22 +106,16 @@ impl Store {
         };
         let (summary, placement) = place_sightings(page, link, &ids.activities);
         let mut known = writer.known_participants(page, &ids.activities).await?;
-        tp!("known_participants");
         let rows = participant_rows(page, &ids, &mut known.keys);
         writer.insert_participants(&rows.rows).await?;
-        tp!("insert_participants");
         let taken = writer.take_held(&ids.activities.inserted).await?;
-        tp!("take_held");
         let retimed = writer
             .lower_receipt_times(&mut ids.activities, &receipts, &taken.receipts)
             .await?;
-        tp!("lower_receipt");
         writer
             .write_sightings(placement.sightings, taken.sightings)
             .await?;
-        tp!("write_sightings");
         writer.hold(link, placement.held).await?;
-        tp!("hold");
 
         let mut changes = relationship_changes(&rows, &ids, &known);
         // A known activity that moved in time changes first, last and every decayed
@@ -146,7 +123,6 @@ impl Store {
         changes.recompute_activities.extend(retimed);
         let mut recompute = changes.recompute_pairs;
         recompute.extend(writer.touched_pairs(&changes.recompute_activities).await?);
-        tp!("touched_pairs");
         // A pair recomputed from all its activities already counts this page's.
         changes.pairs.retain(|pair, _| !recompute.contains(pair));
         if concurrent {
@@ -158,24 +134,18 @@ impl Store {
                 .chain(&recompute)
                 .map(|(member, contact)| relationship_lock_key(tenant.as_str(), *member, *contact));
             writer.advisory_locks(keys.collect()).await?;
-            tp!("lock_pairs");
         }
         let unrevisable =
             relationship::apply_changes(writer.tx, writer.tenant, writer.backend, changes.pairs)
                 .await?;
-        tp!("apply_changes");
         recompute.extend(unrevisable);
         for (member, contact) in recompute {
             relationship::recompute_relationship(writer.tx, writer.tenant, member, contact).await?;
-            tp!("recompute");
         }
         if let Some(cursor) = cursor {
             advance_cursor(&mut tx, tenant, link, cursor).await?;
-            tp!("cursor");
         }
         tx.commit().await?;
-        tp!("commit");
-        tprof::dump(__be);
         Ok(summary)
     }
 }
@@ -259,24 +229,26 @@ pub(crate) fn relationship_lock_key(tenant: &str, member: i64, contact: i64) -> 
 }
 
 /// Takes PostgreSQL transaction-scoped advisory locks, in ascending key order so that
-/// concurrent commits never wait on each other in a cycle. PostgreSQL evaluates a select
-/// list left to right, so one statement keeps that order.
+/// concurrent commits never wait on each other in a cycle: one statement for all of
+/// them, the keys a JSON array sorted in a subquery that `OFFSET 0` keeps apart, so
+/// each lock is taken as its sorted row reaches the outer select list.
 pub(crate) async fn advisory_locks(
     tx: &mut Transaction<'static, Any>,
     keys: BTreeSet<i64>,
 ) -> Result<(), StoreError> {
-    let keys: Vec<i64> = keys.into_iter().collect();
-    for batch in batches(&keys) {
-        let calls = (1..=batch.len())
-            .map(|n| format!("pg_advisory_xact_lock(${n})"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut query = built_query(format!("SELECT {calls}"));
-        for key in batch {
-            query = query.bind(*key);
-        }
-        query.execute(&mut **tx).await?;
+    if keys.is_empty() {
+        return Ok(());
     }
+    let keys: Vec<i64> = keys.into_iter().collect();
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(sorted.k) FROM (
+             SELECT CAST(value AS BIGINT) AS k FROM json_array_elements_text(CAST($1 AS JSON))
+             ORDER BY k OFFSET 0
+         ) AS sorted",
+    )
+    .bind(serde_json::to_string(&keys)?)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -391,6 +363,83 @@ pub(crate) type AnyQuery = Query<'static, Any, AnyArguments>;
 /// A query of SQL built here from fixed text and numbered placeholders only.
 pub(crate) fn built_query(sql: String) -> AnyQuery {
     sqlx::query(AssertSqlSafe(sql))
+}
+
+/// A value a lookup is keyed by: how PostgreSQL reads it back from a JSON array.
+pub(crate) trait LookupKey: serde::Serialize + Copy {
+    /// `keys.k` (JSON text) as the column's type.
+    const COLUMN: &'static str;
+
+    fn bind_to(self, query: AnyQuery) -> AnyQuery;
+}
+
+impl LookupKey for &str {
+    const COLUMN: &'static str = "keys.k";
+
+    fn bind_to(self, query: AnyQuery) -> AnyQuery {
+        query.bind(self)
+    }
+}
+
+impl LookupKey for i64 {
+    const COLUMN: &'static str = "CAST(keys.k AS BIGINT)";
+
+    fn bind_to(self, query: AnyQuery) -> AnyQuery {
+        query.bind(self)
+    }
+}
+
+/// The statements that look `keys` up in tenant `tenant`: `sql(tenant, key)` is a
+/// `SELECT` given the tenant's placeholder and the condition on the key column (`key`
+/// follows the column's name).
+///
+/// SQLite: `IN` lists in batches, which its planner serves from the index. PostgreSQL:
+/// one statement whatever the number of keys, the keys a JSON array (the `Any` driver
+/// binds no arrays), each key looked up on its own through a `LATERAL` subquery that
+/// `OFFSET 0` keeps from being flattened. Given a plain `IN` list PostgreSQL chose, for
+/// want of statistics on a fresh tenant (every `tenant_id = $1` guessed at 0.5% of the
+/// table, a 256-key list at all of it), to read the tenant's whole index range and
+/// filter: work growing with the tenant, measured as most of a page's commit on a
+/// 37,000-message tenant. Per key, the index matching the tenant and the key is the
+/// only cheap plan with or without statistics.
+pub(crate) fn lookups<K: LookupKey>(
+    backend: Backend,
+    tenant: &str,
+    keys: &[K],
+    sql: impl Fn(&str, &str) -> String,
+) -> Result<Vec<AnyQuery>, StoreError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    if backend == Backend::Postgres {
+        let inner = sql("$1", &format!("= {}", K::COLUMN));
+        let query = built_query(postgres_lookup(&inner))
+            .bind(tenant.to_owned())
+            .bind(serde_json::to_string(keys)?);
+        return Ok(vec![query]);
+    }
+    Ok(batches(keys)
+        .into_iter()
+        .map(|batch| {
+            let mut p = Params::new(backend);
+            let tenant_placeholder = p.one();
+            let key = format!("IN ({})", p.list(batch.len()));
+            let mut query = built_query(sql(&tenant_placeholder, &key)).bind(tenant.to_owned());
+            for item in batch {
+                query = item.bind_to(query);
+            }
+            query
+        })
+        .collect())
+}
+
+/// PostgreSQL's form of a lookup: `inner` (referring to `keys.k`) once per key of the
+/// JSON array `$2`.
+fn postgres_lookup(inner: &str) -> String {
+    format!(
+        "SELECT found.* FROM json_array_elements_text(CAST($2 AS JSON)) AS keys(k)
+         CROSS JOIN LATERAL ({inner} OFFSET 0) AS found"
+    )
 }
 
 /// The ids a page's rows refer to.
@@ -764,24 +813,13 @@ impl<'p> PageWriter<'_> {
         Params::new(self.backend)
     }
 
-    /// The per-batch lookup every step here makes: `sql(tenant, list)` is given the
-    /// tenant's placeholder and an `IN` list for `batch`, and both are bound.
-    fn tenant_batch_query<'e, T>(
+    /// See [`lookups`].
+    fn lookup<K: LookupKey>(
         &self,
-        batch: &[T],
-        sql: impl FnOnce(String, String) -> String,
-    ) -> AnyQuery
-    where
-        T: Encode<'e, Any> + Type<Any> + Copy + 'e,
-    {
-        let mut p = self.params();
-        let tenant = p.one();
-        let list = p.list(batch.len());
-        let mut query = built_query(sql(tenant, list)).bind(self.tenant);
-        for item in batch {
-            query = query.bind(*item);
-        }
-        query
+        keys: &[K],
+        sql: impl Fn(&str, &str) -> String,
+    ) -> Result<Vec<AnyQuery>, StoreError> {
+        lookups(self.backend, self.tenant, keys, sql)
     }
 
     async fn advisory_locks(&mut self, keys: BTreeSet<i64>) -> Result<(), StoreError> {
@@ -858,10 +896,9 @@ impl<'p> PageWriter<'_> {
     ) -> Result<HashMap<&'p str, i64>, StoreError> {
         let mut ids = HashMap::with_capacity(values.len());
         let wanted: HashSet<&'p str> = values.iter().copied().collect();
-        for batch in batches(values) {
-            let query = self.tenant_batch_query(batch, |tenant, list| {
-                format!("{select} WHERE tenant_id = {tenant} AND {column} IN ({list})")
-            });
+        for query in self.lookup(values, |tenant, key| {
+            format!("{select} WHERE tenant_id = {tenant} AND {column} {key}")
+        })? {
             for row in query.fetch_all(&mut **self.tx).await? {
                 let text: String = row.try_get(0)?;
                 if let Some(value) = wanted.get(text.as_str()) {
@@ -889,17 +926,16 @@ impl<'p> PageWriter<'_> {
             .collect();
         let addresses: Vec<&'p str> = addresses.into_iter().collect();
         let mut members = HashMap::with_capacity(addresses.len());
-        for batch in batches(&addresses) {
-            let query = self.tenant_batch_query(batch, |tenant, list| {
-                format!(
-                    "SELECT a.address, a.member_id, m.email FROM member_addresses a
+        for query in self.lookup(&addresses, |tenant, key| {
+            format!(
+                "SELECT a.address, a.member_id, m.email FROM member_addresses a
                      JOIN members m ON m.tenant_id = a.tenant_id AND m.id = a.member_id
-                     WHERE a.tenant_id = {tenant} AND a.address IN ({list})"
-                )
-            });
+                     WHERE a.tenant_id = {tenant} AND a.address {key}"
+            )
+        })? {
             for row in query.fetch_all(&mut **self.tx).await? {
                 let address: String = row.try_get(0)?;
-                let Some(address) = batch.iter().find(|a| **a == address) else {
+                let Some(address) = addresses.iter().find(|a| **a == address) else {
                     continue;
                 };
                 let email: String = row.try_get(2)?;
@@ -1029,17 +1065,19 @@ impl<'p> PageWriter<'_> {
             .collect();
         let ids: Vec<i64> = ids.into_iter().collect();
         let mut known = KnownParticipants::default();
-        for batch in batches(&ids) {
-            let query = self.tenant_batch_query(batch, |tenant, list| {
-                format!(
-                    "SELECT p.activity_id, p.address, p.role, p.member_id, p.contact_id, m.email,
-                            a.time_ms, a.is_reply
+        for query in self.lookup(&ids, |tenant, key| {
+            format!(
+                // The member's address by a subquery, so that each row is one index
+                // lookup whatever the planner guesses of the members' number.
+                "SELECT p.activity_id, p.address, p.role, p.member_id, p.contact_id,
+                        (SELECT m.email FROM members m
+                         WHERE m.tenant_id = p.tenant_id AND m.id = p.member_id) AS email,
+                        a.time_ms, a.is_reply
                      FROM activity_participants p
                      JOIN activities a ON a.tenant_id = p.tenant_id AND a.id = p.activity_id
-                     LEFT JOIN members m ON m.tenant_id = p.tenant_id AND m.id = p.member_id
-                     WHERE p.tenant_id = {tenant} AND p.activity_id IN ({list})"
-                )
-            });
+                     WHERE p.tenant_id = {tenant} AND p.activity_id {key}"
+            )
+        })? {
             for row in query.fetch_all(&mut **self.tx).await? {
                 let activity: i64 = row.try_get(0)?;
                 let address: String = row.try_get(1)?;
@@ -1122,14 +1160,13 @@ impl<'p> PageWriter<'_> {
             receipts: HashMap::new(),
         };
         let mut found: Vec<&'p str> = Vec::new();
-        for batch in batches(&keys) {
-            let query = self.tenant_batch_query(batch, |tenant, list| {
-                format!(
-                    "SELECT dedupe_key, link_id, provider_message_id, labels, receipt_ms
+        for query in self.lookup(&keys, |tenant, key| {
+            format!(
+                "SELECT dedupe_key, link_id, provider_message_id, labels, receipt_ms
                      FROM held_sightings
-                     WHERE tenant_id = {tenant} AND dedupe_key IN ({list})"
-                )
-            });
+                     WHERE tenant_id = {tenant} AND dedupe_key {key}"
+            )
+        })? {
             for row in query.fetch_all(&mut **self.tx).await? {
                 let key: String = row.try_get(0)?;
                 let Some((key, activity)) = inserted.get_key_value(key.as_str()) else {
@@ -1150,12 +1187,24 @@ impl<'p> PageWriter<'_> {
         }
         found.sort_unstable();
         found.dedup();
-        for batch in batches(&found) {
-            let query = self.tenant_batch_query(batch, |tenant, list| {
+        let deletes = if self.backend == Backend::Postgres {
+            // The rows found per key as every lookup here, deleted by tuple id.
+            let rows = postgres_lookup(
+                "SELECT ctid FROM held_sightings WHERE tenant_id = $1 AND dedupe_key = keys.k",
+            );
+            let sql = format!("DELETE FROM held_sightings WHERE ctid = ANY(ARRAY({rows}))");
+            let query = built_query(sql)
+                .bind(self.tenant)
+                .bind(serde_json::to_string(&found)?);
+            vec![query]
+        } else {
+            self.lookup(&found, |tenant, key| {
                 format!(
-                    "DELETE FROM held_sightings WHERE tenant_id = {tenant} AND dedupe_key IN ({list})"
+                    "DELETE FROM held_sightings WHERE tenant_id = {tenant} AND dedupe_key {key}"
                 )
-            });
+            })?
+        };
+        for query in deletes {
             query.execute(&mut **self.tx).await?;
         }
         Ok(taken)
@@ -1174,13 +1223,12 @@ impl<'p> PageWriter<'_> {
             sightings.keys().map(|(activity, _, _)| *activity).collect();
         let activities: Vec<i64> = activities.into_iter().collect();
         let mut stored: HashMap<(i64, i64, String), BTreeSet<String>> = HashMap::new();
-        for batch in batches(&activities) {
-            let query = self.tenant_batch_query(batch, |tenant, list| {
-                format!(
-                    "SELECT activity_id, link_id, provider_message_id, labels FROM activity_sightings
-                     WHERE tenant_id = {tenant} AND activity_id IN ({list})"
-                )
-            });
+        for query in self.lookup(&activities, |tenant, key| {
+            format!(
+                "SELECT activity_id, link_id, provider_message_id, labels FROM activity_sightings
+                     WHERE tenant_id = {tenant} AND activity_id {key}"
+            )
+        })? {
             for row in query.fetch_all(&mut **self.tx).await? {
                 let labels: BTreeSet<String> = serde_json::from_str(row.try_get::<&str, _>(3)?)?;
                 stored.insert((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?), labels);
@@ -1243,21 +1291,18 @@ impl<'p> PageWriter<'_> {
         let keys: BTreeSet<&str> = held.keys().map(|(key, _)| key.as_str()).collect();
         let keys: Vec<&str> = keys.into_iter().collect();
         let mut before: Vec<((String, String), Vec<String>)> = Vec::new();
-        for batch in batches(&keys) {
-            let mut p = self.params();
-            let mut query = built_query(format!(
-                "SELECT dedupe_key, provider_message_id, labels FROM held_sightings
-                 WHERE tenant_id = {} AND link_id = {} AND dedupe_key IN ({})",
-                p.one(),
-                p.one(),
-                p.list(batch.len())
-            ))
-            .bind(self.tenant)
-            .bind(link.0);
-            for key in batch {
-                query = query.bind(*key);
-            }
+        // This link's rows; a key's rows of other links are few.
+        let queries = self.lookup(&keys, |tenant, key| {
+            format!(
+                "SELECT dedupe_key, provider_message_id, labels, link_id FROM held_sightings
+                 WHERE tenant_id = {tenant} AND dedupe_key {key}"
+            )
+        })?;
+        for query in queries {
             for row in query.fetch_all(&mut **self.tx).await? {
+                if row.try_get::<i64, _>(3)? != link.0 {
+                    continue;
+                }
                 let labels: Vec<String> = serde_json::from_str(row.try_get::<&str, _>(2)?)?;
                 before.push(((row.try_get(0)?, row.try_get(1)?), labels));
             }
@@ -1338,13 +1383,12 @@ impl<'p> PageWriter<'_> {
             .filter(|id| known.contains(id))
             .collect();
         let mut retimed = BTreeSet::new();
-        for batch in batches(&candidates) {
-            let query = self.tenant_batch_query(batch, |tenant, list| {
-                format!(
-                    "SELECT id, time_ms FROM activities
-                     WHERE tenant_id = {tenant} AND time_from_receipt = 1 AND id IN ({list})"
-                )
-            });
+        for query in self.lookup(&candidates, |tenant, key| {
+            format!(
+                "SELECT id, time_ms FROM activities
+                     WHERE tenant_id = {tenant} AND time_from_receipt = 1 AND id {key}"
+            )
+        })? {
             for row in query.fetch_all(&mut **self.tx).await? {
                 let id: i64 = row.try_get(0)?;
                 let Some(stored) = row.try_get::<Option<i64>, _>(1)? else {
@@ -1375,17 +1419,19 @@ impl<'p> PageWriter<'_> {
     ) -> Result<BTreeSet<(i64, i64)>, StoreError> {
         let activities: Vec<i64> = activities.iter().copied().collect();
         let mut pairs = BTreeSet::new();
-        for batch in batches(&activities) {
-            let query = self.tenant_batch_query(batch, |tenant, list| {
-                format!(
-                    "SELECT DISTINCT m.member_id, c.contact_id
+        for query in self.lookup(&activities, |tenant, key| {
+            // The unary `+` (and no DISTINCT: the set dedupes) keep SQLite on the
+            // activities' rows; it otherwise read the tenant's every member participant
+            // through the member index, taking `IS NOT NULL` for a range on it.
+            format!(
+                "SELECT m.member_id, c.contact_id
                      FROM activity_participants m
                      JOIN activity_participants c
                        ON c.tenant_id = m.tenant_id AND c.activity_id = m.activity_id
-                     WHERE m.tenant_id = {tenant} AND m.activity_id IN ({list})
-                       AND m.member_id IS NOT NULL AND c.contact_id IS NOT NULL"
-                )
-            });
+                     WHERE m.tenant_id = {tenant} AND m.activity_id {key}
+                       AND +m.member_id IS NOT NULL AND +c.contact_id IS NOT NULL"
+            )
+        })? {
             for row in query.fetch_all(&mut **self.tx).await? {
                 pairs.insert((row.try_get(0)?, row.try_get(1)?));
             }
@@ -1452,40 +1498,5 @@ mod tests {
         let mut sqlite = Params::new(Backend::Sqlite);
         assert_eq!(sqlite.rows(2, 2), "(?, ?), (?, ?)");
         assert_eq!(sqlite.list(3), "?, ?, ?");
-    }
-}
-
-#[allow(dead_code)]
-mod tprof {
-    use super::Backend;
-    use std::sync::Mutex;
-    use std::time::Duration;
-    static T: Mutex<Vec<(String, String, Duration, u64)>> = Mutex::new(Vec::new());
-    pub fn add(b: Backend, n: &str, d: Duration) {
-        let mut t = T.lock().unwrap();
-        let b = format!("{b:?}");
-        if let Some(e) = t.iter_mut().find(|e| e.0 == b && e.1 == n) {
-            e.2 += d;
-            e.3 += 1;
-        } else {
-            t.push((b, n.to_owned(), d, 1));
-        }
-    }
-    pub fn dump(b: Backend) {
-        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        if std::env::var("TPROF").is_err() {
-            return;
-        }
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if n % 10 != 0 {
-            return;
-        }
-        let t = T.lock().unwrap();
-        let b = format!("{b:?}");
-        let mut s = String::new();
-        for e in t.iter().filter(|e| e.0 == b) {
-            s += &format!("  {:>9.1}ms {:>5} {}\n", e.2.as_secs_f64() * 1e3, e.3, e.1);
-        }
-        eprintln!("TPROF {b} after {n}\n{s}");
     }
 }

@@ -14,7 +14,7 @@
 //! (the capture contract's definitions), the score by replaying those activities
 //! through the book.
 
-use crate::capture::{Params, batches, built_query};
+use crate::capture::{Params, batches, built_query, lookups};
 use crate::error::StoreError;
 use crate::store::{Backend, Store, TenantId};
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
@@ -185,22 +185,17 @@ pub(crate) async fn apply_changes(
 ) -> Result<Vec<(i64, i64)>, StoreError> {
     let pairs: Vec<(i64, i64)> = changes.keys().copied().collect();
     let mut rows: HashMap<(i64, i64), PairRow> = HashMap::with_capacity(pairs.len());
-    for batch in batches(&pairs) {
-        let mut contacts: Vec<i64> = batch.iter().map(|(_, contact)| *contact).collect();
-        contacts.sort_unstable();
-        contacts.dedup();
-        let mut p = Params::new(backend);
-        let mut query = built_query(format!(
+    let mut contacts: Vec<i64> = pairs.iter().map(|(_, contact)| *contact).collect();
+    contacts.sort_unstable();
+    contacts.dedup();
+    let queries = lookups(backend, tenant, &contacts, |tenant, key| {
+        format!(
             "SELECT member_id, contact_id, first_ms, last_ms, sent, received, total,
                     score_at_last
-             FROM relationships WHERE tenant_id = {} AND contact_id IN ({})",
-            p.one(),
-            p.list(contacts.len())
-        ))
-        .bind(tenant);
-        for contact in contacts {
-            query = query.bind(contact);
-        }
+             FROM relationships WHERE tenant_id = {tenant} AND contact_id {key}"
+        )
+    })?;
+    for query in queries {
         for row in query.fetch_all(&mut **tx).await? {
             let pair = (row.try_get(0)?, row.try_get(1)?);
             if !changes.contains_key(&pair) {

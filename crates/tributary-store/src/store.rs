@@ -154,9 +154,11 @@ impl Store {
     }
 
     async fn open_postgres(url: &str) -> Result<Self, StoreError> {
+        let options = AnyConnectOptions::from_str(url)?;
         let pool = AnyPoolOptions::new()
             .max_connections(8)
-            .connect(url)
+            .after_connect(|connection, _| Box::pin(no_delay::set(connection)))
+            .connect_with(options)
             .await?;
         POSTGRES_MIGRATIONS.run(&pool).await?;
         Ok(Self {
@@ -298,6 +300,8 @@ impl Store {
         // Engines are rebuilt on a new version: only a real change should cause that.
         if inserted > 0 {
             crate::settings::bump_config_version(&mut tx, tenant).await?;
+            crate::membership::claim_participants(&mut tx, self.backend, tenant, MemberId(id))
+                .await?;
         }
         tx.commit().await?;
         Ok(MemberId(id))
@@ -462,6 +466,79 @@ fn url_path(path: &Path) -> Result<String, StoreError> {
         .replace('%', "%25")
         .replace('?', "%3F")
         .replace('#', "%23"))
+}
+
+/// Turns Nagle's algorithm off on a PostgreSQL connection's socket, as libpq does.
+///
+/// sqlx 0.9.0 stopped setting `TCP_NODELAY` (launchbadge/sqlx#4335, fixed by #4336 after
+/// that release). Without it a message written in more than one piece (every TLS record
+/// is one write; a page's multi-row `INSERT`s span several) waits for the server's
+/// delayed ACK: about 40 ms per large statement, which measured as most of a page's
+/// commit time. sqlx exposes no socket, so the socket is found among this process's
+/// open descriptors by its two ports, which the server reports. Remove this once the
+/// sqlx in use sets the option itself.
+mod no_delay {
+    use sqlx::{AnyConnection, Row};
+
+    pub(super) async fn set(connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        // NULL over a Unix-domain socket, where Nagle does not apply.
+        let row = sqlx::query(
+            "SELECT CAST(inet_client_port() AS BIGINT), CAST(inet_server_port() AS BIGINT)",
+        )
+        .fetch_one(connection)
+        .await?;
+        let client: Option<i64> = row.try_get(0)?;
+        let server: Option<i64> = row.try_get(1)?;
+        if let (Some(client), Some(server)) = (client, server) {
+            let ports = (u16::try_from(client), u16::try_from(server));
+            if let (Ok(client), Ok(server)) = ports {
+                // Best effort: a socket not found only keeps the delay.
+                set_on_socket(client, server);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets `TCP_NODELAY` on this process's TCP socket from local port `local` to remote
+    /// port `remote`; whether it found one.
+    #[cfg(target_os = "linux")]
+    fn set_on_socket(local: u16, remote: u16) -> bool {
+        use std::mem::ManuallyDrop;
+        use std::os::fd::FromRawFd;
+        let Ok(descriptors) = std::fs::read_dir("/proc/self/fd") else {
+            return false;
+        };
+        for entry in descriptors.flatten() {
+            let Some(fd) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let is_socket = std::fs::read_link(entry.path())
+                .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"));
+            if !is_socket {
+                continue;
+            }
+            // SAFETY: the descriptor is only borrowed: `ManuallyDrop` never closes it, and
+            // `local_addr`, `peer_addr` and `set_nodelay` are getsockname, getpeername and
+            // setsockopt, which fail harmlessly on a descriptor closed or reused meanwhile.
+            let stream = ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(fd) });
+            let ports = (stream.local_addr(), stream.peer_addr());
+            if let (Ok(here), Ok(there)) = ports
+                && (here.port(), there.port()) == (local, remote)
+            {
+                return stream.set_nodelay(true).is_ok();
+            }
+        }
+        false
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn set_on_socket(_local: u16, _remote: u16) -> bool {
+        false
+    }
 }
 
 fn sqlx_drivers() {
