@@ -238,12 +238,7 @@ impl Store {
         let (rows, more) = split_page(rows, limit);
         let contacts = rows
             .iter()
-            .map(|row| {
-                Ok(ContactView {
-                    address: row.try_get(0)?,
-                    company: row.try_get(1)?,
-                })
-            })
+            .map(ContactView::from_row)
             .collect::<Result<Vec<_>, StoreError>>()?;
         let next = more
             .then(|| contacts.last().map(|c| c.address.clone()))
@@ -283,12 +278,7 @@ impl Store {
         let (rows, more) = split_page(rows, limit);
         let companies = rows
             .iter()
-            .map(|row| {
-                Ok(CompanyView {
-                    domain: row.try_get(0)?,
-                    contacts: row.try_get(1)?,
-                })
-            })
+            .map(CompanyView::from_row)
             .collect::<Result<Vec<_>, StoreError>>()?;
         let next = more
             .then(|| companies.last().map(|c| c.domain.clone()))

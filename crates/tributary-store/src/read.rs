@@ -50,6 +50,26 @@ pub struct CompanyView {
     pub contacts: i64,
 }
 
+impl ContactView {
+    /// A row of (address, company domain).
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        Ok(ContactView {
+            address: row.try_get(0)?,
+            company: row.try_get(1)?,
+        })
+    }
+}
+
+impl CompanyView {
+    /// A row of (domain, number of contacts).
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        Ok(CompanyView {
+            domain: row.try_get(0)?,
+            contacts: row.try_get(1)?,
+        })
+    }
+}
+
 /// A member–contact relationship.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RelationshipView {
@@ -152,14 +172,7 @@ impl Store {
         .bind(tenant.as_str())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ContactView {
-                    address: row.try_get(0)?,
-                    company: row.try_get(1)?,
-                })
-            })
-            .collect()
+        rows.iter().map(ContactView::from_row).collect()
     }
 
     /// Every company of the tenant with its number of contacts, by domain.
@@ -172,14 +185,7 @@ impl Store {
         .bind(tenant.as_str())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(CompanyView {
-                    domain: row.try_get(0)?,
-                    contacts: row.try_get(1)?,
-                })
-            })
-            .collect()
+        rows.iter().map(CompanyView::from_row).collect()
     }
 
     /// Every relationship of the tenant, by member then contact address.
@@ -496,13 +502,7 @@ impl Store {
         .bind(address.to_lowercase())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| {
-            Ok(ContactView {
-                address: row.try_get(0)?,
-                company: row.try_get(1)?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(ContactView::from_row).transpose()
     }
 
     /// One page of a timeline: the activities any of whose participants is one of
@@ -702,12 +702,7 @@ impl Store {
         let rows = b.query(sql).fetch_all(&self.pool).await?;
         let items = rows
             .iter()
-            .map(|row| {
-                Ok(CompanyView {
-                    domain: row.try_get(0)?,
-                    contacts: row.try_get(1)?,
-                })
-            })
+            .map(CompanyView::from_row)
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(Found { items, total })
     }
