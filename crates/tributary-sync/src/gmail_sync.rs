@@ -33,8 +33,6 @@ pub const LABELS_STREAM: &str = "gmail.labels";
 const MILLIS_PER_DAY: i64 = 86_400_000;
 /// Gmail's page-size maximum for `messages.list` and `history.list`.
 const MAX_PAGE_SIZE: u32 = 500;
-/// What `labels.get` costs in quota units.
-const LABELS_GET_UNITS: u32 = 1;
 
 /// How a run went about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -469,7 +467,7 @@ impl GmailLinkSync {
     async fn start_label(&self, label: &str) -> Result<LabelTally, SyncError> {
         let found = self
             .pacer
-            .call(self.gmail.user(), LABELS_GET_UNITS, || {
+            .call(self.gmail.user(), units::LABELS_GET, || {
                 self.gmail.get_label(label)
             })
             .await?;

@@ -8,14 +8,12 @@
 //!
 //! [`LinkErrorStatus::fix_hint`]: tributary_core::LinkErrorStatus::fix_hint
 
+use crate::pacing::units;
 use crate::runtime::{Runtime, RuntimeError};
 use serde::Serialize;
 use std::cmp::Ordering;
 use tributary_google::{Label, LabelKind};
 use tributary_store::{LinkStatus, MemberId, MemberView, StoreError, TenantId, label_key};
-
-/// What `labels.list` costs in quota units.
-const LABELS_LIST_UNITS: u32 = 1;
 
 /// Gmail system labels a member is not offered, each for a reason:
 /// - `DRAFT`: drafts were never sent, so they are not correspondence with anyone;
@@ -123,7 +121,7 @@ pub fn label_choices(
             in_mailbox: true,
         })
         .collect();
-    choices.sort_by(by_kind_then_name);
+    choices.sort_by(|a, b| by_kind_then_name((a.kind, &a.name, &a.id), (b.kind, &b.name, &b.id)));
     let mut gone: Vec<LabelChoice> = chosen
         .iter()
         .filter(|id| !is_policy(id))
@@ -142,11 +140,11 @@ pub fn label_choices(
     choices
 }
 
-fn by_kind_then_name(a: &LabelChoice, b: &LabelChoice) -> Ordering {
-    a.kind
-        .cmp(&b.kind)
-        .then_with(|| a.name.to_lowercase().cmp(&b.name.to_lowercase()))
-        .then_with(|| a.id.cmp(&b.id))
+/// User labels before system ones, then by name ignoring case, then by id.
+fn by_kind_then_name<K: Ord>(a: (K, &str, &str), b: (K, &str, &str)) -> Ordering {
+    a.0.cmp(&b.0)
+        .then_with(|| a.1.to_lowercase().cmp(&b.1.to_lowercase()))
+        .then_with(|| a.2.cmp(b.2))
 }
 
 impl Runtime {
@@ -167,16 +165,13 @@ impl Runtime {
         let mailbox = self.synced_mailbox(tenant, &member).await?;
         let (connector, _) = self.connector(tenant).await?;
         self.pacer(tenant)
-            .acquire(&mailbox, LABELS_LIST_UNITS)
+            .acquire(&mailbox, units::LABELS_LIST)
             .await;
         let labels = connector.gmail(&mailbox).list_labels().await?;
         let mut labels: Vec<MailboxLabel> =
             labels.into_iter().map(MailboxLabel::from_gmail).collect();
-        labels.sort_by(|a, b| {
-            a.kind
-                .cmp(&b.kind)
-                .then_with(|| a.name.to_lowercase().cmp(&b.name.to_lowercase()))
-        });
+        labels
+            .sort_by(|a, b| by_kind_then_name((a.kind, &a.name, &a.id), (b.kind, &b.name, &b.id)));
         Ok(labels)
     }
 

@@ -22,6 +22,8 @@ pub const GMAIL_PROJECT_UNITS_PER_MINUTE: u32 = 1_200_000;
 /// Quota units of the Gmail calls the engine makes.
 pub mod units {
     pub const GET_PROFILE: u32 = 1;
+    pub const LABELS_LIST: u32 = 1;
+    pub const LABELS_GET: u32 = 1;
     pub const MESSAGES_LIST: u32 = 5;
     pub const MESSAGES_GET: u32 = 5;
     pub const HISTORY_LIST: u32 = 2;
