@@ -6,6 +6,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use tributary_core::LinkErrorStatus;
 use tributary_store::{AccountError, StoreError};
 use tributary_sync::RuntimeError;
 
@@ -16,6 +17,9 @@ pub struct ApiError {
     pub message: String,
     /// The request field at fault, when one is (`private_key` of a key file, `email`).
     pub field: Option<String>,
+    /// Google's refusal behind a `provider_error`: the taxonomy status and Google's own
+    /// message, answered with a hint of what to do.
+    pub provider: Option<(LinkErrorStatus, String)>,
 }
 
 impl ApiError {
@@ -25,7 +29,14 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            provider: None,
         }
+    }
+
+    /// The same error, its message prefixed with what was being done.
+    pub fn while_doing(mut self, what: &str) -> Self {
+        self.message = format!("{what}: {}", self.message);
+        self
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -78,6 +89,11 @@ impl IntoResponse for ApiError {
         if let Some(field) = self.field {
             error["field"] = serde_json::Value::String(field);
         }
+        if let Some((status, message)) = self.provider {
+            error["status"] = serde_json::json!(status);
+            error["provider_message"] = serde_json::Value::String(message);
+            error["hint"] = serde_json::Value::String(status.fix_hint().to_owned());
+        }
         (self.status, Json(serde_json::json!({ "error": error }))).into_response()
     }
 }
@@ -101,8 +117,15 @@ impl From<RuntimeError> for ApiError {
             RuntimeError::UnknownLink(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "unknown_link", error.to_string())
             }
-            RuntimeError::Provider { .. } => {
-                ApiError::new(StatusCode::BAD_GATEWAY, "provider_error", error.to_string())
+            RuntimeError::Provider {
+                status,
+                ref message,
+            } => {
+                let provider = Some((status, message.clone()));
+                ApiError {
+                    provider,
+                    ..ApiError::new(StatusCode::BAD_GATEWAY, "provider_error", error.to_string())
+                }
             }
             RuntimeError::Directory(_) => ApiError::new(
                 StatusCode::BAD_GATEWAY,

@@ -9,13 +9,12 @@ use crate::error::ApiError;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
-use tributary_core::{EmailAddress, LinkErrorStatus};
+use tributary_core::EmailAddress;
 use tributary_store::{AuditEvent, MemberId, MemberRole, MemberView};
-use tributary_sync::{RuntimeError, label_choices};
+use tributary_sync::label_choices;
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -444,53 +443,6 @@ pub async fn set_labels(
     Ok(Json(labels_json(&state, &caller, &member).await?))
 }
 
-/// Why the mailbox's labels could not be listed: an ordinary API error, or Google's
-/// refusal, answered as `502 provider_error` with the taxonomy `status`, Google's own
-/// `provider_message` and a `hint` of what to do, beside the usual code and message.
-#[derive(Debug)]
-pub enum MailboxLabelsError {
-    Api(ApiError),
-    Provider {
-        status: LinkErrorStatus,
-        message: String,
-    },
-}
-
-impl From<ApiError> for MailboxLabelsError {
-    fn from(error: ApiError) -> Self {
-        MailboxLabelsError::Api(error)
-    }
-}
-
-impl From<RuntimeError> for MailboxLabelsError {
-    fn from(error: RuntimeError) -> Self {
-        match error {
-            RuntimeError::Provider { status, message } => {
-                MailboxLabelsError::Provider { status, message }
-            }
-            other => MailboxLabelsError::Api(other.into()),
-        }
-    }
-}
-
-impl IntoResponse for MailboxLabelsError {
-    fn into_response(self) -> Response {
-        match self {
-            MailboxLabelsError::Api(error) => error.into_response(),
-            MailboxLabelsError::Provider { status, message } => {
-                let body = json!({ "error": {
-                    "code": "provider_error",
-                    "message": format!("could not read the mailbox's labels: Google refused ({status}): {message}"),
-                    "status": status,
-                    "provider_message": message,
-                    "hint": status.fix_hint(),
-                } });
-                (StatusCode::BAD_GATEWAY, Json(body)).into_response()
-            }
-        }
-    }
-}
-
 /// The labels `id`'s mailbox has now (Gmail `labels.list`), as the member's settings
 /// offer them: pickable labels by name with whether each is chosen, minus those the
 /// policy syncs for everyone, then chosen ids the mailbox no longer has.
@@ -498,23 +450,20 @@ pub async fn mailbox_labels(
     State(state): State<AppState>,
     caller: ApiCaller,
     ApiPath(id): ApiPath<i64>,
-) -> Result<Json<Value>, MailboxLabelsError> {
+) -> Result<Json<Value>, ApiError> {
     let member = label_access(&state, &caller, id).await?;
     let mailbox = state
         .runtime
         .mailbox_labels(&caller.tenant, member.id)
-        .await?;
+        .await
+        .map_err(|error| {
+            ApiError::from(error).while_doing("could not read the mailbox's labels")
+        })?;
     let chosen = state
         .store()
         .member_labels(&caller.tenant, member.id)
-        .await
-        .map_err(ApiError::from)?;
-    let policy_labels = state
-        .runtime
-        .policy(&caller.tenant)
-        .await
-        .map_err(ApiError::from)?
-        .synced_labels();
+        .await?;
+    let policy_labels = state.runtime.policy(&caller.tenant).await?.synced_labels();
     let choices = label_choices(&mailbox, &policy_labels, &chosen);
     Ok(Json(json!({
         "member_id": member.id.0,
