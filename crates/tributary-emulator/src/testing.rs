@@ -1,5 +1,7 @@
 //! Test support for crates that run the emulator in their own tests (feature `testing`).
 
+pub mod trap;
+
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Debug;

@@ -586,6 +586,26 @@ async fn a_scenario_applies_at_start() {
 }
 
 #[tokio::test]
+async fn a_scenario_s_time_scale_speeds_up_the_quota_in_force() {
+    let mut start = config();
+    start.quota.per_user_units_per_minute = 600;
+    start.scenario = Some(
+        serde_json::from_value(json!({"time_scale": 60, "mail_disabled": [BOB_ALIAS]})).unwrap(),
+    );
+    let emulator = emulator_with(start).await;
+    let (_, quota) = control(&emulator, Method::GET, "/quota", None).await;
+    let quota: QuotaConfig = serde_json::from_value(quota).unwrap();
+    assert_eq!(
+        (quota.time_scale, quota.per_user_units_per_minute),
+        (60.0, 600),
+        "the flags' budget, sixty times faster"
+    );
+    let bob = emulator.gmail_token(BOB).await;
+    let (status, body) = emulator.get("/gmail/v1/users/me/profile", &bob).await;
+    assert_api_error(status, &body, 400, "failedPrecondition", None);
+}
+
+#[tokio::test]
 async fn malformed_requests_get_json_errors() {
     let emulator = emulator().await;
     let response = emulator

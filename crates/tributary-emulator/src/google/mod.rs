@@ -1,4 +1,4 @@
-//! The HTTP server: OAuth token endpoint, Directory, Gmail (and batch), quotas, faults,
+//! The Google Workspace emulator: OAuth token endpoint, Directory, Gmail (and batch), quotas, faults,
 //! and the control API. Start it with [`app::start`]; see `docs/emulator.md`.
 
 pub mod app;

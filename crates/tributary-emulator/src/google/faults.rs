@@ -1,12 +1,11 @@
-//! Injectable faults: random 5xx `backendError`, added latency. (The per-mailbox
+//! Injectable faults: random 5xx `backendError`, added latency. The decisions are the
+//! kit's shared switch ([`crate::kit::FaultSwitch`]); this module keeps Google's settings
+//! names and renders an injected error as Gmail's 500 `backendError`. (The per-mailbox
 //! "Mail service not enabled" fault lives on the mailbox itself: `Mailbox::mail_enabled`.)
 
 use super::error::ApiError;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use crate::kit;
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 /// Fault settings, settable at start (flags, scenario file) and at run time.
@@ -66,31 +65,31 @@ pub struct FaultTotals {
     pub delayed_requests: u64,
 }
 
-#[derive(Debug)]
-struct SwitchState {
-    config: FaultConfig,
-    rng: ChaCha8Rng,
+impl FaultConfig {
+    fn to_kit(&self) -> kit::FaultConfig {
+        kit::FaultConfig {
+            server_error_probability: self.backend_error_probability,
+            token_error_probability: self.token_error_probability,
+            latency_ms: self.latency_ms,
+            latency_jitter_ms: self.latency_jitter_ms,
+            seed: self.seed,
+        }
+    }
+
+    fn from_kit(config: kit::FaultConfig) -> Self {
+        FaultConfig {
+            backend_error_probability: config.server_error_probability,
+            token_error_probability: config.token_error_probability,
+            latency_ms: config.latency_ms,
+            latency_jitter_ms: config.latency_jitter_ms,
+            seed: config.seed,
+        }
+    }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct FaultSwitch {
-    state: Mutex<SwitchState>,
-    backend_errors: AtomicU64,
-    token_errors: AtomicU64,
-    delayed_requests: AtomicU64,
-}
-
-impl Default for FaultSwitch {
-    fn default() -> Self {
-        FaultSwitch::new(FaultConfig::default())
-    }
-}
-
-fn rng_for(config: &FaultConfig) -> ChaCha8Rng {
-    match config.seed {
-        Some(seed) => ChaCha8Rng::seed_from_u64(seed),
-        None => ChaCha8Rng::from_entropy(),
-    }
+    inner: kit::FaultSwitch,
 }
 
 impl FaultSwitch {
@@ -103,77 +102,67 @@ impl FaultSwitch {
             FaultConfig::default()
         };
         FaultSwitch {
-            state: Mutex::new(SwitchState {
-                rng: rng_for(&config),
-                config,
-            }),
-            backend_errors: AtomicU64::new(0),
-            token_errors: AtomicU64::new(0),
-            delayed_requests: AtomicU64::new(0),
+            inner: kit::FaultSwitch::new(config.to_kit()),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, SwitchState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     pub fn config(&self) -> FaultConfig {
-        self.lock().config.clone()
+        FaultConfig::from_kit(self.inner.config())
     }
 
     /// Replaces the settings; a seed restarts the decision sequence from it.
     pub fn set_config(&self, config: FaultConfig) -> Result<(), FaultConfigError> {
         config.validate()?;
-        let mut state = self.lock();
-        state.rng = rng_for(&config);
-        state.config = config;
+        // Validated with Google's names above, so the kit accepts it.
+        let _ = self.inner.set_config(config.to_kit());
         Ok(())
     }
 
     pub fn decide(&self) -> FaultDecision {
-        let mut guard = self.lock();
-        let SwitchState { config, rng } = &mut *guard;
-        let mut decision = FaultDecision::default();
-        if config.latency_ms > 0 || config.latency_jitter_ms > 0 {
-            let jitter = match config.latency_jitter_ms {
-                0 => 0,
-                max => rng.gen_range(0..=max),
-            };
-            decision.latency = Some(Duration::from_millis(config.latency_ms + jitter));
-            self.delayed_requests.fetch_add(1, Ordering::Relaxed);
+        let decision = self.inner.decide();
+        FaultDecision {
+            latency: decision.latency,
+            error: decision.server_error.then(ApiError::backend_error),
         }
-        if config.backend_error_probability > 0.0 && rng.gen_bool(config.backend_error_probability)
-        {
-            decision.error = Some(ApiError::backend_error());
-            self.backend_errors.fetch_add(1, Ordering::Relaxed);
-        }
-        decision
     }
 
     /// Whether this token request fails with a transient 500 `internal_failure`.
     pub fn decide_token_error(&self) -> bool {
-        let mut guard = self.lock();
-        let SwitchState { config, rng } = &mut *guard;
-        let fails =
-            config.token_error_probability > 0.0 && rng.gen_bool(config.token_error_probability);
-        if fails {
-            self.token_errors.fetch_add(1, Ordering::Relaxed);
-        }
-        fails
+        self.inner.decide_token_error()
     }
 
     pub fn totals(&self) -> FaultTotals {
+        let totals = self.inner.totals();
         FaultTotals {
-            backend_errors: self.backend_errors.load(Ordering::Relaxed),
-            token_errors: self.token_errors.load(Ordering::Relaxed),
-            delayed_requests: self.delayed_requests.load(Ordering::Relaxed),
+            backend_errors: totals.server_errors,
+            token_errors: totals.token_errors,
+            delayed_requests: totals.delayed_requests,
         }
     }
 
     pub fn reset_totals(&self) {
-        self.backend_errors.store(0, Ordering::Relaxed);
-        self.token_errors.store(0, Ordering::Relaxed);
-        self.delayed_requests.store(0, Ordering::Relaxed);
+        self.inner.reset_totals();
+    }
+}
+
+/// Google's fault settings as the kit's live settings (control API, scenario files).
+impl kit::Settings for FaultConfig {
+    type Error = FaultConfigError;
+
+    fn validate(&self) -> Result<(), FaultConfigError> {
+        FaultConfig::validate(self)
+    }
+}
+
+impl kit::LiveSettings for FaultSwitch {
+    type Config = FaultConfig;
+
+    fn current(&self) -> FaultConfig {
+        self.config()
+    }
+
+    fn replace(&self, config: FaultConfig) -> Result<(), FaultConfigError> {
+        self.set_config(config)
     }
 }
 

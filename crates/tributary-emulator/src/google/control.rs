@@ -6,26 +6,23 @@
 
 use super::auth::{AuthControlError, ServiceAccountSummary};
 use super::counters::CountersSnapshot;
-use super::faults::{FaultConfig, FaultConfigError, FaultTotals};
-use super::quota::{BudgetSnapshot, QuotaConfig, QuotaConfigError, RefusalTotals};
+use super::faults::{FaultConfig, FaultSwitch, FaultTotals};
+use super::quota::{BudgetSnapshot, QuotaConfig, QuotaLimiter, RefusalTotals};
 use super::state::EmulatorState;
 use crate::model::{DirectoryUser, Mailbox, Organization, parse_header_fields};
 use crate::org::{
     LiveMessage, NamedAddress, deliver_live, gmail_message_id, render, stored_message,
 };
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use base64::Engine as _;
 use rand::Rng;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use std::path::{Path as FsPath, PathBuf};
 use std::sync::{Arc, RwLockWriteGuard};
 
 /// The control routes, to be nested under `/control` by the app.
@@ -44,11 +41,8 @@ pub fn router() -> Router<Arc<EmulatorState>> {
         .route("/users/{email}/history/expire", post(expire_user_history))
         .route("/history/expire", post(expire_all_history))
         .route("/messages/deliver", post(deliver))
-        .route("/quota", get(get_quota).put(put_quota).patch(patch_quota))
-        .route(
-            "/faults",
-            get(get_faults).put(put_faults).patch(patch_faults),
-        )
+        .route("/quota", settings_routes(|s: &EmulatorState| &s.quotas))
+        .route("/faults", settings_routes(|s: &EmulatorState| &s.faults))
         .route("/counters", get(get_counters))
         .route("/counters/reset", post(reset_counters))
         .route("/service-accounts", get(list_service_accounts))
@@ -63,86 +57,9 @@ pub fn router() -> Router<Arc<EmulatorState>> {
 // ---------------------------------------------------------------------------------------
 // Errors and extractors
 
-/// A control-API failure: `{"error": "..."}` with a 4xx status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ControlError {
-    pub status: StatusCode,
-    pub message: String,
-}
-
-impl ControlError {
-    fn bad_request(message: impl Into<String>) -> Self {
-        ControlError {
-            status: StatusCode::BAD_REQUEST,
-            message: message.into(),
-        }
-    }
-
-    fn not_found(message: impl Into<String>) -> Self {
-        ControlError {
-            status: StatusCode::NOT_FOUND,
-            message: message.into(),
-        }
-    }
-
-    fn conflict(message: impl Into<String>) -> Self {
-        ControlError {
-            status: StatusCode::CONFLICT,
-            message: message.into(),
-        }
-    }
-}
-
-impl IntoResponse for ControlError {
-    fn into_response(self) -> Response {
-        (self.status, Json(json!({"error": self.message}))).into_response()
-    }
-}
-
-impl From<QuotaConfigError> for ControlError {
-    fn from(error: QuotaConfigError) -> Self {
-        ControlError::bad_request(error.to_string())
-    }
-}
-
-impl From<FaultConfigError> for ControlError {
-    fn from(error: FaultConfigError) -> Self {
-        ControlError::bad_request(error.to_string())
-    }
-}
-
-/// `Json<T>` whose rejections answer in the control API's `{"error"}` form (axum's own
-/// answer plain text, some with 415/422).
-struct Body<T>(T);
-
-impl<S, T> FromRequest<S> for Body<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ControlError;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(request, state).await {
-            Ok(Json(value)) => Ok(Body(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
-        }
-    }
-}
-
-fn json_rejection(rejection: JsonRejection) -> ControlError {
-    ControlError::bad_request(rejection.body_text())
-}
-
-type Answer = Result<Response, ControlError>;
-
-fn ok(value: impl Serialize) -> Answer {
-    Ok(Json(value).into_response())
-}
-
-fn created(value: impl Serialize) -> Answer {
-    Ok((StatusCode::CREATED, Json(value)).into_response())
-}
+use crate::kit::ScenarioTarget;
+pub use crate::kit::control::ControlError;
+use crate::kit::control::{Answer, Body, created, json_rejection, ok, settings_routes};
 
 fn write_org(state: &EmulatorState) -> RwLockWriteGuard<'_, Organization> {
     state.org_mut()
@@ -879,56 +796,6 @@ fn parse_date(text: &str) -> Result<chrono::DateTime<chrono::FixedOffset>, Contr
 // ---------------------------------------------------------------------------------------
 // Quota, faults, counters
 
-async fn get_quota(State(state): State<Arc<EmulatorState>>) -> Answer {
-    ok(state.quotas.config())
-}
-
-/// Replaces the whole configuration; absent fields take their defaults.
-async fn put_quota(
-    State(state): State<Arc<EmulatorState>>,
-    Body(config): Body<QuotaConfig>,
-) -> Answer {
-    state.quotas.set_config(config)?;
-    ok(state.quotas.config())
-}
-
-/// Changes only the fields given.
-async fn patch_quota(State(state): State<Arc<EmulatorState>>, Body(patch): Body<Value>) -> Answer {
-    let config: QuotaConfig = merged(&state.quotas.config(), patch)?;
-    state.quotas.set_config(config)?;
-    ok(state.quotas.config())
-}
-
-async fn get_faults(State(state): State<Arc<EmulatorState>>) -> Answer {
-    ok(state.faults.config())
-}
-
-async fn put_faults(
-    State(state): State<Arc<EmulatorState>>,
-    Body(config): Body<FaultConfig>,
-) -> Answer {
-    state.faults.set_config(config)?;
-    ok(state.faults.config())
-}
-
-async fn patch_faults(State(state): State<Arc<EmulatorState>>, Body(patch): Body<Value>) -> Answer {
-    let config: FaultConfig = merged(&state.faults.config(), patch)?;
-    state.faults.set_config(config)?;
-    ok(state.faults.config())
-}
-
-/// `current` with the fields of the JSON object `patch` replaced.
-fn merged<T: Serialize + DeserializeOwned>(current: &T, patch: Value) -> Result<T, ControlError> {
-    let Value::Object(changes) = patch else {
-        return Err(ControlError::bad_request("expected a JSON object"));
-    };
-    let mut value = serde_json::to_value(current).expect("configs serialize");
-    if let Value::Object(fields) = &mut value {
-        fields.extend(changes);
-    }
-    serde_json::from_value(value).map_err(|e| ControlError::bad_request(e.to_string()))
-}
-
 /// What `GET /control/counters` answers.
 #[derive(Debug, Clone, Serialize)]
 pub struct CountersReport {
@@ -1137,88 +1004,40 @@ async fn expire_tokens(State(state): State<Arc<EmulatorState>>) -> Answer {
 // ---------------------------------------------------------------------------------------
 // Scenario files
 
-/// Start-up settings from a JSON file:
-/// `{"quota": {..QuotaConfig}, "faults": {..FaultConfig}, "mail_disabled": ["user@domain"]}`.
-/// Every part is optional; unknown fields are errors naming the field.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Scenario {
-    /// Replaces the quota settings in force (absent fields take their defaults);
-    /// absent, they are left as they are.
-    pub quota: Option<QuotaConfig>,
-    /// Replaces the fault settings in force, likewise.
-    pub faults: Option<FaultConfig>,
-    /// Mailboxes answering 400 `failedPrecondition` "Mail service not enabled".
-    pub mail_disabled: Vec<String>,
-}
+/// Start-up settings from a JSON file, in the kit's format (see [`crate::kit::scenario`]):
+/// `{"quota": {..QuotaConfig}, "faults": {..FaultConfig}, "time_scale": 60,
+/// "mail_disabled": ["user@domain"]}`. Every part is optional; unknown fields are errors
+/// naming the field. `Scenario::from_path` reads and validates a file,
+/// `Scenario::apply(&state)` applies it.
+pub type Scenario = crate::kit::Scenario<QuotaConfig, FaultConfig>;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ScenarioError {
-    #[error("cannot read scenario file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("invalid scenario file {path}: {source}")]
-    Parse {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
-    #[error("invalid scenario quota: {0}")]
-    Quota(#[from] QuotaConfigError),
-    #[error("invalid scenario faults: {0}")]
-    Faults(#[from] FaultConfigError),
-    #[error("scenario disables mail for {0}, which is not a user of the organization")]
-    UnknownMailbox(String),
-}
+pub use crate::kit::ScenarioError;
 
-impl Scenario {
-    /// Reads and validates a scenario file.
-    pub fn from_path(path: &FsPath) -> Result<Self, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let scenario: Scenario =
-            serde_json::from_str(&text).map_err(|source| ScenarioError::Parse {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        scenario.validate()?;
-        Ok(scenario)
+/// How a scenario applies to the Google emulator: quota and faults as the control API
+/// sets them, and "Mail service not enabled" on the mailboxes it names.
+impl ScenarioTarget for EmulatorState {
+    type Limits = QuotaLimiter;
+    type Faults = FaultSwitch;
+
+    fn limits(&self) -> &QuotaLimiter {
+        &self.quotas
     }
 
-    pub fn validate(&self) -> Result<(), ScenarioError> {
-        if let Some(quota) = &self.quota {
-            quota.validate()?;
-        }
-        if let Some(faults) = &self.faults {
-            faults.validate()?;
-        }
-        Ok(())
+    fn faults(&self) -> &FaultSwitch {
+        &self.faults
     }
 
-    /// Applies the scenario to a running (or about to run) emulator.
-    pub fn apply(&self, state: &EmulatorState) -> Result<(), ScenarioError> {
-        self.validate()?;
-        {
-            let mut org = write_org(state);
-            // Check every address before changing anything.
-            for address in &self.mail_disabled {
-                mailbox_mut(&mut org, address)
-                    .map_err(|_| ScenarioError::UnknownMailbox(address.clone()))?;
-            }
-            for address in &self.mail_disabled {
-                if let Ok(mailbox) = mailbox_mut(&mut org, address) {
-                    mailbox.mail_enabled = false;
-                }
-            }
+    fn disable_mail(&self, addresses: &[String]) -> Result<(), ScenarioError> {
+        let mut org = write_org(self);
+        // Check every address before changing anything.
+        for address in addresses {
+            mailbox_mut(&mut org, address)
+                .map_err(|_| ScenarioError::UnknownMailbox(address.clone()))?;
         }
-        if let Some(quota) = &self.quota {
-            state.quotas.set_config(quota.clone())?;
-        }
-        if let Some(faults) = &self.faults {
-            state.faults.set_config(faults.clone())?;
+        for address in addresses {
+            if let Ok(mailbox) = mailbox_mut(&mut org, address) {
+                mailbox.mail_enabled = false;
+            }
         }
         Ok(())
     }
@@ -1227,6 +1046,8 @@ impl Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::google::quota::QuotaConfigError;
+    use crate::kit::control::merged;
 
     #[test]
     fn addresses_are_taken_from_either_form() {
@@ -1318,12 +1139,22 @@ mod tests {
         std::fs::write(&path, r#"{"quota": {"time_scale": -1}}"#).unwrap();
         let error = Scenario::from_path(&path).unwrap_err();
         std::fs::remove_file(&path).unwrap();
+        let ScenarioError::Invalid { part, source } = &error else {
+            panic!("{error}");
+        };
+        assert_eq!(*part, "quota");
         assert!(matches!(
-            error,
-            ScenarioError::Quota(QuotaConfigError::TimeScale(_))
+            source.downcast_ref::<QuotaConfigError>(),
+            Some(QuotaConfigError::TimeScale(_))
         ));
+        assert!(
+            error
+                .to_string()
+                .starts_with("invalid scenario quota: time_scale")
+        );
 
-        let missing = Scenario::from_path(FsPath::new("/nonexistent/scenario.json")).unwrap_err();
+        let missing =
+            Scenario::from_path(std::path::Path::new("/nonexistent/scenario.json")).unwrap_err();
         assert!(missing.to_string().contains("/nonexistent/scenario.json"));
     }
 

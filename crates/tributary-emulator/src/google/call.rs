@@ -125,12 +125,17 @@ pub async fn charged<F>(
 where
     F: FnOnce(&Organization) -> Result<Response, ApiError>,
 {
-    let permit = match state.quotas.admit(user, method) {
+    let permit = match state
+        .quotas
+        .try_admit_at(user, method, std::time::Instant::now())
+    {
         Ok(permit) => permit,
-        Err(error) => {
-            state.counters.record_rate_limited(user, method);
+        Err(refusal) => {
+            state
+                .counters
+                .record_rate_limited(user, method, refusal.kind);
             state.counters.record_request(user, method, 0);
-            return error.into_response();
+            return state.quotas.render(&refusal).into_response();
         }
     };
     let fault = state.faults.decide();

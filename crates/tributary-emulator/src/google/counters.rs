@@ -1,11 +1,14 @@
 //! Counters the control API reports: requests and quota units per user and method, and
-//! rate-limit answers given. (Refusals by kind are tallied by the quota limiter and
-//! injected faults by the fault switch; the control API reports all three together.)
+//! rate-limit answers given. The counting is the kit's ([`crate::kit::counters`]); this
+//! module keys it by Gmail method and renders it in the Google report's shape. (Refusals
+//! by kind are also tallied by the quota limiter and injected faults by the fault
+//! switch; the control API reports all three together.)
 
 use super::quota::GmailMethod;
+use crate::kit::RefusalKind;
+use crate::kit::counters::{self as kit, SubjectCounts};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, PoisonError};
+use std::collections::BTreeMap;
 
 /// Counts for one (user, method).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -18,21 +21,39 @@ pub struct MethodCounts {
     pub rate_limited: u64,
 }
 
-impl MethodCounts {
-    fn add(&mut self, other: &MethodCounts) {
-        self.requests += other.requests;
-        self.units += other.units;
-        self.rate_limited += other.rate_limited;
+impl From<kit::MethodCounts> for MethodCounts {
+    fn from(counts: kit::MethodCounts) -> Self {
+        MethodCounts {
+            requests: counts.requests,
+            units: counts.units,
+            rate_limited: counts.refused,
+        }
     }
 }
-
-type UserCounts = [MethodCounts; GmailMethod::ALL.len()];
 
 /// One user's counts, per method (by Google's method name) and in total.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct UserCountsSnapshot {
     pub total: MethodCounts,
     pub methods: BTreeMap<&'static str, MethodCounts>,
+}
+
+impl From<&SubjectCounts> for UserCountsSnapshot {
+    fn from(counts: &SubjectCounts) -> Self {
+        UserCountsSnapshot {
+            total: counts.total().into(),
+            methods: methods(&counts.methods),
+        }
+    }
+}
+
+fn methods(
+    counts: &BTreeMap<&'static str, kit::MethodCounts>,
+) -> BTreeMap<&'static str, MethodCounts> {
+    counts
+        .iter()
+        .map(|(method, counts)| (*method, MethodCounts::from(*counts)))
+        .collect()
 }
 
 /// Everything counted since start (or the last reset).
@@ -47,61 +68,36 @@ pub struct CountersSnapshot {
 
 #[derive(Debug, Default)]
 pub struct Counters {
-    users: Mutex<HashMap<String, UserCounts>>,
+    inner: kit::Counters,
 }
 
 impl Counters {
-    fn with_user(&self, user: &str, update: impl FnOnce(&mut UserCounts)) {
-        let mut users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
-        // Look up by reference first so the common case allocates nothing.
-        match users.get_mut(user) {
-            Some(counts) => update(counts),
-            None => update(users.entry(user.to_string()).or_default()),
-        }
-    }
-
     /// One request answered (successfully or not) for `user`, charged `units`.
     pub fn record_request(&self, user: &str, method: GmailMethod, units: u32) {
-        self.with_user(user, |counts| {
-            let entry = &mut counts[method.index()];
-            entry.requests += 1;
-            entry.units += u64::from(units);
-        });
+        self.inner.record_request(user, method.api_name(), units);
     }
 
-    /// One rate-limit answer given (403 rate limit or 429).
-    pub fn record_rate_limited(&self, user: &str, method: GmailMethod) {
-        self.with_user(user, |counts| counts[method.index()].rate_limited += 1);
+    /// One rate-limit answer given (403 rate limit or 429) by the limit of `kind`.
+    pub fn record_rate_limited(&self, user: &str, method: GmailMethod, kind: RefusalKind) {
+        self.inner
+            .record_refusal(user, Some(method.api_name()), kind);
     }
 
     pub fn snapshot(&self) -> CountersSnapshot {
-        let users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut snapshot = CountersSnapshot::default();
-        for (user, counts) in users.iter() {
-            let mut per_user = UserCountsSnapshot::default();
-            for (method, entry) in GmailMethod::ALL.iter().zip(counts) {
-                if *entry == MethodCounts::default() {
-                    continue;
-                }
-                per_user.total.add(entry);
-                per_user.methods.insert(method.api_name(), *entry);
-                snapshot
-                    .methods
-                    .entry(method.api_name())
-                    .or_default()
-                    .add(entry);
-            }
-            snapshot.total.add(&per_user.total);
-            snapshot.users.insert(user.clone(), per_user);
+        let snapshot = self.inner.snapshot();
+        CountersSnapshot {
+            total: snapshot.total().into(),
+            methods: methods(&snapshot.methods()),
+            users: snapshot
+                .subjects
+                .iter()
+                .map(|(user, counts)| (user.clone(), counts.into()))
+                .collect(),
         }
-        snapshot
     }
 
     pub fn reset(&self) {
-        self.users
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        self.inner.reset();
     }
 }
 
@@ -116,7 +112,7 @@ mod tests {
         counters.record_request("a@x.example", GmailMethod::MessagesGet, 5);
         counters.record_request("a@x.example", GmailMethod::HistoryList, 2);
         counters.record_request("b@x.example", GmailMethod::MessagesGet, 0);
-        counters.record_rate_limited("b@x.example", GmailMethod::MessagesGet);
+        counters.record_rate_limited("b@x.example", GmailMethod::MessagesGet, RefusalKind::Window);
 
         let snapshot = counters.snapshot();
         let a = &snapshot.users["a@x.example"];

@@ -2,7 +2,7 @@
 //! a per-user concurrency cap, answering as Gmail does when a budget is spent.
 //! Owned by the quota/faults/control work; the request handlers only call `admit`.
 //!
-//! Each budget is a token bucket holding at most one quota minute's units and refilling
+//! Each budget is a token bucket (the kit's [`TokenBucket`]) holding at most one quota minute's units and refilling
 //! continuously at that many units per quota minute. A client paced at exactly the
 //! budget's rate is never refused (it spends ~100% of the budget), a client that was idle
 //! may burst one minute's budget, and over any interval of `T` real seconds at most
@@ -10,6 +10,8 @@
 //! long-run rate but needs a log of every charge; the bucket is O(1) per request.
 
 use super::error::ApiError;
+use crate::kit::bucket::TokenBucket;
+use crate::kit::{Permit, Refusal, RefusalKind as NeutralKind};
 use axum::http::StatusCode;
 use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize};
@@ -220,56 +222,11 @@ pub struct RefusalTotals {
 }
 
 /// Held while a request runs; dropping it frees the user's concurrency slot.
-#[derive(Debug)]
-pub struct QuotaPermit {
-    slot: Option<Arc<AtomicU32>>,
-}
-
-impl Drop for QuotaPermit {
-    fn drop(&mut self) {
-        if let Some(slot) = &self.slot {
-            slot.fetch_sub(1, Ordering::AcqRel);
-        }
-    }
-}
-
-/// A token bucket: at most `capacity` units, refilled continuously.
-#[derive(Debug)]
-struct Bucket {
-    units: f64,
-    refreshed: Instant,
-}
-
-/// Float slack so that a client paced at exactly the refill rate is not refused for a
-/// rounding error.
-const EPSILON_UNITS: f64 = 1e-6;
-
-impl Bucket {
-    fn full(capacity: u32, now: Instant) -> Self {
-        Bucket {
-            units: f64::from(capacity),
-            refreshed: now,
-        }
-    }
-
-    fn refill(&mut self, now: Instant, capacity: u32, per_second: f64) {
-        if now > self.refreshed {
-            let earned = now.duration_since(self.refreshed).as_secs_f64() * per_second;
-            self.units = (self.units + earned).min(f64::from(capacity));
-            self.refreshed = now;
-        }
-    }
-
-    /// `None` if `units` are available now, else how long until they will be.
-    fn shortfall(&self, units: u32, per_second: f64) -> Option<Duration> {
-        let missing = f64::from(units) - self.units;
-        (missing > EPSILON_UNITS).then(|| Duration::from_secs_f64(missing / per_second))
-    }
-}
+pub type QuotaPermit = Permit;
 
 #[derive(Debug)]
 struct UserState {
-    bucket: Bucket,
+    bucket: TokenBucket,
     in_flight: Arc<AtomicU32>,
 }
 
@@ -277,7 +234,7 @@ struct UserState {
 struct LimiterState {
     config: QuotaConfig,
     users: HashMap<String, UserState>,
-    project: Bucket,
+    project: TokenBucket,
 }
 
 /// Quota state shared by all requests.
@@ -304,7 +261,7 @@ impl QuotaLimiter {
         } else {
             QuotaConfig::default()
         };
-        let project = Bucket::full(config.per_project_units_per_minute, Instant::now());
+        let project = TokenBucket::full(config.per_project_units_per_minute, Instant::now());
         QuotaLimiter {
             state: Mutex::new(LimiterState {
                 config,
@@ -332,9 +289,9 @@ impl QuotaLimiter {
         let now = Instant::now();
         let mut state = self.lock();
         for user in state.users.values_mut() {
-            user.bucket = Bucket::full(config.per_user_units_per_minute, now);
+            user.bucket = TokenBucket::full(config.per_user_units_per_minute, now);
         }
-        state.project = Bucket::full(config.per_project_units_per_minute, now);
+        state.project = TokenBucket::full(config.per_project_units_per_minute, now);
         state.config = config;
         Ok(())
     }
@@ -386,17 +343,45 @@ impl QuotaLimiter {
         method: GmailMethod,
         now: Instant,
     ) -> Result<QuotaPermit, ApiError> {
+        self.try_admit_at(user, method, now)
+            .map_err(|refusal| self.render(&refusal))
+    }
+
+    /// Gmail's answer to a neutral refusal: 429 `rateLimitExceeded` for concurrency,
+    /// 403 `userRateLimitExceeded` for the user's budget, 403 `rateLimitExceeded` for
+    /// the project's.
+    pub fn render(&self, refusal: &Refusal) -> ApiError {
+        match refusal.kind {
+            NeutralKind::Concurrency => too_many_concurrent_requests(),
+            NeutralKind::Window => user_rate_limit_exceeded(refusal.retry_after),
+            NeutralKind::Shared => {
+                project_rate_limit_exceeded(&self.lock().config.project_number, refusal.retry_after)
+            }
+        }
+    }
+
+    /// The limiter's decision as the kit's neutral refusal: the user's budget is the
+    /// per-key window, the project's the shared one.
+    pub fn try_admit_at(
+        &self,
+        user: &str,
+        method: GmailMethod,
+        now: Instant,
+    ) -> Result<QuotaPermit, Refusal> {
         let units = method.units();
         let mut guard = self.lock();
         let state = &mut *guard;
         if !state.config.enabled || units == 0 {
-            return Ok(QuotaPermit { slot: None });
+            return Ok(Permit::unlimited());
         }
         let config = &state.config;
         let user_state = user_entry(&mut state.users, user, config, now);
         if user_state.in_flight.load(Ordering::Acquire) >= config.concurrent_requests_per_user {
             self.refused_concurrency.fetch_add(1, Ordering::Relaxed);
-            return Err(too_many_concurrent_requests());
+            return Err(Refusal {
+                kind: NeutralKind::Concurrency,
+                retry_after: Duration::ZERO,
+            });
         }
         let user_rate = config.refill_per_second(config.per_user_units_per_minute);
         user_state
@@ -404,7 +389,10 @@ impl QuotaLimiter {
             .refill(now, config.per_user_units_per_minute, user_rate);
         if let Some(wait) = user_state.bucket.shortfall(units, user_rate) {
             self.refused_user_rate.fetch_add(1, Ordering::Relaxed);
-            return Err(user_rate_limit_exceeded(wait));
+            return Err(Refusal {
+                kind: NeutralKind::Window,
+                retry_after: wait,
+            });
         }
         let project_rate = config.refill_per_second(config.per_project_units_per_minute);
         state
@@ -412,14 +400,14 @@ impl QuotaLimiter {
             .refill(now, config.per_project_units_per_minute, project_rate);
         if let Some(wait) = state.project.shortfall(units, project_rate) {
             self.refused_project_rate.fetch_add(1, Ordering::Relaxed);
-            return Err(project_rate_limit_exceeded(&config.project_number, wait));
+            return Err(Refusal {
+                kind: NeutralKind::Shared,
+                retry_after: wait,
+            });
         }
-        user_state.bucket.units -= f64::from(units);
-        state.project.units -= f64::from(units);
-        user_state.in_flight.fetch_add(1, Ordering::AcqRel);
-        Ok(QuotaPermit {
-            slot: Some(Arc::clone(&user_state.in_flight)),
-        })
+        user_state.bucket.take(units);
+        state.project.take(units);
+        Ok(Permit::hold(&user_state.in_flight))
     }
 
     /// Requests `user` has in flight (holding a permit) right now.
@@ -451,7 +439,7 @@ fn user_entry<'a>(
         users.insert(
             key.clone().into_owned(),
             UserState {
-                bucket: Bucket::full(config.per_user_units_per_minute, now),
+                bucket: TokenBucket::full(config.per_user_units_per_minute, now),
                 in_flight: Arc::new(AtomicU32::new(0)),
             },
         );
@@ -497,6 +485,33 @@ fn project_rate_limit_exceeded(project_number: &str, wait: Duration) -> ApiError
         .with_retry_after(retry_after_seconds(wait))
 }
 
+/// Google's quota as the kit's live request limits (control API, scenario files).
+impl crate::kit::Settings for QuotaConfig {
+    type Error = QuotaConfigError;
+
+    fn validate(&self) -> Result<(), QuotaConfigError> {
+        QuotaConfig::validate(self)
+    }
+}
+
+impl crate::kit::RequestLimits for QuotaConfig {
+    fn with_time_scale(self, time_scale: f64) -> Self {
+        QuotaConfig { time_scale, ..self }
+    }
+}
+
+impl crate::kit::LiveSettings for QuotaLimiter {
+    type Config = QuotaConfig;
+
+    fn current(&self) -> QuotaConfig {
+        self.config()
+    }
+
+    fn replace(&self, config: QuotaConfig) -> Result<(), QuotaConfigError> {
+        self.set_config(config)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,6 +529,29 @@ mod tests {
     /// Admits and immediately releases, so only the budget matters.
     fn spend(limiter: &QuotaLimiter, user: &str, method: GmailMethod, now: Instant) -> bool {
         limiter.admit_at(user, method, now).is_ok()
+    }
+
+    #[test]
+    fn refusals_are_neutral_and_rendered_as_gmail_s() {
+        let limiter = QuotaLimiter::new(config(10, 1_000, 10, 1.0));
+        let now = Instant::now();
+        let method = GmailMethod::MessagesGet;
+        let _ = limiter.try_admit_at("a@x.example", method, now).unwrap();
+        let _ = limiter.try_admit_at("a@x.example", method, now).unwrap();
+        let refusal = limiter
+            .try_admit_at("a@x.example", method, now)
+            .unwrap_err();
+        assert_eq!(refusal.kind, NeutralKind::Window);
+        let error = limiter.render(&refusal);
+        assert_eq!(
+            (error.status.as_u16(), error.reason),
+            (403, "userRateLimitExceeded")
+        );
+        let shared = Refusal {
+            kind: NeutralKind::Shared,
+            retry_after: Duration::from_secs(2),
+        };
+        assert_eq!(limiter.render(&shared).reason, "rateLimitExceeded");
     }
 
     #[test]
