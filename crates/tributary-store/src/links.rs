@@ -2,7 +2,7 @@
 //! transaction as the change.
 
 use crate::error::StoreError;
-use crate::store::{LinkId, Store, TenantId, now_ms};
+use crate::store::{ConnectionKind, LinkId, Store, TenantId, now_ms};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use tributary_core::LinkErrorStatus;
@@ -67,12 +67,27 @@ pub struct LinkView {
     pub status: LinkStatus,
     /// The provider's own words about the last failure.
     pub provider_message: Option<String>,
+    /// The provider's cause code for that failure (`invalid_grant`, `AADSTS7000215` …),
+    /// from which the console picks the hint for the cause.
+    pub status_reason: Option<String>,
     pub last_success_ms: Option<i64>,
     /// What the last successful run did (added, removed, when …), as the engine wrote it.
     pub last_summary: Option<serde_json::Value>,
     pub next_attempt_ms: Option<i64>,
     /// Failures since the last success.
     pub attempts: i64,
+    /// The connection (provider) the link belongs to.
+    pub provider: ConnectionKind,
+}
+
+/// A failed run as [`Store::record_link_failure_with_reason`] records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkFailure<'a> {
+    pub status: LinkErrorStatus,
+    /// The provider's own words.
+    pub message: &'a str,
+    /// The provider's cause code, when it gave one.
+    pub reason: Option<&'a str>,
 }
 
 /// Who did what, when.
@@ -87,6 +102,19 @@ pub struct AuditEvent {
 
 /// The actor of changes the engine makes on its own.
 pub const SYSTEM_ACTOR: &str = "system";
+
+impl ConnectionKind {
+    pub const ALL: [ConnectionKind; 3] = [
+        ConnectionKind::Google,
+        ConnectionKind::Microsoft,
+        ConnectionKind::Imap,
+    ];
+
+    /// The kind stored as `name` (the schema's CHECK constraints list the same names).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+}
 
 impl Store {
     /// Every mailbox link of the tenant, by mailbox.
@@ -110,6 +138,50 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(link_view).transpose()
+    }
+
+    /// The connection (provider) a link of the tenant belongs to.
+    pub async fn link_provider(
+        &self,
+        tenant: &TenantId,
+        link: LinkId,
+    ) -> Result<ConnectionKind, StoreError> {
+        let row =
+            sqlx::query("SELECT provider FROM mailbox_links WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.as_str())
+                .bind(link.0)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| StoreError::UnknownLink {
+                    tenant: tenant.0.clone(),
+                    link: link.0,
+                })?;
+        Ok(provider(&row.try_get::<String, _>(0)?))
+    }
+
+    /// Moves a link to another connection (provider): a mailbox that migrated, say, from
+    /// Google Workspace to Microsoft 365. Its cursors belong to the old provider and are
+    /// namespaced by it, so they are simply never read again.
+    pub async fn set_link_provider(
+        &self,
+        tenant: &TenantId,
+        link: LinkId,
+        provider: ConnectionKind,
+    ) -> Result<(), StoreError> {
+        let updated =
+            sqlx::query("UPDATE mailbox_links SET provider = $3 WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.as_str())
+                .bind(link.0)
+                .bind(provider.as_str())
+                .execute(&self.pool)
+                .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::UnknownLink {
+                tenant: tenant.0.clone(),
+                link: link.0,
+            });
+        }
+        Ok(())
     }
 
     /// Moves a link to `status` (e.g. `syncing` when a run starts, `unlinked` when an
@@ -145,7 +217,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let previous = current_status(&mut tx, tenant, link).await?;
         sqlx::query(
-            "UPDATE mailbox_links SET status = 'idle', provider_message = NULL,
+            "UPDATE mailbox_links SET status = 'idle', provider_message = NULL, status_reason = NULL,
                  last_success_ms = $3, last_summary = $4, next_attempt_ms = NULL, attempts = 0
              WHERE tenant_id = $1 AND id = $2",
         )
@@ -179,12 +251,34 @@ impl Store {
         provider_message: &str,
         next_attempt_ms: Option<i64>,
     ) -> Result<(), StoreError> {
+        let failure = LinkFailure {
+            status: error,
+            message: provider_message,
+            reason: None,
+        };
+        self.record_link_failure_with_reason(tenant, link, failure, next_attempt_ms)
+            .await
+    }
+
+    /// [`Store::record_link_failure`] keeping the provider's cause code too.
+    pub async fn record_link_failure_with_reason(
+        &self,
+        tenant: &TenantId,
+        link: LinkId,
+        failure: LinkFailure<'_>,
+        next_attempt_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let LinkFailure {
+            status: error,
+            message: provider_message,
+            reason,
+        } = failure;
         let mut tx = self.begin_write().await?;
         let previous = current_status(&mut tx, tenant, link).await?;
         let status = LinkStatus::from(error);
         sqlx::query(
             "UPDATE mailbox_links SET status = $3, provider_message = $4,
-                 next_attempt_ms = $5, attempts = attempts + 1
+                 next_attempt_ms = $5, attempts = attempts + 1, status_reason = $6
              WHERE tenant_id = $1 AND id = $2",
         )
         .bind(tenant.as_str())
@@ -192,6 +286,7 @@ impl Store {
         .bind(status.as_str())
         .bind(provider_message)
         .bind(next_attempt_ms)
+        .bind(reason)
         .execute(&mut **tx)
         .await?;
         audit_status_change(
@@ -253,13 +348,13 @@ impl Store {
 /// clause follows.
 pub(crate) const LINK_COLUMNS: &str = "
     SELECT l.id, m.email, l.mailbox, l.status, l.provider_message, l.last_success_ms,
-           l.last_summary, l.next_attempt_ms, l.attempts
+           l.last_summary, l.next_attempt_ms, l.attempts, l.provider, l.status_reason
     FROM mailbox_links l
     JOIN members m ON m.tenant_id = l.tenant_id AND m.id = l.member_id";
 
 const LINK_SELECT: &str = "
     SELECT l.id, m.email, l.mailbox, l.status, l.provider_message, l.last_success_ms,
-           l.last_summary, l.next_attempt_ms, l.attempts
+           l.last_summary, l.next_attempt_ms, l.attempts, l.provider, l.status_reason
     FROM mailbox_links l
     JOIN members m ON m.tenant_id = l.tenant_id AND m.id = l.member_id
     WHERE l.tenant_id = $1 ORDER BY l.mailbox";
@@ -267,7 +362,7 @@ const LINK_SELECT: &str = "
 /// [`LINK_SELECT`] for one link.
 const ONE_LINK_SELECT: &str = "
     SELECT l.id, m.email, l.mailbox, l.status, l.provider_message, l.last_success_ms,
-           l.last_summary, l.next_attempt_ms, l.attempts
+           l.last_summary, l.next_attempt_ms, l.attempts, l.provider, l.status_reason
     FROM mailbox_links l
     JOIN members m ON m.tenant_id = l.tenant_id AND m.id = l.member_id
     WHERE l.tenant_id = $1 AND l.id = $2";
@@ -286,7 +381,15 @@ pub(crate) fn link_view(row: &AnyRow) -> Result<LinkView, StoreError> {
         last_summary: summary.as_deref().map(serde_json::from_str).transpose()?,
         next_attempt_ms: row.try_get(7)?,
         attempts: row.try_get(8)?,
+        provider: provider(&row.try_get::<String, _>(9)?),
+        status_reason: row.try_get(10)?,
     })
+}
+
+/// A stored provider name. The CHECK constraint admits only the known names, and
+/// every link made before providers were recorded is a Google one.
+fn provider(name: &str) -> ConnectionKind {
+    ConnectionKind::from_name(name).unwrap_or(ConnectionKind::Google)
 }
 
 /// The link's mailbox and status, failing for a link of another tenant.

@@ -2,15 +2,15 @@
 //! tenant's members and mailbox links. Every active user with a mailbox is linked; the
 //! others are skipped with the reason, never silently.
 
+use crate::connector::Connector;
 use crate::engine::clock_ms;
 use crate::error::SyncError;
-use crate::pacing::{Pacer, units};
+use crate::pacing::Pacer;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use tributary_core::{
     CapturePolicy, DirectoryAccount, Extractor, FreeMailList, TenantDirectory, TenantError,
 };
-use tributary_google::GoogleConnector;
 use tributary_store::{
     LinkId, LinkStatus, LinkView, MemberRole, MemberView, SYSTEM_ACTOR, Store, TenantId,
 };
@@ -97,12 +97,12 @@ pub enum DelegationError {
 pub async fn sync_users(
     store: &Store,
     tenant: &TenantId,
-    connector: &GoogleConnector,
+    connector: &Connector,
     admin_email: &str,
     domains: &[String],
     pacer: &Pacer,
 ) -> Result<DelegationOutcome, DelegationError> {
-    let accounts = list_accounts(connector, admin_email, pacer).await?;
+    let accounts = connector.accounts(admin_email, pacer).await?;
     let mut directory = TenantDirectory::new();
     for domain in tenant_domains(domains, &accounts) {
         directory.add_domain(&domain)?;
@@ -175,11 +175,11 @@ pub struct DelegationReport {
 pub async fn rebuild_links(
     store: &Store,
     tenant: &TenantId,
-    connector: &GoogleConnector,
+    connector: &Connector,
     admin_email: &str,
     pacer: &Pacer,
 ) -> Result<DelegationReport, SyncError> {
-    let accounts = list_accounts(connector, admin_email, pacer).await?;
+    let accounts = connector.accounts(admin_email, pacer).await?;
     let members = store.members(tenant).await?;
     let links = store.links(tenant).await?;
     let by_address = members_by_address(&members);
@@ -233,19 +233,6 @@ pub async fn rebuild_links(
     // a new member `internal`). Finding nothing to claim is one query.
     store.claim_unclaimed_participants(tenant).await?;
     Ok(report)
-}
-
-async fn list_accounts(
-    connector: &GoogleConnector,
-    admin_email: &str,
-    pacer: &Pacer,
-) -> Result<Vec<DirectoryAccount>, SyncError> {
-    let directory_client = connector.directory(admin_email);
-    Ok(pacer
-        .call(admin_email, units::DIRECTORY, || {
-            directory_client.list_users()
-        })
-        .await?)
 }
 
 fn members_by_address(members: &[MemberView]) -> HashMap<&str, &MemberView> {

@@ -1,16 +1,19 @@
 //! The engine: runs link syncs for one tenant's connection, a few at a time, and
 //! records each outcome on the link (status, the provider's message, summary, audit).
+//! It knows no provider: the [`Connector`] syncs a link through its neutral
+//! [`LinkContext`].
 
+use crate::connector::Connector;
 use crate::error::SyncError;
-use crate::gmail_sync::{GmailLinkSync, LinkRun, SyncSummary};
+use crate::link::{LinkContext, link_policy};
 use crate::pacing::{Pacer, PacingConfig, PacingStats};
+use crate::source::{LinkRun, SyncSummary};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tributary_core::{Extractor, LinkErrorStatus};
-use tributary_google::GoogleConnector;
-use tributary_store::{LinkId, LinkStatus, SYSTEM_ACTOR, Store, StoreError, TenantId};
+use tributary_store::{LinkFailure, LinkId, LinkStatus, SYSTEM_ACTOR, Store, StoreError, TenantId};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineConfig {
@@ -68,11 +71,11 @@ pub enum EngineError {
     Task(#[from] tokio::task::JoinError),
 }
 
-/// Syncs the Gmail links of one tenant. Cheap to clone; clones share pacing.
+/// Syncs the links of one tenant's connection. Cheap to clone; clones share pacing.
 #[derive(Debug, Clone)]
 pub struct SyncEngine {
     store: Store,
-    connector: GoogleConnector,
+    connector: Connector,
     tenant: TenantId,
     extractor: Arc<Extractor>,
     pacer: Arc<Pacer>,
@@ -82,14 +85,14 @@ pub struct SyncEngine {
 impl SyncEngine {
     pub fn new(
         store: Store,
-        connector: GoogleConnector,
+        connector: impl Into<Connector>,
         tenant: TenantId,
         extractor: Extractor,
         config: EngineConfig,
     ) -> Self {
         SyncEngine {
             store,
-            connector,
+            connector: connector.into(),
             tenant,
             extractor: Arc::new(extractor),
             pacer: Arc::new(Pacer::new(config.pacing.clone())),
@@ -120,12 +123,18 @@ impl SyncEngine {
         &self.config
     }
 
-    /// Syncs every link that may run: not unlinked, not waiting for an admin.
+    pub fn connector(&self) -> &Connector {
+        &self.connector
+    }
+
+    /// Syncs every link of this engine's provider that may run: not unlinked, not
+    /// waiting for an admin.
     pub async fn sync_all(&self) -> Result<Vec<LinkOutcome>, EngineError> {
         let links = self.store.links(&self.tenant).await?;
+        let provider = self.connector.kind();
         let runnable: Vec<(LinkId, String)> = links
             .into_iter()
-            .filter(|link| may_run(link.status))
+            .filter(|link| link.provider == provider && may_run(link.status))
             .map(|link| (link.id, link.mailbox))
             .collect();
         self.sync_links(runnable).await
@@ -174,19 +183,18 @@ impl SyncEngine {
         self.store
             .set_link_status(&self.tenant, link, LinkStatus::Syncing, SYSTEM_ACTOR)
             .await?;
-        let run = GmailLinkSync {
-            gmail: self.connector.gmail(mailbox),
+        let context = LinkContext {
             store: self.store.clone(),
             tenant: self.tenant.clone(),
             link,
             mailbox: mailbox.to_lowercase(),
-            policy: GmailLinkSync::link_policy(&self.extractor.policy, &extra_labels),
+            policy: link_policy(&self.extractor.policy, &extra_labels),
             extractor: Arc::clone(&self.extractor),
             pacer: Arc::clone(&self.pacer),
             now_ms: self.config.reference_now_ms.unwrap_or_else(clock_ms),
             page_size: self.config.page_size,
         };
-        match run.run().await {
+        match self.connector.sync(&context).await {
             Ok(LinkRun { summary, gaps }) if gaps.is_empty() => {
                 self.record_success(link, summary).await
             }
@@ -224,11 +232,27 @@ impl SyncEngine {
     ) -> Result<LinkOutcome, StoreError> {
         let status = LinkErrorStatus::LinkageError;
         let message = gaps.join("; ");
-        tracing::warn!(%mailbox, %message, "link sync left a gap");
+        // Fields are Debug-formatted (escaped): label names and Google's words are
+        // not ours, and must not be able to forge log lines.
+        tracing::warn!(?mailbox, ?message, "link sync left a gap");
         let next_attempt =
             clock_ms().saturating_add(i64::try_from(linkage_retry.as_millis()).unwrap_or(i64::MAX));
+        // A label the mailbox lacks has its own fix (the labels), other gaps only retry.
+        let reason = if gaps
+            .iter()
+            .any(|gap| gap.contains("the mailbox has no such"))
+        {
+            tributary_core::MISSING_LABEL_CODE
+        } else {
+            tributary_core::INCOMPLETE_RUN_CODE
+        };
+        let failure = LinkFailure {
+            status,
+            message: &message,
+            reason: Some(reason),
+        };
         self.store
-            .record_link_failure(&self.tenant, link, status, &message, Some(next_attempt))
+            .record_link_failure_with_reason(&self.tenant, link, failure, Some(next_attempt))
             .await?;
         Ok(LinkOutcome::Failed {
             link,
@@ -246,19 +270,35 @@ impl SyncEngine {
     ) -> Result<LinkOutcome, StoreError> {
         let status = error.link_status();
         let message = error.message();
-        tracing::warn!(%mailbox, %status, %error, "link sync failed");
+        tracing::warn!(?mailbox, %status, error = ?error.to_string(), "link sync failed");
         // Errors an admin must fix are not retried on a timer.
         let next_attempt = (!status.needs_admin()).then(|| {
             clock_ms().saturating_add(i64::try_from(linkage_retry.as_millis()).unwrap_or(i64::MAX))
         });
+        let failure = LinkFailure {
+            status,
+            message: &message,
+            reason: failure_reason(error),
+        };
         self.store
-            .record_link_failure(&self.tenant, link, status, &message, next_attempt)
+            .record_link_failure_with_reason(&self.tenant, link, failure, next_attempt)
             .await?;
         Ok(LinkOutcome::Failed {
             link,
             status,
             message,
         })
+    }
+}
+
+/// The cause code kept with a failure, for the hint of its cause: the provider's reason,
+/// else the kind for a transient failure (timeouts and resets carry no code).
+fn failure_reason(error: &SyncError) -> Option<&str> {
+    match error {
+        SyncError::Provider(error) => error.reason().or_else(|| {
+            (error.kind() == tributary_core::ProviderErrorKind::Transient).then_some("transient")
+        }),
+        _ => None,
     }
 }
 

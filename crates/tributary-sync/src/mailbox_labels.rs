@@ -6,10 +6,17 @@
 //! back at once as [`RuntimeError::Provider`], with the taxonomy status and Google's own
 //! message, for the caller to show with [`LinkErrorStatus::fix_hint`].
 //!
+//! Saving a member's choice ([`Runtime::save_member_labels`]) checks it against that
+//! listing: each label costs Gmail calls on every run and an unknown one puts the link
+//! in an error status, so a new label must be one the mailbox has (by id or name), at
+//! most [`MAX_MEMBER_LABELS`] of at most [`MAX_LABEL_LEN`] characters. When Google
+//! cannot be asked, the save is not refused outright: chosen labels can be kept or
+//! dropped and only the system labels every mailbox has can be added.
+//!
 //! [`LinkErrorStatus::fix_hint`]: tributary_core::LinkErrorStatus::fix_hint
 
 use crate::pacing::units;
-use crate::runtime::{Runtime, RuntimeError};
+use crate::runtime::{LabelError, MAX_LABEL_LEN, MAX_MEMBER_LABELS, Runtime, RuntimeError};
 use serde::Serialize;
 use std::cmp::Ordering;
 use tributary_google::{Label, LabelKind};
@@ -26,6 +33,23 @@ use tributary_store::{LinkStatus, MemberId, MemberView, StoreError, TenantId, la
 /// `STARRED`, `IMPORTANT` and the inbox categories stay: they are stable groupings a
 /// member may well want captured when the policy does not sync the whole inbox.
 const NOT_PICKABLE: [&str; 5] = ["DRAFT", "CHAT", "SPAM", "TRASH", "UNREAD"];
+
+/// Pickable Gmail system labels every mailbox has: while the mailbox cannot be listed,
+/// these are the only new choices that can be known to be right.
+const EVERY_MAILBOX_HAS: [&str; 9] = [
+    "INBOX",
+    "SENT",
+    "STARRED",
+    "IMPORTANT",
+    "CATEGORY_PERSONAL",
+    "CATEGORY_SOCIAL",
+    "CATEGORY_PROMOTIONS",
+    "CATEGORY_UPDATES",
+    "CATEGORY_FORUMS",
+];
+
+/// How many of the mailbox's labels an error names before it says "and N more".
+const NAMED_IN_ERRORS: usize = 100;
 
 /// Whether Gmail or the member made a label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -140,6 +164,101 @@ pub fn label_choices(
     choices
 }
 
+/// `labels` trimmed, without case-insensitive repeats (the first wins), within
+/// [`MAX_MEMBER_LABELS`] and [`MAX_LABEL_LEN`].
+fn bounded_labels(labels: &[String]) -> Result<Vec<String>, LabelError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut distinct = Vec::new();
+    for label in labels {
+        let label = label.trim();
+        if label.chars().count() > MAX_LABEL_LEN {
+            return Err(LabelError::TooLong);
+        }
+        if seen.insert(label_key(label)) {
+            distinct.push(label.to_owned());
+        }
+    }
+    if distinct.len() > MAX_MEMBER_LABELS {
+        return Err(LabelError::TooMany(distinct.len()));
+    }
+    Ok(distinct)
+}
+
+/// The labels to save for `wanted`: a label already chosen (`before`) stays as it is,
+/// even one the mailbox has since lost, so that saving never depends on Gmail for
+/// what was checked then. A new one must be a pickable label of the mailbox, named by
+/// id or by name (saved as its id); when the mailbox could not be listed (`listing`
+/// is the reason), only the system labels every mailbox has can be added.
+fn checked_labels(
+    wanted: &[String],
+    before: &[String],
+    listing: Result<&[MailboxLabel], &str>,
+) -> Result<Vec<String>, LabelError> {
+    let mut saved = Vec::new();
+    let mut unknown = Vec::new();
+    for label in wanted {
+        let key = label_key(label);
+        if let Some(kept) = before.iter().find(|b| label_key(b) == key) {
+            saved.push(kept.clone());
+            continue;
+        }
+        let found = match listing {
+            Ok(mailbox) => find_pickable(mailbox, label).map(|l| l.id.clone()),
+            Err(_) => EVERY_MAILBOX_HAS
+                .iter()
+                .find(|id| id.eq_ignore_ascii_case(label))
+                .map(|id| (*id).to_owned()),
+        };
+        match found {
+            Some(id) => saved.push(id),
+            None => unknown.push(label.clone()),
+        }
+    }
+    if unknown.is_empty() {
+        return Ok(saved);
+    }
+    Err(match listing {
+        Ok(mailbox) => LabelError::Unknown {
+            unknown,
+            existing: pickable_names(mailbox),
+        },
+        Err(reason) => LabelError::Unverifiable {
+            unknown,
+            reason: reason.to_owned(),
+        },
+    })
+}
+
+/// The pickable label `wanted` names: by id, else by name (both ignoring case).
+fn find_pickable<'a>(mailbox: &'a [MailboxLabel], wanted: &str) -> Option<&'a MailboxLabel> {
+    let key = label_key(wanted);
+    let pickable = || mailbox.iter().filter(|l| l.pickable());
+    pickable()
+        .find(|l| label_key(&l.id) == key)
+        .or_else(|| pickable().find(|l| label_key(&l.name) == key))
+}
+
+/// The mailbox's pickable labels as a person reads them: `name (id)` for the member's
+/// own, the id for Gmail's; at most [`NAMED_IN_ERRORS`], then how many more.
+fn pickable_names(mailbox: &[MailboxLabel]) -> Vec<String> {
+    let pickable: Vec<&MailboxLabel> = mailbox.iter().filter(|l| l.pickable()).collect();
+    let mut names: Vec<String> = pickable
+        .iter()
+        .take(NAMED_IN_ERRORS)
+        .map(|l| match l.kind {
+            MailboxLabelKind::User => format!("{} ({})", l.name, l.id),
+            MailboxLabelKind::System => l.id.clone(),
+        })
+        .collect();
+    if pickable.len() > NAMED_IN_ERRORS {
+        names.push(format!("and {} more", pickable.len() - NAMED_IN_ERRORS));
+    }
+    if names.is_empty() {
+        names.push("none".to_owned());
+    }
+    names
+}
+
 /// User labels before system ones, then by name ignoring case, then by id.
 fn by_kind_then_name<K: Ord>(a: (K, &str, &str), b: (K, &str, &str)) -> Ordering {
     a.0.cmp(&b.0)
@@ -173,6 +292,56 @@ impl Runtime {
         labels
             .sort_by(|a, b| by_kind_then_name((a.kind, &a.name, &a.id), (b.kind, &b.name, &b.id)));
         Ok(labels)
+    }
+
+    /// Replaces `member`'s extra labels after checking them: at most
+    /// [`MAX_MEMBER_LABELS`] of at most [`MAX_LABEL_LEN`] characters, and every new one
+    /// a pickable label of the member's mailbox (Gmail `labels.list`, asked only when
+    /// something new is chosen). When Google cannot be asked (not connected, or it
+    /// refuses), labels already chosen can still be kept or dropped and only the system
+    /// labels every mailbox has can be added: a typo would otherwise cost a Gmail call
+    /// on every run and leave the link in an error status. Answers what was saved.
+    ///
+    /// Errors: [`RuntimeError::Labels`] naming the labels refused (and the mailbox's
+    /// own), a store [`StoreError::InvalidLabel`] for an empty name.
+    pub async fn save_member_labels(
+        &self,
+        tenant: &TenantId,
+        member: MemberId,
+        labels: &[String],
+        actor: &str,
+    ) -> Result<Vec<String>, RuntimeError> {
+        if labels.iter().any(|l| l.trim().is_empty()) {
+            return Err(StoreError::InvalidLabel {
+                label: String::new(),
+            }
+            .into());
+        }
+        let wanted = bounded_labels(labels)?;
+        let before = self.store().member_labels(tenant, member).await?;
+        let all_kept = wanted
+            .iter()
+            .all(|w| before.iter().any(|b| label_key(b) == label_key(w)));
+        let listed = if all_kept {
+            Ok(Vec::new())
+        } else {
+            match self.mailbox_labels(tenant, member).await {
+                Ok(mailbox) => Ok(mailbox),
+                Err(RuntimeError::Provider { status, message }) => {
+                    Err(format!("Google refused ({status}): {message}"))
+                }
+                Err(RuntimeError::NotConnected) => {
+                    Err("Google Workspace is not connected yet".to_owned())
+                }
+                Err(other) => return Err(other),
+            }
+        };
+        let listing = listed.as_deref().map_err(String::as_str);
+        let saved = checked_labels(&wanted, &before, listing)?;
+        self.store()
+            .set_member_labels(tenant, member, &saved, actor)
+            .await?;
+        Ok(saved)
     }
 
     async fn member(&self, tenant: &TenantId, id: MemberId) -> Result<MemberView, RuntimeError> {
@@ -260,6 +429,61 @@ mod tests {
         assert!(gone.chosen && !gone.in_mailbox && gone.kind.is_none());
         assert_eq!(gone.name, "Label_99");
         assert!(!by_id("Label_1").chosen);
+    }
+
+    fn strings(labels: &[&str]) -> Vec<String> {
+        labels.iter().map(|l| (*l).to_owned()).collect()
+    }
+
+    #[test]
+    fn new_labels_must_be_the_mailboxs_by_id_or_name() {
+        let saved = checked_labels(
+            &strings(&["label_1", "zeta", "starred"]),
+            &[],
+            Ok(&mailbox()),
+        )
+        .unwrap();
+        assert_eq!(saved, ["Label_1", "Label_2", "STARRED"]);
+        let refused = checked_labels(
+            &strings(&["Label_1", "Label_999", "TRASH"]),
+            &[],
+            Ok(&mailbox()),
+        )
+        .unwrap_err();
+        let LabelError::Unknown { unknown, existing } = &refused else {
+            panic!("{refused:?}");
+        };
+        assert_eq!(unknown, &["Label_999", "TRASH"]);
+        assert!(existing.contains(&"Projects/Atlas (Label_1)".to_owned()));
+        assert!(!existing.contains(&"TRASH".to_owned()), "{existing:?}");
+        assert!(refused.to_string().contains("Label_999"), "{refused}");
+    }
+
+    #[test]
+    fn chosen_labels_stay_and_only_universal_ones_are_added_blind() {
+        let before = strings(&["Label_77"]);
+        let kept = checked_labels(&strings(&["label_77"]), &before, Ok(&mailbox())).unwrap();
+        assert_eq!(kept, ["Label_77"]);
+        let blind =
+            checked_labels(&strings(&["Label_77", "important"]), &before, Err("down")).unwrap();
+        assert_eq!(blind, ["Label_77", "IMPORTANT"]);
+        let refused = checked_labels(&strings(&["Label_5"]), &before, Err("down")).unwrap_err();
+        assert!(matches!(refused, LabelError::Unverifiable { .. }));
+        assert!(refused.to_string().contains("down"), "{refused}");
+    }
+
+    #[test]
+    fn label_lists_are_bounded() {
+        let too_many: Vec<String> = (0..=MAX_MEMBER_LABELS).map(|i| format!("L{i}")).collect();
+        assert_eq!(
+            bounded_labels(&too_many),
+            Err(LabelError::TooMany(MAX_MEMBER_LABELS + 1))
+        );
+        let repeated = vec!["Label_1".to_owned(); 10_000];
+        assert_eq!(bounded_labels(&repeated).unwrap(), ["Label_1"]);
+        let long = vec!["x".repeat(MAX_LABEL_LEN + 1)];
+        assert_eq!(bounded_labels(&long), Err(LabelError::TooLong));
+        assert!(bounded_labels(&["x".repeat(MAX_LABEL_LEN)]).is_ok());
     }
 
     #[test]

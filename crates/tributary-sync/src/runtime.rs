@@ -5,12 +5,17 @@
 //! links, and hands workers a [`SyncEngine`] per tenant, rebuilt when the tenant's
 //! configuration changes.
 
+mod microsoft;
+
+pub use microsoft::{MicrosoftCredential, MicrosoftSettings, microsoft_connector};
+
+use crate::connector::Connector;
 use crate::delegation::{DelegationReport, rebuild_links};
 use crate::engine::{EngineConfig, SyncEngine, clock_ms, may_run};
 use crate::error::SyncError;
 use crate::pacing::Pacer;
 use crate::scheduler::{SYNC_LINK_JOB, WorkerConfig};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -23,12 +28,44 @@ use tributary_google::{
     ServiceAccountInfo, ServiceAccountKey, scopes,
 };
 use tributary_store::{
-    AuditEvent, ConnectionKind, LinkId, LinkStatus, MasterKey, SecretBytes, Store, StoreError,
-    TenantId,
+    AuditEvent, ConnectionKind, ConnectionView, LinkId, LinkStatus, MasterKey, SecretBytes, Store,
+    StoreError, TenantId,
 };
 
 /// The job kind that re-reads a tenant's directory (new users linked automatically).
 pub const DELEGATION_SYNC_JOB: &str = "delegation_sync";
+
+/// Most links one Start, Unlink or Retry may name: each is a write and an audit row.
+pub const MAX_LINKS_PER_ACTION: usize = 1_000;
+
+/// Most extra labels a member may sync: each costs Gmail calls on every run.
+pub const MAX_MEMBER_LABELS: usize = 50;
+
+/// Longest label a member may name: Gmail's own limit for a label name.
+pub const MAX_LABEL_LEN: usize = 225;
+
+/// Why a member's label choice is refused (nothing is saved).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LabelError {
+    #[error("at most {MAX_MEMBER_LABELS} extra labels, not {0}")]
+    TooMany(usize),
+    #[error("a label is longer than {MAX_LABEL_LEN} characters (Gmail's limit for a label name)")]
+    TooLong,
+    #[error("the mailbox has no label {}; its labels are: {}", .unknown.join(", "), .existing.join(", "))]
+    Unknown {
+        unknown: Vec<String>,
+        /// The labels the member may pick, as `name (id)` or the id of a system label.
+        existing: Vec<String>,
+    },
+    #[error(
+        "the mailbox's labels could not be read ({reason}), so only Gmail's system labels \
+         (STARRED, IMPORTANT, CATEGORY_…) can be added now; not saved: {}", .unknown.join(", ")
+    )]
+    Unverifiable {
+        unknown: Vec<String>,
+        reason: String,
+    },
+}
 
 /// Where Google's page for domain-wide delegation is.
 pub const DOMAIN_WIDE_DELEGATION_URL: &str = "https://admin.google.com/ac/owl/domainwidedelegation";
@@ -60,6 +97,20 @@ pub enum RuntimeError {
     KeyFile(#[from] KeyFileError),
     #[error("the Workspace admin address `{0}` is not an email address")]
     AdminEmail(String),
+    #[error(
+        "the Workspace admin address `{address}` is not on the organization's domains ({}): give an administrator of this Google Workspace",
+        .domains.join(", ")
+    )]
+    AdminDomain {
+        address: String,
+        domains: Vec<String>,
+    },
+    /// A new key failed *Test connection* while a key was stored: the stored one stays.
+    #[error(
+        "the new key failed the connection test, so the working key was kept; Google said: {}",
+        .check.message
+    )]
+    KeyNotReplaced { check: Box<ConnectionCheck> },
     #[error("the policy is not valid: {0}")]
     Policy(#[from] PolicyError),
     #[error("the stored policy is unreadable: {0}")]
@@ -79,6 +130,13 @@ pub enum RuntimeError {
     Connector(#[from] ConnectorError),
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    #[error("labels not saved: {0}")]
+    Labels(#[from] LabelError),
+    /// A Microsoft 365 connection's field is wrong: nothing was stored.
+    #[error("{field} is not usable: {reason}")]
+    MicrosoftField { field: &'static str, reason: String },
+    #[error("cannot set up the Microsoft connector: {0}")]
+    MicrosoftConnector(#[from] tributary_microsoft::ConnectorError),
 }
 
 impl From<SyncError> for RuntimeError {
@@ -133,6 +191,18 @@ pub struct ConnectionCheck {
     pub accounts_seen: Option<usize>,
 }
 
+/// What a key upload may do to the key already stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum KeyReplacement {
+    /// Test the new key first (a token for the admin, a directory read) and keep the
+    /// stored key when the test fails: an unrelated key must not break a working tenant.
+    #[default]
+    IfItWorks,
+    /// Replace even when the new key fails the test: the admin says the stored key is
+    /// already dead.
+    Anyway,
+}
+
 /// One tenant's engine as last built, with the configuration version it reflects.
 #[derive(Debug, Clone)]
 struct CachedEngine {
@@ -151,6 +221,7 @@ struct Inner {
     store: Store,
     key: MasterKey,
     config: RuntimeConfig,
+    microsoft: MicrosoftSettings,
     engines: Mutex<HashMap<TenantId, CachedEngine>>,
     /// One pacer per tenant for the runtime's life, so that rebuilt engines and
     /// directory reads share what the quota was charged.
@@ -159,11 +230,23 @@ struct Inner {
 
 impl Runtime {
     pub fn new(store: Store, key: MasterKey, config: RuntimeConfig) -> Self {
+        Runtime::with_microsoft(store, key, config, MicrosoftSettings::default())
+    }
+
+    /// A runtime that reaches Microsoft 365 as `microsoft` says (the emulator in tests
+    /// and the demo).
+    pub fn with_microsoft(
+        store: Store,
+        key: MasterKey,
+        config: RuntimeConfig,
+        microsoft: MicrosoftSettings,
+    ) -> Self {
         Runtime {
             inner: Arc::new(Inner {
                 store,
                 key,
                 config,
+                microsoft,
                 engines: Mutex::new(HashMap::new()),
                 pacers: std::sync::Mutex::new(HashMap::new()),
             }),
@@ -178,8 +261,8 @@ impl Runtime {
         &self.inner.config
     }
 
-    /// Validates `key_json` and `admin_email`, then seals and saves the key (keeping the
-    /// saved policy and capture switch). On any error nothing is stored.
+    /// [`Runtime::upload_google_key`] that keeps a stored key unless the new one passes
+    /// the connection test.
     pub async fn connect_google(
         &self,
         tenant: &TenantId,
@@ -187,11 +270,45 @@ impl Runtime {
         admin_email: &str,
         actor: &str,
     ) -> Result<GoogleSetup, RuntimeError> {
-        let key = ServiceAccountKey::from_json(key_json)?;
-        let admin = EmailAddress::parse(admin_email.trim())
-            .map_err(|_| RuntimeError::AdminEmail(admin_email.to_owned()))?;
+        self.upload_google_key(
+            tenant,
+            key_json,
+            admin_email,
+            actor,
+            KeyReplacement::IfItWorks,
+        )
+        .await
+    }
+
+    /// Validates `key_json` (its `token_uri` must be this server's token endpoint) and
+    /// `admin_email` (an address on the organization's domains once they are known),
+    /// then seals and saves the key, keeping the saved policy and capture switch. When a
+    /// key is already stored, the new one is tested first and, unless `replacement` is
+    /// [`KeyReplacement::Anyway`], a failed test keeps the stored key (audited). On any
+    /// error nothing is stored.
+    pub async fn upload_google_key(
+        &self,
+        tenant: &TenantId,
+        key_json: &[u8],
+        admin_email: &str,
+        actor: &str,
+        replacement: KeyReplacement,
+    ) -> Result<GoogleSetup, RuntimeError> {
+        let key = ServiceAccountKey::from_upload(key_json, &self.config().endpoints)?;
+        let admin = EmailAddress::parse_mailbox(admin_email)
+            .map_err(|_| RuntimeError::AdminEmail(admin_email.trim().to_owned()))?;
         let store = self.store();
-        let policy = match store.connection(tenant, ConnectionKind::Google).await? {
+        let existing = store.connection(tenant, ConnectionKind::Google).await?;
+        self.check_admin_domain(tenant, existing.as_ref(), &admin)
+            .await?;
+        let test = match &existing {
+            None => None,
+            Some(_) => Some(
+                self.test_replacement(tenant, &key, admin.as_str(), actor, replacement)
+                    .await?,
+            ),
+        };
+        let policy = match existing {
             Some(existing) => existing.policy,
             None => serde_json::to_value(PolicySettings::default())
                 .map_err(RuntimeError::StoredPolicy)?,
@@ -206,7 +323,10 @@ impl Runtime {
                 &self.inner.key,
             )
             .await?;
-        let info = key.info();
+        let mut detail = key_detail(key.info());
+        detail["replaced"] = serde_json::json!(test.is_some());
+        detail["replace_anyway"] = serde_json::json!(replacement == KeyReplacement::Anyway);
+        detail["test"] = serde_json::json!(test);
         store
             .record_audit(
                 tenant,
@@ -214,17 +334,71 @@ impl Runtime {
                     actor,
                     "connection.google.key_uploaded",
                     Some(admin.as_str()),
-                    serde_json::json!({
-                        "client_id": info.client_id,
-                        "client_email": info.client_email,
-                        "private_key_id": info.private_key_id,
-                    }),
+                    detail,
                 ),
             )
             .await?;
         self.google_setup(tenant)
             .await?
             .ok_or(RuntimeError::NotConnected)
+    }
+
+    /// Refuses an admin address outside the organization's domains, once any are known:
+    /// the directory's (from the last delegation sync) and the members'.
+    async fn check_admin_domain(
+        &self,
+        tenant: &TenantId,
+        connection: Option<&ConnectionView>,
+        admin: &EmailAddress,
+    ) -> Result<(), RuntimeError> {
+        let mut domains: BTreeSet<String> = connection
+            .map(|c| c.domains.iter().map(|d| d.to_ascii_lowercase()).collect())
+            .unwrap_or_default();
+        for member in self.store().members(tenant).await? {
+            if let Some((_, domain)) = member.email.rsplit_once('@') {
+                domains.insert(domain.to_ascii_lowercase());
+            }
+        }
+        if domains.is_empty() || domains.contains(admin.domain()) {
+            return Ok(());
+        }
+        Err(RuntimeError::AdminDomain {
+            address: admin.as_str().to_owned(),
+            domains: domains.into_iter().collect(),
+        })
+    }
+
+    /// Tests a key meant to replace the stored one. A failure keeps the stored key
+    /// (audited, with Google's parsed answer) unless the admin replaces it anyway.
+    async fn test_replacement(
+        &self,
+        tenant: &TenantId,
+        key: &ServiceAccountKey,
+        admin: &str,
+        actor: &str,
+        replacement: KeyReplacement,
+    ) -> Result<ConnectionCheck, RuntimeError> {
+        let connector = GoogleConnector::new(key.clone(), self.connector_options())?;
+        let check = check_connection(&connector, admin).await;
+        if check.ok || replacement == KeyReplacement::Anyway {
+            return Ok(check);
+        }
+        let mut detail = key_detail(key.info());
+        detail["test"] = serde_json::json!(check);
+        self.store()
+            .record_audit(
+                tenant,
+                &audit(
+                    actor,
+                    "connection.google.key_replacement_refused",
+                    Some(admin),
+                    detail,
+                ),
+            )
+            .await?;
+        Err(RuntimeError::KeyNotReplaced {
+            check: Box::new(check),
+        })
     }
 
     /// What to paste into Google's delegation page, once a key is uploaded.
@@ -255,21 +429,7 @@ impl Runtime {
         actor: &str,
     ) -> Result<ConnectionCheck, RuntimeError> {
         let (connector, admin) = self.connector(tenant).await?;
-        let check = match connector.tokens().token(&admin, &scopes::ALL).await {
-            Err(error) => failed_check(&error),
-            Ok(_) => match connector.directory(&admin).list_users_page(None).await {
-                Err(error) => failed_check(&error),
-                Ok(page) => ConnectionCheck {
-                    ok: true,
-                    status: None,
-                    message: format!(
-                        "Connected: every scope is delegated and {admin} can read the directory."
-                    ),
-                    hint: None,
-                    accounts_seen: Some(page.accounts.len()),
-                },
-            },
-        };
+        let check = check_connection(&connector, &admin).await;
         let detail = serde_json::to_value(&check).unwrap_or_default();
         self.store()
             .record_audit(
@@ -283,7 +443,7 @@ impl Runtime {
     pub async fn capture_enabled(&self, tenant: &TenantId) -> Result<bool, RuntimeError> {
         Ok(self
             .store()
-            .connection(tenant, ConnectionKind::Google)
+            .connection(tenant, self.provider(tenant).await?)
             .await?
             .is_some_and(|c| c.capture_enabled))
     }
@@ -297,15 +457,12 @@ impl Runtime {
         actor: &str,
     ) -> Result<(), RuntimeError> {
         let store = self.store();
-        if store
-            .connection(tenant, ConnectionKind::Google)
-            .await?
-            .is_none()
-        {
+        let provider = self.provider(tenant).await?;
+        if store.connection(tenant, provider).await?.is_none() {
             return Err(RuntimeError::NotConnected);
         }
         store
-            .set_capture_enabled(tenant, ConnectionKind::Google, enabled, actor)
+            .set_capture_enabled(tenant, provider, enabled, actor)
             .await?;
         if enabled {
             self.schedule_runnable_links(tenant).await?;
@@ -320,7 +477,7 @@ impl Runtime {
     pub async fn policy(&self, tenant: &TenantId) -> Result<PolicySettings, RuntimeError> {
         let Some(connection) = self
             .store()
-            .connection(tenant, ConnectionKind::Google)
+            .connection(tenant, self.provider(tenant).await?)
             .await?
         else {
             return Ok(PolicySettings::default());
@@ -339,7 +496,7 @@ impl Runtime {
         let json = serde_json::to_value(settings).map_err(RuntimeError::StoredPolicy)?;
         match self
             .store()
-            .set_policy(tenant, ConnectionKind::Google, &json, actor)
+            .set_policy(tenant, self.provider(tenant).await?, &json, actor)
             .await
         {
             Err(StoreError::NoConnection { .. }) => Err(RuntimeError::NotConnected),
@@ -355,12 +512,18 @@ impl Runtime {
         tenant: &TenantId,
         actor: &str,
     ) -> Result<DelegationReport, RuntimeError> {
-        let (connector, admin) = self.connector(tenant).await?;
+        let (connector, admin) = self.mail_connector(tenant).await?;
         let pacer = self.pacer(tenant);
         let report = rebuild_links(self.store(), tenant, &connector, &admin, &pacer).await?;
         let store = self.store();
+        // Links are created as Google's; a new one belongs to this connection.
+        for matched in report.matched.iter().filter(|m| m.new_link) {
+            store
+                .set_link_provider(tenant, LinkId(matched.link), connector.kind())
+                .await?;
+        }
         store
-            .set_connection_domains(tenant, ConnectionKind::Google, &report.domains)
+            .set_connection_domains(tenant, connector.kind(), &report.domains)
             .await?;
         let json = serde_json::to_value(&report).map_err(StoreError::from)?;
         store
@@ -434,9 +597,10 @@ impl Runtime {
         links: &[LinkId],
         actor: &str,
     ) -> Result<usize, RuntimeError> {
-        let known = self.check_links(tenant, links).await?;
+        let links = distinct(links);
+        let known = self.check_links(tenant, &links).await?;
         let mut changed = 0;
-        for link in links {
+        for link in &links {
             if known.get(link) == Some(&LinkStatus::Unlinked) {
                 continue;
             }
@@ -455,11 +619,12 @@ impl Runtime {
         actor: &str,
         applies: impl Fn(LinkStatus) -> bool,
     ) -> Result<usize, RuntimeError> {
-        let known = self.check_links(tenant, links).await?;
+        let links = distinct(links);
+        let known = self.check_links(tenant, &links).await?;
         let enabled = self.capture_enabled(tenant).await?;
         let store = self.store();
         let mut changed = 0;
-        for link in links {
+        for link in &links {
             if !known.get(link).is_some_and(|status| applies(*status)) {
                 continue;
             }
@@ -477,6 +642,8 @@ impl Runtime {
     }
 
     /// The statuses of `links`; an error naming the first one not in the tenant.
+    /// Callers pass `links` through [`distinct`] first, so that a link named twice is
+    /// written and counted once.
     async fn check_links(
         &self,
         tenant: &TenantId,
@@ -500,16 +667,19 @@ impl Runtime {
         self.schedule_links(tenant, may_run).await
     }
 
-    /// Enqueues a sync, due now, for every link of `tenant` whose status `selects`.
+    /// Enqueues a sync, due now, for every link of `tenant`'s provider whose status
+    /// `selects`.
     async fn schedule_links(
         &self,
         tenant: &TenantId,
         selects: impl Fn(LinkStatus) -> bool,
     ) -> Result<usize, RuntimeError> {
         let store = self.store();
+        // The tenant's engine syncs only its provider's links.
+        let provider = self.provider(tenant).await?;
         let mut scheduled = 0;
         for link in store.links(tenant).await? {
-            if selects(link.status) {
+            if link.provider == provider && selects(link.status) {
                 store
                     .enqueue_job(tenant, SYNC_LINK_JOB, Some(link.id), clock_ms())
                     .await?;
@@ -543,7 +713,10 @@ impl Runtime {
 
     async fn build_engine(&self, tenant: &TenantId) -> Result<Option<SyncEngine>, RuntimeError> {
         let store = self.store();
-        let Some(connection) = store.connection(tenant, ConnectionKind::Google).await? else {
+        let Some(connection) = store
+            .connection(tenant, self.provider(tenant).await?)
+            .await?
+        else {
             return Ok(None);
         };
         if !connection.capture_enabled {
@@ -563,7 +736,7 @@ impl Runtime {
             settings.free_mail_list()?,
             settings.capture_policy()?,
         );
-        let (connector, _) = self.connector(tenant).await?;
+        let (connector, _) = self.mail_connector(tenant).await?;
         Ok(Some(
             SyncEngine::new(
                 store.clone(),
@@ -602,7 +775,40 @@ impl Runtime {
         Ok(ServiceAccountKey::from_json(credentials.expose())?)
     }
 
-    /// A connector for the tenant's key, and the admin address it reads the directory as.
+    /// The provider of the tenant's mail connection: the one place the runtime picks
+    /// it. Everything that is not one provider's own setup (the capture switch, the
+    /// policy, *Rebuild*, engines) asks here. A tenant connected to Microsoft 365 is
+    /// Microsoft's; any other is Google's (mixed tenants are not supported yet).
+    async fn provider(&self, tenant: &TenantId) -> Result<ConnectionKind, RuntimeError> {
+        let microsoft = self
+            .store()
+            .connection(tenant, ConnectionKind::Microsoft)
+            .await?;
+        Ok(match microsoft {
+            Some(_) => ConnectionKind::Microsoft,
+            None => ConnectionKind::Google,
+        })
+    }
+
+    /// The tenant's mail connector, built from its stored credentials, and the admin
+    /// address it reads the directory as.
+    pub(crate) async fn mail_connector(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<(Connector, String), RuntimeError> {
+        match self.provider(tenant).await? {
+            ConnectionKind::Google => {
+                let (connector, admin) = self.connector(tenant).await?;
+                Ok((connector.into(), admin))
+            }
+            ConnectionKind::Microsoft => self.microsoft_connector(tenant).await,
+            // No connector yet: such a connection cannot be used.
+            ConnectionKind::Imap => Err(RuntimeError::NotConnected),
+        }
+    }
+
+    /// A Google connector for the tenant's key, and the admin address it reads the
+    /// directory as.
     pub(crate) async fn connector(
         &self,
         tenant: &TenantId,
@@ -613,12 +819,24 @@ impl Runtime {
             .await?
             .ok_or(RuntimeError::NotConnected)?;
         let key = self.google_key(tenant).await?;
-        let options = ConnectorOptions {
+        Ok((
+            GoogleConnector::new(key, self.connector_options())?,
+            connection.admin_email,
+        ))
+    }
+
+    fn connector_options(&self) -> ConnectorOptions {
+        ConnectorOptions {
             endpoints: self.config().endpoints.clone(),
             ..ConnectorOptions::default()
-        };
-        Ok((GoogleConnector::new(key, options)?, connection.admin_email))
+        }
     }
+}
+
+/// `links` without repeats, in the order first named.
+fn distinct(links: &[LinkId]) -> Vec<LinkId> {
+    let mut seen = std::collections::HashSet::new();
+    links.iter().copied().filter(|l| seen.insert(*l)).collect()
 }
 
 fn setup_view(
@@ -640,13 +858,51 @@ fn setup_view(
     }
 }
 
+/// *Test connection*: a token for the admin with every scope, then one page of the
+/// directory read as the admin.
+async fn check_connection(connector: &GoogleConnector, admin: &str) -> ConnectionCheck {
+    if let Err(error) = connector.tokens().token(admin, &scopes::ALL).await {
+        return failed_check(&error);
+    }
+    match connector.directory(admin).list_users_page(None).await {
+        Err(error) => failed_check(&error),
+        Ok(page) => ConnectionCheck {
+            ok: true,
+            status: None,
+            message: format!(
+                "Connected: every scope is delegated and {admin} can read the directory."
+            ),
+            hint: None,
+            accounts_seen: Some(page.accounts.len()),
+        },
+    }
+}
+
+/// What the audit log keeps about a key: who it is, never the private key.
+fn key_detail(info: &ServiceAccountInfo) -> serde_json::Value {
+    serde_json::json!({
+        "client_id": info.client_id,
+        "client_email": info.client_email,
+        "private_key_id": info.private_key_id,
+    })
+}
+
 fn failed_check(error: &ProviderError) -> ConnectionCheck {
     let status = error.link_status();
+    // The check reads the directory as the admin address: "Invalid email or User ID"
+    // there means that address, not a member, is unknown.
+    let cause = tributary_core::FailureCause::classify(
+        tributary_core::HintProvider::Google,
+        tributary_core::FailureSite::Directory,
+        status,
+        error.reason(),
+        error.message(),
+    );
     ConnectionCheck {
         ok: false,
         status: Some(status),
         message: error.message().to_owned(),
-        hint: Some(status.fix_hint()),
+        hint: Some(cause.hint(tributary_core::Audience::Admin)),
         accounts_seen: None,
     }
 }

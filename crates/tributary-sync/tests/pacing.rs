@@ -33,7 +33,19 @@ async fn sync_under_tight_quota(
     backend_errors: f64,
     what: &str,
 ) -> (Value, u64) {
-    let emulated = emulator(10, 100, tight_quota()).await;
+    sync_under(tight_quota(), (10, 100), pacing, backend_errors, what).await
+}
+
+/// [`sync_under_tight_quota`] with the emulator's `config` and an organization of
+/// `(users, messages per user)`.
+async fn sync_under(
+    config: EmulatorConfig,
+    (users, messages): (usize, usize),
+    pacing: PacingConfig,
+    backend_errors: f64,
+    what: &str,
+) -> (Value, u64) {
+    let emulated = emulator(users, messages, config).await;
     if backend_errors > 0.0 {
         emulated
             .control
@@ -106,4 +118,38 @@ async fn a_tenth_of_requests_failing_under_a_tight_quota_still_gives_the_truth()
     let (refused, requests) = sync_under_tight_quota(pacing, 0.1, "paced, 10% 5xx").await;
     assert!(requests > 300, "{requests} requests");
     assert!(refused["user_rate"].as_u64().unwrap() <= 1, "{refused}");
+}
+
+/// The real per-user budget is a quarter of what the engine assumes (an admin lowered
+/// the quota, and nobody told the engine): 1,000 units per quota minute of a second,
+/// enough for two batches of 100 gets.
+const REAL_UNITS_PER_MINUTE: u32 = 1_000;
+
+#[tokio::test]
+async fn pacing_learns_a_real_budget_a_quarter_of_the_assumed_one() {
+    let quota = EmulatorConfig {
+        quota: QuotaConfig {
+            per_user_units_per_minute: REAL_UNITS_PER_MINUTE,
+            time_scale: TIME_SCALE,
+            ..QuotaConfig::default()
+        },
+        ..EmulatorConfig::default()
+    };
+    let pacing = PacingConfig {
+        user_units_per_minute: 4 * REAL_UNITS_PER_MINUTE,
+        minute: Duration::from_secs_f64(60.0 / TIME_SCALE),
+        ..test_pacing()
+    };
+    // The store equals the ground truth (checked inside).
+    let (refused, requests) = sync_under(quota, (6, 3_000), pacing, 0.0, "assumed 4x").await;
+    let refusals: u64 = ["user_rate", "project_rate", "concurrency"]
+        .iter()
+        .map(|kind| refused[kind].as_u64().unwrap())
+        .sum();
+    assert!(requests > 2_000, "{requests} requests");
+    // Unlearned, the engine met several refusals per accepted call.
+    assert!(
+        refusals * 20 < requests,
+        "{refusals} refusals in {requests} requests: {refused}"
+    );
 }

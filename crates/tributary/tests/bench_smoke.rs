@@ -5,13 +5,14 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
-const BENCHMARKS: [(u64, &str); 6] = [
+const BENCHMARKS: [(u64, &str); 7] = [
     (1, "Pipeline"),
     (2, "Against the quota"),
     (3, "Unthrottled"),
     (4, "Incremental"),
     (5, "Idle scale"),
     (6, "Scale-out"),
+    (7, "Through the product"),
 ];
 
 #[test]

@@ -1,6 +1,7 @@
 //! `tributary worker` as a real process: killed with SIGKILL at several points of a full
 //! sync and restarted, the store ends exactly equal to the ground truth; two workers on
-//! one PostgreSQL database share the links and never sync the same link at once.
+//! one PostgreSQL database share the links, each running several jobs at once, and never
+//! sync the same link at once.
 
 #[path = "../../tributary-sync/tests/common/mod.rs"]
 mod common;
@@ -85,7 +86,7 @@ fn spawn_worker(setup: &Setup, id: &str) -> Child {
             "--lease-seconds",
             "2",
             "--sync-concurrency",
-            "2",
+            "4",
         ])
         .env("TRIBUTARY_MASTER_KEY", setup.key.to_base64())
         .env("TRIBUTARY_LOG", "tributary_sync::scheduler=debug,warn")
@@ -248,6 +249,15 @@ async fn two_postgres_workers_share_links_one_at_a_time() {
         2,
         "both workers took links: {intervals:?}"
     );
+    // Each process runs several jobs at once (`--sync-concurrency 4`): some two runs of
+    // one worker overlap. One job at a time per process never would.
+    let runs: Vec<&(i64, i64, String)> = intervals.values().flatten().collect();
+    let overlapping = runs.iter().enumerate().any(|(i, a)| {
+        runs[i + 1..]
+            .iter()
+            .any(|b| a.2 == b.2 && a.0 < b.1 && b.0 < a.1)
+    });
+    assert!(overlapping, "no worker ran two jobs at once: {intervals:?}");
     for (link, runs) in &mut intervals {
         runs.sort();
         for pair in runs.windows(2) {

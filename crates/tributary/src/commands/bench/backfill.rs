@@ -89,7 +89,7 @@ pub struct QuotaPlan {
 impl QuotaPlan {
     /// Budgets such that the biggest mailbox needs [`QUOTA_MINUTES_OF_WORK`] quota
     /// minutes, and a quota minute short enough for the run to last `target_seconds`.
-    fn for_org(emulated: &Emulated, target_seconds: f64) -> Self {
+    pub(super) fn for_org(emulated: &Emulated, target_seconds: f64) -> Self {
         let biggest = estimated_units_per_user(emulated)
             .into_iter()
             .max()
@@ -104,14 +104,14 @@ impl QuotaPlan {
         }
     }
 
-    fn describe(&self, variant: &str) -> String {
+    pub(super) fn describe(&self, variant: &str) -> String {
         format!(
             "{variant}, {} units/user and {} units/project per quota minute of {:.2} s",
             self.user_units_per_minute, self.project_units_per_minute, self.minute_seconds
         )
     }
 
-    fn emulator_quota(&self) -> QuotaConfig {
+    pub(super) fn emulator_quota(&self) -> QuotaConfig {
         QuotaConfig {
             enabled: true,
             per_user_units_per_minute: self.user_units_per_minute,
@@ -131,7 +131,7 @@ impl QuotaPlan {
     }
 
     /// The shortest possible run for the units each user was charged.
-    fn bound_seconds(&self, units_per_user: &[u64]) -> f64 {
+    pub(super) fn bound_seconds(&self, units_per_user: &[u64]) -> f64 {
         let after_burst = |units: u64, budget: u32| (units as f64 - f64::from(budget)).max(0.0);
         let user_rate = f64::from(self.user_units_per_minute) / self.minute_seconds;
         let project_rate = f64::from(self.project_units_per_minute) / self.minute_seconds;
@@ -304,7 +304,7 @@ impl QuotaRun {
     }
 }
 
-fn messages_fetched(counters: &CountersSnapshot) -> f64 {
+pub(super) fn messages_fetched(counters: &CountersSnapshot) -> f64 {
     counters
         .methods
         .get(GmailMethod::MessagesGet.api_name())

@@ -10,6 +10,7 @@ mod incremental;
 mod pipeline;
 mod postgres;
 mod process;
+mod product;
 mod report;
 mod scale_out;
 mod workers;
@@ -38,7 +39,8 @@ pub struct BenchArgs {
     #[arg(long, env = "TRIBUTARY_BENCH_POSTGRES_URL", default_value = DEFAULT_POSTGRES_URL)]
     pub postgres_url: String,
     /// Run only these rows (1 pipeline, 2 against the quota, 3 unthrottled, 4
-    /// incremental, 5 idle scale, 6 scale-out), e.g. `--only 2,3`.
+    /// incremental, 5 idle scale, 6 scale-out, 7 through `serve` and `worker`), e.g.
+    /// `--only 2,3`.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<u8>,
 }
@@ -50,6 +52,7 @@ struct Plan {
     incremental: incremental::Sizes,
     idle: idle::Sizes,
     scale_out: scale_out::Sizes,
+    product: product::Sizes,
 }
 
 impl Plan {
@@ -74,6 +77,13 @@ impl Plan {
                     users: 10,
                     messages_per_user: 500,
                 },
+                product: product::Sizes {
+                    users: 20,
+                    messages_per_user: 300,
+                    target_seconds: 10.0,
+                    concurrencies: vec![4, 16],
+                    deliveries: 3,
+                },
             }
         } else {
             Plan {
@@ -94,6 +104,13 @@ impl Plan {
                 scale_out: scale_out::Sizes {
                     users: 16,
                     messages_per_user: 2_000,
+                },
+                product: product::Sizes {
+                    users: 110,
+                    messages_per_user: 400,
+                    target_seconds: 60.0,
+                    concurrencies: vec![4, 16, 64],
+                    deliveries: 10,
                 },
             }
         }
@@ -146,6 +163,12 @@ async fn bench(args: &BenchArgs, emulator_threads: &Handle) -> Report {
         progress(
             "scale-out",
             scale_out::run(emulator_threads, &plan.scale_out, &args.postgres_url).await,
+        );
+    }
+    if wanted(7) {
+        progress(
+            "through the product",
+            product::run(emulator_threads, &plan.product, &args.postgres_url).await,
         );
     }
     if wanted(5) {

@@ -36,6 +36,43 @@ impl Process {
     }
 }
 
+impl Process {
+    /// Open TCP connections of this process to `port` (a database server's): its
+    /// socket inodes matched in `/proc/<pid>/net/tcp` and `tcp6`.
+    pub fn tcp_connections_to(self, port: u16) -> Option<usize> {
+        let dir = self.dir();
+        let inodes: std::collections::HashSet<String> = std::fs::read_dir(dir.join("fd"))
+            .ok()?
+            .filter_map(Result::ok)
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .filter_map(|target| {
+                let target = target.to_string_lossy().into_owned();
+                let inode = target.strip_prefix("socket:[")?.strip_suffix(']')?;
+                Some(inode.to_owned())
+            })
+            .collect();
+        let remote_port = format!(":{port:04X}");
+        let count = ["net/tcp", "net/tcp6"]
+            .iter()
+            .filter_map(|table| std::fs::read_to_string(dir.join(table)).ok())
+            .map(|text| {
+                text.lines()
+                    .skip(1)
+                    .filter(|line| {
+                        let fields: Vec<&str> = line.split_whitespace().collect();
+                        // rem_address is field 2, st 3 (01 established), inode 9.
+                        fields.len() > 9
+                            && fields[2].ends_with(&remote_port)
+                            && fields[3] == "01"
+                            && inodes.contains(fields[9])
+                    })
+                    .count()
+            })
+            .sum::<usize>();
+        Some(count)
+    }
+}
+
 /// CPU seconds of this process's threads whose name starts with `prefix` (threads that
 /// have exited are not counted, so name long-lived threads only).
 pub fn threads_cpu_seconds(prefix: &str) -> f64 {

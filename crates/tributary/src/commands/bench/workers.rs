@@ -11,6 +11,13 @@ pub enum StoreLocation {
     Url(String),
 }
 
+/// The emulated provider a process syncs from.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub google_api_url: &'a str,
+    pub reference_now_ms: i64,
+}
+
 pub struct WorkerProcess {
     pub child: Child,
 }
@@ -24,9 +31,39 @@ impl WorkerProcess {
         worker_id: &str,
         poll_seconds: u64,
     ) -> anyhow::Result<Self> {
+        let target = Target {
+            google_api_url,
+            reference_now_ms,
+        };
+        Self::spawn_command(
+            "worker",
+            location,
+            key,
+            &target,
+            worker_id,
+            poll_seconds,
+            &[],
+        )
+    }
+
+    /// `tributary <subcommand>` (`worker`, or `serve` with its scheduler) with `extra`
+    /// arguments (concurrency, pacing budgets, listen address).
+    pub fn spawn_command(
+        subcommand: &str,
+        location: &StoreLocation,
+        key: &MasterKey,
+        target: &Target<'_>,
+        worker_id: &str,
+        poll_seconds: u64,
+        extra: &[String],
+    ) -> anyhow::Result<Self> {
+        let Target {
+            google_api_url,
+            reference_now_ms,
+        } = *target;
         let exe = std::env::current_exe().context("cannot find this program to run workers")?;
         let mut command = Command::new(exe);
-        command.arg("worker");
+        command.arg(subcommand);
         match location {
             StoreLocation::DataDir(dir) => command.arg("--data-dir").arg(dir),
             StoreLocation::Url(url) => command.arg("--database-url").arg(url),
@@ -36,6 +73,7 @@ impl WorkerProcess {
             .args(["--reference-now-ms", &reference_now_ms.to_string()])
             .args(["--worker-id", worker_id])
             .args(["--poll-seconds", &poll_seconds.to_string()])
+            .args(extra)
             .env("TRIBUTARY_MASTER_KEY", key.to_base64())
             .env("TRIBUTARY_LOG", "warn")
             .env_remove("TRIBUTARY_CONFIG")

@@ -1,0 +1,72 @@
+//! The one place that picks the provider. [`Connector`] is a closed enum: adding a
+//! provider adds a variant, and the compiler then names every `match` below that must
+//! learn it (they are the only ones in the engine). See ARCHITECTURE.md, "Adding a
+//! provider".
+
+use crate::error::SyncError;
+use crate::link::LinkContext;
+use crate::pacing::Pacer;
+use crate::providers::gmail::GmailSource;
+use crate::providers::graph::GraphSource;
+use crate::source::{DirectorySource, LinkRun, MailSource};
+use tributary_core::DirectoryAccount;
+use tributary_google::GoogleConnector;
+use tributary_microsoft::MicrosoftConnector;
+use tributary_store::ConnectionKind;
+
+/// A tenant's connection to one provider, as the engine and User Delegation Sync use it.
+#[derive(Debug, Clone)]
+pub enum Connector {
+    Google(GmailSource),
+    Microsoft(GraphSource),
+}
+
+impl From<GoogleConnector> for Connector {
+    fn from(connector: GoogleConnector) -> Self {
+        Connector::Google(GmailSource::new(connector))
+    }
+}
+
+impl From<MicrosoftConnector> for Connector {
+    fn from(connector: MicrosoftConnector) -> Self {
+        Connector::Microsoft(GraphSource::new(connector))
+    }
+}
+
+impl Connector {
+    /// The provider, as connections and links record it.
+    pub fn kind(&self) -> ConnectionKind {
+        match self {
+            Connector::Google(source) => source.kind(),
+            Connector::Microsoft(source) => source.kind(),
+        }
+    }
+
+    /// The cursor streams the provider keeps per link.
+    pub fn cursor_streams(&self) -> &'static [&'static str] {
+        match self {
+            Connector::Google(source) => source.cursor_streams(),
+            Connector::Microsoft(source) => source.cursor_streams(),
+        }
+    }
+
+    /// Syncs one link's mailbox (see [`MailSource::sync`]).
+    pub async fn sync(&self, link: &LinkContext) -> Result<LinkRun, SyncError> {
+        match self {
+            Connector::Google(source) => source.sync(link).await,
+            Connector::Microsoft(source) => source.sync(link).await,
+        }
+    }
+
+    /// The organization's accounts (see [`DirectorySource::accounts`]).
+    pub async fn accounts(
+        &self,
+        admin_email: &str,
+        pacer: &Pacer,
+    ) -> Result<Vec<DirectoryAccount>, SyncError> {
+        match self {
+            Connector::Google(source) => source.accounts(admin_email, pacer).await,
+            Connector::Microsoft(source) => source.accounts(admin_email, pacer).await,
+        }
+    }
+}
