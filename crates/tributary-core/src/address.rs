@@ -29,7 +29,19 @@ pub enum AddressError {
     /// The domain has no valid ASCII (IDNA) form.
     #[error("invalid domain `{0}`")]
     InvalidDomain(String),
+    /// Longer than an address may be ([`MAX_ADDRESS_LEN`], or 64 before the `@`).
+    #[error("longer than {max} characters")]
+    TooLong { max: usize },
+    /// Parses, but is not an address a mailbox could have (see [`EmailAddress::parse_mailbox`]).
+    #[error("not a mailbox address: {0}")]
+    NotAMailbox(&'static str),
 }
+
+/// The longest address a person may enter (RFC 5321: a 256-octet path less its `<>`).
+pub const MAX_ADDRESS_LEN: usize = 254;
+
+/// The longest local part (before the `@`) RFC 5321 allows.
+pub const MAX_LOCAL_PART_LEN: usize = 64;
 
 /// A normalized email address: `local@domain`, lowercased, domain in ASCII form.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -72,6 +84,32 @@ impl EmailAddress {
         })
     }
 
+    /// Parses an address a person entered for a mailbox, an account or an alias: the
+    /// one validator for typed addresses (members, aliases, console users, API token
+    /// owners, the Workspace admin). Stricter than [`EmailAddress::parse`], which must
+    /// take whatever a header holds: at most [`MAX_ADDRESS_LEN`] characters (64 before
+    /// the `@`), an unquoted local part of RFC 5322 `atext` and single inner dots, and a
+    /// domain of at least two dot-separated labels of letters, digits and inner hyphens
+    /// (internationalized domains in their punycode form).
+    pub fn parse_mailbox(raw: &str) -> Result<Self, AddressError> {
+        let trimmed = raw.trim();
+        if trimmed.chars().count() > MAX_ADDRESS_LEN {
+            return Err(AddressError::TooLong {
+                max: MAX_ADDRESS_LEN,
+            });
+        }
+        let address = Self::parse(trimmed)?;
+        check_local_part(address.local_part())?;
+        check_domain(address.domain())?;
+        if address.as_str().len() > MAX_ADDRESS_LEN {
+            // Punycode made the domain longer than the address may be.
+            return Err(AddressError::TooLong {
+                max: MAX_ADDRESS_LEN,
+            });
+        }
+        Ok(address)
+    }
+
     /// The whole normalized address.
     pub fn as_str(&self) -> &str {
         &self.normalized
@@ -106,6 +144,45 @@ impl std::str::FromStr for EmailAddress {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::parse(s)
     }
+}
+
+/// RFC 5322 `dot-atom`: `atext` runs joined by single dots; non-ASCII letters are
+/// allowed (RFC 6531), quoted local parts are not (no mailbox provider hands them out).
+fn check_local_part(local: &str) -> Result<(), AddressError> {
+    if local.chars().count() > MAX_LOCAL_PART_LEN {
+        return Err(AddressError::TooLong {
+            max: MAX_LOCAL_PART_LEN,
+        });
+    }
+    let atext = |c: char| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
+    if local
+        .split('.')
+        .any(|run| run.is_empty() || !run.chars().all(atext))
+    {
+        return Err(AddressError::NotAMailbox(
+            "the part before the @ holds a character or dot an address cannot have",
+        ));
+    }
+    Ok(())
+}
+
+/// A host name in ASCII form: two or more labels of letters, digits and inner hyphens,
+/// each at most 63 characters.
+fn check_domain(domain: &str) -> Result<(), AddressError> {
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2 || !labels.iter().all(|label| label_ok(label)) {
+        return Err(AddressError::NotAMailbox(
+            "the domain must be a host name such as example.com",
+        ));
+    }
+    Ok(())
 }
 
 fn push_lowercase(out: &mut String, text: &str) {
@@ -201,6 +278,37 @@ mod tests {
             EmailAddress::parse("j\u{FFFD}rg@x.com"),
             Err(AddressError::InvalidEncoding)
         );
+    }
+
+    #[test]
+    fn mailbox_addresses_are_checked_strictly() {
+        let ok = EmailAddress::parse_mailbox(" Ann.Lee+crm@Mail.Acme.COM ").unwrap();
+        assert_eq!(ok.as_str(), "ann.lee+crm@mail.acme.com");
+        assert!(EmailAddress::parse_mailbox("jörg@bücher.de").is_ok());
+        for bad in [
+            "ann@localhost",
+            "ann@-acme.com",
+            "ann@acme..com",
+            "\"a b\"@acme.com",
+            ".ann@acme.com",
+            "ann..lee@acme.com",
+            "ann@[192.0.2.1]",
+            "x\nFORGED@acme.com",
+        ] {
+            assert!(EmailAddress::parse_mailbox(bad).is_err(), "{bad}");
+        }
+        let long_local = format!("{}@acme.com", "a".repeat(65));
+        assert_eq!(
+            EmailAddress::parse_mailbox(&long_local),
+            Err(AddressError::TooLong { max: 64 })
+        );
+        let huge = format!("{}@acme.com", "a".repeat(100_000));
+        assert_eq!(
+            EmailAddress::parse_mailbox(&huge),
+            Err(AddressError::TooLong { max: 254 })
+        );
+        let longest = format!("{}@{}.com", "a".repeat(64), "b".repeat(63));
+        assert!(EmailAddress::parse_mailbox(&longest).is_ok());
     }
 
     #[test]

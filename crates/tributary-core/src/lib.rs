@@ -21,7 +21,7 @@ pub mod relationship;
 pub mod settings;
 pub mod tenant;
 
-pub use address::{AddressError, EmailAddress};
+pub use address::{AddressError, EmailAddress, MAX_ADDRESS_LEN};
 pub use automated::AutomatedReason;
 pub use classify::{Direction, Participant, Role};
 pub use company::FreeMailList;
@@ -31,7 +31,8 @@ pub use message::{HeaderField, MessageRecord};
 pub use parse::{ParseProblem, ParsedHeaders, ProblemKind};
 pub use policy::{Blocklist, BlocklistError, CapturePolicy, PrivacyMode};
 pub use provider::{
-    DirectoryAccount, LinkErrorStatus, ProviderDetail, ProviderError, ProviderErrorKind,
+    Audience, DirectoryAccount, FailureCause, FailureSite, HintProvider, INCOMPLETE_RUN_CODE,
+    LinkErrorStatus, MISSING_LABEL_CODE, ProviderDetail, ProviderError, ProviderErrorKind,
 };
 pub use relationship::{CompanyRollup, RelationshipBook, RelationshipStats, Touch};
 pub use settings::{MAX_BACKFILL_DAYS, PolicyError, PolicySettings};

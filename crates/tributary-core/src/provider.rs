@@ -135,15 +135,15 @@ impl LinkErrorStatus {
         match self {
             LinkErrorStatus::AuthenticationError => {
                 "Google refused the service account or the user: check that the key still \
-                 exists under IAM & Admin > Service accounts > Keys (upload a new key if it \
-                 was deleted) and that the user still exists in the directory, then restart \
-                 the link."
+                 exists under IAM & Admin > Service accounts > Keys (Upload a new key on the \
+                 Google setup page if it was deleted) and that the user still exists in the \
+                 directory, then press Retry on the Users page."
             }
             LinkErrorStatus::Unauthorized => {
                 "Google refused access: in the Admin console under Security > Access and data \
                  control > API controls > Domain-wide delegation, add the client ID with \
                  every scope Tributary lists; check that API access is not restricted and \
-                 that the user has Gmail enabled, then restart the link."
+                 that the user has Gmail enabled, then press Retry on the Users page."
             }
             LinkErrorStatus::LinkageError => {
                 "Google did not answer as expected; Tributary retries with backoff. If it \
@@ -151,7 +151,124 @@ impl LinkErrorStatus {
             }
         }
     }
+
+    /// What an administrator should do about a Microsoft 365 failure: the cause's own
+    /// hint when Microsoft's code (`reason`: `AADSTS…` or Graph's `error.code`) names
+    /// one, else the status's. `ErrorAccessDenied` covers two causes that only its
+    /// message tells apart: a missing mail permission and an application access policy.
+    pub fn microsoft_fix_hint(self, reason: Option<&str>, message: &str) -> &'static str {
+        let cause = FailureCause::classify(
+            HintProvider::Microsoft,
+            FailureSite::Mailbox,
+            self,
+            reason,
+            message,
+        );
+        match cause {
+            FailureCause::Unexpected => MICROSOFT_LINKAGE_HINT,
+            cause => cause.hint(Audience::Admin),
+        }
+    }
 }
+
+const MICROSOFT_AUTH_HINT: &str = "Microsoft refused the app's credentials or the user: check \
+     the tenant ID, client ID and secret or certificate in Tributary's Microsoft 365 setup, \
+     that admin consent is granted, and that the user still exists in Entra ID, then press \
+     Retry on the Users page.";
+
+const MICROSOFT_ACCESS_HINT: &str = "Microsoft refused access: check that the app has the \
+     User.Read.All and Mail.ReadBasic.All application permissions with admin consent granted, \
+     that no application access policy excludes the mailbox, and that the user has an \
+     Exchange Online mailbox, then press Retry on the Users page.";
+
+const MICROSOFT_LINKAGE_HINT: &str = "Microsoft did not answer as expected; Tributary retries \
+     with backoff, honouring Retry-After. If it persists, check the provider message.";
+
+const MICROSOFT_ACCESS_POLICY_HINT: &str = "An Exchange application access policy (or an RBAC \
+     for Applications scope) excludes this mailbox: add the mailbox to the policy's group, \
+     or remove the policy (Test-ApplicationAccessPolicy shows the result; changes take up \
+     to 30 minutes), then press Retry on the Users page.";
+
+/// Microsoft's codes with the hint for their cause.
+const MICROSOFT_HINTS: &[(&[&str], &str)] = &[
+    (
+        &["AADSTS7000215"],
+        "The client secret is wrong: in Entra ID under App registrations > Tributary > \
+         Certificates & secrets, create a new client secret and enter its Value (not its \
+         Secret ID) in Tributary's Microsoft 365 setup, then press Retry on the Users page.",
+    ),
+    (
+        &["AADSTS7000222"],
+        "The client secret has expired: create a new one under App registrations > \
+         Tributary > Certificates & secrets and enter it in Tributary's Microsoft 365 \
+         setup (or upload a certificate instead), then press Retry on the Users page.",
+    ),
+    (
+        &[
+            "AADSTS700027",
+            "AADSTS700024",
+            "AADSTS700021",
+            "AADSTS700023",
+            "AADSTS50027",
+        ],
+        "Microsoft refused the certificate: check that the certificate in Tributary's \
+         Microsoft 365 setup is the one registered under App registrations > Tributary > \
+         Certificates & secrets (the thumbprints must match) and has not expired, and \
+         that this server's clock is right, then press Retry on the Users page.",
+    ),
+    (
+        &["AADSTS7000229", "AADSTS65001", "AADSTS65004"],
+        "Admin consent is missing or was revoked: a Global or Privileged Role \
+         Administrator must grant it again with Grant admin consent in Tributary's \
+         Microsoft 365 setup, then press Retry on the Users page.",
+    ),
+    (
+        &["AADSTS700016"],
+        "Microsoft does not know this application in this tenant: check the client ID and \
+         tenant ID in Tributary's Microsoft 365 setup and grant admin consent in this \
+         tenant, then press Retry on the Users page.",
+    ),
+    (
+        &["AADSTS7000112"],
+        "The application is disabled: in Entra ID under Enterprise applications > \
+         Tributary > Properties, set Enabled for users to sign-in to Yes, then press \
+         Retry on the Users page.",
+    ),
+    (
+        &["AADSTS90002"],
+        "Microsoft does not know this tenant: check the tenant ID (or domain) in \
+         Tributary's Microsoft 365 setup, then press Retry on the Users page.",
+    ),
+    (
+        &["Authorization_RequestDenied"],
+        "The app may not read the directory: add the User.Read.All application \
+         permission under App registrations > Tributary > API permissions and grant admin \
+         consent, then press Retry on the Users page.",
+    ),
+    (
+        &["ErrorAccessDenied", "AccessDenied"],
+        "The app may not read mail: add the Mail.ReadBasic.All (or Mail.Read) application \
+         permission under App registrations > Tributary > API permissions and grant admin \
+         consent, then press Retry on the Users page.",
+    ),
+    (
+        &[
+            "MailboxNotEnabledForRESTAPI",
+            "MailboxNotSupportedForRESTAPI",
+        ],
+        "The user has no Exchange Online mailbox (unlicensed, inactive, soft-deleted or \
+         on-premises): assign an Exchange Online license, or leave the user out of capture.",
+    ),
+    (
+        &[
+            "ResourceNotFound",
+            "Request_ResourceNotFound",
+            "ErrorInvalidUser",
+        ],
+        "The user no longer exists in Entra ID: restore the user, or Rebuild to drop the \
+         mailbox from capture.",
+    ),
+];
 
 impl fmt::Display for LinkErrorStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -242,6 +359,428 @@ impl ProviderError {
             | ProviderError::Other(_) => LinkErrorStatus::LinkageError,
         }
     }
+}
+
+/// Which provider's failure a hint explains: the same code can mean different things to
+/// Google and Microsoft, and each fix names the provider's own console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HintProvider {
+    Google,
+    Microsoft,
+    Imap,
+}
+
+/// Who reads a hint: an administrator can fix the cause, a member can only wait for one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Audience {
+    Admin,
+    Member,
+}
+
+/// Where a failure was met. Google answers "Invalid email or User ID" both for a deleted
+/// member and for a directory admin address that is not in Workspace: only the place
+/// tells them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureSite {
+    /// Reading a member's mailbox (a link's run, a label listing).
+    Mailbox,
+    /// Reading the directory as the admin address (Test connection, Rebuild).
+    Directory,
+}
+
+/// The cause codes the engine itself stores for failures that are not the provider's
+/// answer: a run that left labels the mailbox lacks, or other gaps.
+pub const MISSING_LABEL_CODE: &str = "missing_label";
+pub const INCOMPLETE_RUN_CODE: &str = "incomplete_run";
+
+/// One distinct cause of a failure, each with its own explanation and fix
+/// ([`FailureCause::hint`]). Found by [`FailureCause::classify`] from the provider's
+/// reason code and message, which a link keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureCause {
+    /// The service-account key was deleted or is not the issuer's (`Invalid JWT Signature.`).
+    KeyRejected,
+    /// The service account is disabled (`Robot is disabled.`, `disabled_client`).
+    ServiceAccountDisabled,
+    /// The server's clock is off (`Token must be a short-lived token`).
+    ClockSkew,
+    /// Domain-wide delegation missing, or a scope not delegated (`unauthorized_client`).
+    ScopeNotDelegated,
+    /// The Workspace admin restricted the app's API access (`admin_policy_enforced`).
+    AppRestricted,
+    /// An API is off in the Cloud project (`accessNotConfigured`).
+    ApiNotEnabled,
+    /// The directory admin address is not a user of the Workspace domain.
+    AdminNotInWorkspace,
+    /// The directory admin address is not an administrator.
+    AdminNotAdministrator,
+    /// The member's account was deleted or does not exist in Workspace.
+    UserGone,
+    /// The member is suspended (Gmail's `Precondition check failed.`).
+    UserSuspended,
+    /// Gmail is not enabled for the member (`Mail service not enabled`).
+    GmailNotEnabled,
+    /// Google refused for another credential reason.
+    GoogleAuthOther,
+    /// Google refused access for another reason.
+    GoogleAccessOther,
+    /// Quota or rate limits, still refused after the engine's retries.
+    Throttled,
+    /// 5xx, timeouts, connection failures beyond the engine's retries.
+    ProviderUnavailable,
+    /// A label (folder) chosen for capture that the mailbox does not have.
+    MissingLabel,
+    /// A run that could not account for every listed message.
+    IncompleteRun,
+    /// Anything else: an unexpected or unreadable answer.
+    Unexpected,
+    MsSecretWrong,
+    MsSecretExpired,
+    MsCertificateRefused,
+    MsConsentMissing,
+    MsUnknownApp,
+    MsAppDisabled,
+    MsUnknownTenant,
+    MsDirectoryDenied,
+    MsMailDenied,
+    MsAccessPolicy,
+    MsNoMailbox,
+    MsUserGone,
+    MsAuthOther,
+    MsAccessOther,
+    /// The IMAP server refused the login or the mailbox.
+    ImapLoginRefused,
+}
+
+/// Microsoft's codes for each cause (`AADSTS…` or Graph's `error.code`).
+const MICROSOFT_CAUSES: &[(&[&str], FailureCause)] = &[
+    (&["AADSTS7000215"], FailureCause::MsSecretWrong),
+    (&["AADSTS7000222"], FailureCause::MsSecretExpired),
+    (
+        &[
+            "AADSTS700027",
+            "AADSTS700024",
+            "AADSTS700021",
+            "AADSTS700023",
+            "AADSTS50027",
+        ],
+        FailureCause::MsCertificateRefused,
+    ),
+    (
+        &["AADSTS7000229", "AADSTS65001", "AADSTS65004"],
+        FailureCause::MsConsentMissing,
+    ),
+    (&["AADSTS700016"], FailureCause::MsUnknownApp),
+    (&["AADSTS7000112"], FailureCause::MsAppDisabled),
+    (&["AADSTS90002"], FailureCause::MsUnknownTenant),
+    (
+        &["Authorization_RequestDenied"],
+        FailureCause::MsDirectoryDenied,
+    ),
+    (
+        &["ErrorAccessDenied", "AccessDenied"],
+        FailureCause::MsMailDenied,
+    ),
+    (
+        &[
+            "MailboxNotEnabledForRESTAPI",
+            "MailboxNotSupportedForRESTAPI",
+        ],
+        FailureCause::MsNoMailbox,
+    ),
+    (
+        &[
+            "ResourceNotFound",
+            "Request_ResourceNotFound",
+            "ErrorInvalidUser",
+        ],
+        FailureCause::MsUserGone,
+    ),
+    (
+        &[
+            "TooManyRequests",
+            "ApplicationThrottled",
+            "MailboxConcurrency",
+        ],
+        FailureCause::Throttled,
+    ),
+    (
+        &[
+            "ServiceNotAvailable",
+            "serviceNotAvailable",
+            "generalException",
+            "transient",
+        ],
+        FailureCause::ProviderUnavailable,
+    ),
+];
+
+/// The member's words when an administrator must act: nothing for them to do.
+const MEMBER_WAITS_FOR_ADMIN: &str = "Capture of your mailbox is paused until an \
+     administrator fixes this; your administrators see it on the Users page. Nothing \
+     captured so far is lost, and capture resumes where it stopped.";
+
+impl FailureCause {
+    /// The cause of a failure from what a link keeps: its error status, the provider's
+    /// reason code (or the engine's own, [`MISSING_LABEL_CODE`] …) and the provider's message.
+    pub fn classify(
+        provider: HintProvider,
+        site: FailureSite,
+        status: LinkErrorStatus,
+        reason: Option<&str>,
+        message: &str,
+    ) -> FailureCause {
+        let reason = reason.unwrap_or("");
+        match reason {
+            MISSING_LABEL_CODE => return FailureCause::MissingLabel,
+            INCOMPLETE_RUN_CODE => return FailureCause::IncompleteRun,
+            _ => {}
+        }
+        match provider {
+            HintProvider::Google => google_cause(site, status, reason, message),
+            HintProvider::Microsoft => microsoft_cause(status, reason, message),
+            HintProvider::Imap => match status {
+                _ if reason == "transient" => FailureCause::ProviderUnavailable,
+                LinkErrorStatus::LinkageError => FailureCause::Unexpected,
+                _ => FailureCause::ImapLoginRefused,
+            },
+        }
+    }
+
+    /// Whether fixing the cause is the administrator's job (the member can only wait).
+    pub fn needs_admin(self) -> bool {
+        !matches!(
+            self,
+            FailureCause::Throttled
+                | FailureCause::ProviderUnavailable
+                | FailureCause::MissingLabel
+        )
+    }
+
+    /// The explanation and fix for this reader.
+    pub fn hint(self, audience: Audience) -> &'static str {
+        match audience {
+            Audience::Admin => self.admin_hint(),
+            Audience::Member => self.member_hint(),
+        }
+    }
+
+    fn member_hint(self) -> &'static str {
+        use FailureCause::*;
+        match self {
+            Throttled | ProviderUnavailable => {
+                "Your provider is busy or did not answer; Tributary retries by itself. \
+                 Nothing to do."
+            }
+            MissingLabel => {
+                "A label you chose for capture does not exist in your mailbox (renamed or \
+                 deleted?): remove it or pick another under Labels on this page and press \
+                 Save labels."
+            }
+            UserSuspended | GmailNotEnabled | MsNoMailbox => {
+                "Your account has no usable mailbox right now (suspended, or mail not \
+                 enabled for it). Your administrators see this on the Users page; ask them \
+                 if you expected your mail to be captured."
+            }
+            _ => MEMBER_WAITS_FOR_ADMIN,
+        }
+    }
+
+    fn admin_hint(self) -> &'static str {
+        use FailureCause::*;
+        match self {
+            KeyRejected => {
+                "Google refused the service-account key: it was deleted or is not this \
+                 service account's (Invalid JWT Signature). Create a key under IAM & Admin > \
+                 Service accounts > Keys, use Upload a new key on the Google setup page, press \
+                 Test connection, then Retry on the Users page."
+            }
+            ServiceAccountDisabled => {
+                "The service account is disabled: enable it under IAM & Admin > Service \
+                 accounts in the Google Cloud console, press Test connection on the Google \
+                 setup page, then Retry on the Users page."
+            }
+            ClockSkew => {
+                "Google refused the token's times: this server's clock is off. Correct the \
+                 clock (NTP), press Test connection on the Google setup page, then Retry on \
+                 the Users page."
+            }
+            ScopeNotDelegated => {
+                "Domain-wide delegation is missing a scope (unauthorized_client): in the \
+                 Google Admin console under Security > Access and data control > API controls \
+                 > Domain-wide delegation, add the client ID with every scope the Google setup \
+                 page lists, press Test connection, then Retry on the Users page."
+            }
+            AppRestricted => {
+                "A Workspace admin restricted this app's API access (admin_policy_enforced): \
+                 in the Google Admin console under Security > Access and data control > API \
+                 controls > Manage third-party app access, mark the client ID Trusted, press \
+                 Test connection, then Retry on the Users page."
+            }
+            ApiNotEnabled => {
+                "An API this needs is off in the service account's Cloud project: enable the \
+                 Gmail API and Admin SDK API under APIs & Services > Library, press Test \
+                 connection on the Google setup page, then Retry on the Users page."
+            }
+            AdminNotInWorkspace => {
+                "The directory admin address is not a user of your Workspace domain: on the \
+                 Google setup page enter the address of an existing administrator, then press \
+                 Test connection."
+            }
+            AdminNotAdministrator => {
+                "The directory admin address is not an administrator, so it may not read the \
+                 user directory: enter a (super) administrator's address on the Google setup \
+                 page, or give this user an admin role in the Google Admin console under \
+                 Account > Admin roles, then press Test connection."
+            }
+            UserGone => {
+                "This user no longer exists in Workspace (deleted or renamed): restore the \
+                 user in the Google Admin console and press Retry, or press Rebuild on the \
+                 Users page to drop the mailbox from capture."
+            }
+            UserSuspended => {
+                "Google refused to open this mailbox (Precondition check failed), which it \
+                 does for a suspended user: reactivate the user in the Google Admin console \
+                 under Directory > Users, then press Retry; or Unlink the mailbox."
+            }
+            GmailNotEnabled => {
+                "Gmail is not enabled for this user: turn Gmail on for the user's \
+                 organizational unit in the Google Admin console under Apps > Google Workspace \
+                 > Gmail (or assign a license with Gmail), then press Retry; or Unlink the \
+                 mailbox."
+            }
+            GoogleAuthOther => LinkErrorStatus::AuthenticationError.fix_hint(),
+            GoogleAccessOther => LinkErrorStatus::Unauthorized.fix_hint(),
+            Throttled => {
+                "The provider's quota or rate limit still refused after Tributary's retries; \
+                 it tries again by itself with backoff. If it persists, lower the sync pace \
+                 or raise the project's quota, or press Retry later."
+            }
+            ProviderUnavailable => {
+                "The provider did not answer (server errors or timeouts beyond Tributary's \
+                 retries); Tributary tries again by itself with backoff. Nothing to fix \
+                 unless it persists; then check this server's network."
+            }
+            MissingLabel => {
+                "A label chosen for capture does not exist in this mailbox: fix the labels \
+                 on the Policy page (for everyone) or ask the member to edit theirs on My \
+                 mailbox; the next run picks it up, or press Retry."
+            }
+            IncompleteRun => {
+                "The run could not account for every message the provider listed; Tributary \
+                 retries by itself. If it persists, press Retry and check the provider message."
+            }
+            Unexpected => LinkErrorStatus::LinkageError.fix_hint(),
+            MsSecretWrong => MICROSOFT_HINTS[0].1,
+            MsSecretExpired => MICROSOFT_HINTS[1].1,
+            MsCertificateRefused => MICROSOFT_HINTS[2].1,
+            MsConsentMissing => MICROSOFT_HINTS[3].1,
+            MsUnknownApp => MICROSOFT_HINTS[4].1,
+            MsAppDisabled => MICROSOFT_HINTS[5].1,
+            MsUnknownTenant => MICROSOFT_HINTS[6].1,
+            MsDirectoryDenied => MICROSOFT_HINTS[7].1,
+            MsMailDenied => MICROSOFT_HINTS[8].1,
+            MsNoMailbox => MICROSOFT_HINTS[9].1,
+            MsUserGone => MICROSOFT_HINTS[10].1,
+            MsAccessPolicy => MICROSOFT_ACCESS_POLICY_HINT,
+            MsAuthOther => MICROSOFT_AUTH_HINT,
+            MsAccessOther => MICROSOFT_ACCESS_HINT,
+            ImapLoginRefused => {
+                "The mail server refused the login or the mailbox: check the IMAP account's \
+                 address, password and server on the setup page, then press Retry on the \
+                 Users page."
+            }
+        }
+    }
+}
+
+fn google_cause(
+    site: FailureSite,
+    status: LinkErrorStatus,
+    reason: &str,
+    message: &str,
+) -> FailureCause {
+    let says = |words: &str| {
+        message
+            .to_ascii_lowercase()
+            .contains(&words.to_ascii_lowercase())
+    };
+    let user_missing = says("Invalid email or User ID") || says("account has been deleted");
+    // Google's words name some causes on their own: they decide when the reason code was
+    // not kept (a refusal met outside a link's run carries only the status and message).
+    if reason.is_empty() {
+        let by_words = [
+            ("Invalid JWT Signature", "invalid_grant"),
+            ("Invalid email or User ID", "invalid_grant"),
+            ("account has been deleted", "invalid_grant"),
+            ("Robot is disabled", "invalid_grant"),
+            ("Client is unauthorized", "unauthorized_client"),
+            ("Mail service not enabled", "failedPrecondition"),
+            ("Precondition check failed", "failedPrecondition"),
+            (
+                "insufficient authentication scopes",
+                "insufficientPermissions",
+            ),
+        ];
+        if let Some((_, reason)) = by_words.iter().find(|(words, _)| says(words)) {
+            return google_cause(site, status, reason, message);
+        }
+    }
+    match reason {
+        "invalid_grant" if user_missing => match site {
+            FailureSite::Directory => FailureCause::AdminNotInWorkspace,
+            FailureSite::Mailbox => FailureCause::UserGone,
+        },
+        "invalid_grant" if says("Robot is disabled") => FailureCause::ServiceAccountDisabled,
+        "invalid_grant" if says("short-lived token") || says("reasonable timeframe") => {
+            FailureCause::ClockSkew
+        }
+        "invalid_grant" | "invalid_client" => FailureCause::KeyRejected,
+        "disabled_client" => FailureCause::ServiceAccountDisabled,
+        "unauthorized_client" | "invalid_scope" | "insufficientPermissions" => {
+            FailureCause::ScopeNotDelegated
+        }
+        "admin_policy_enforced" | "access_denied" | "domainPolicy" => FailureCause::AppRestricted,
+        "accessNotConfigured" | "SERVICE_DISABLED" => FailureCause::ApiNotEnabled,
+        "failedPrecondition" if says("Mail service not enabled") => FailureCause::GmailNotEnabled,
+        "failedPrecondition" => FailureCause::UserSuspended,
+        "userRateLimitExceeded" | "rateLimitExceeded" | "quotaExceeded" | "dailyLimitExceeded" => {
+            FailureCause::Throttled
+        }
+        "backendError"
+        | "internal_failure"
+        | "server_error"
+        | "temporarily_unavailable"
+        | "internalError"
+        | "transient" => FailureCause::ProviderUnavailable,
+        _ if says("Not Authorized to access this resource/api") => {
+            FailureCause::AdminNotAdministrator
+        }
+        _ => match status {
+            LinkErrorStatus::AuthenticationError => FailureCause::GoogleAuthOther,
+            LinkErrorStatus::Unauthorized => FailureCause::GoogleAccessOther,
+            LinkErrorStatus::LinkageError => FailureCause::Unexpected,
+        },
+    }
+}
+
+fn microsoft_cause(status: LinkErrorStatus, reason: &str, message: &str) -> FailureCause {
+    // ErrorAccessDenied covers two causes only the message tells apart.
+    if reason.eq_ignore_ascii_case("ErrorAccessDenied") && message.contains("OData") {
+        return FailureCause::MsAccessPolicy;
+    }
+    let known = MICROSOFT_CAUSES
+        .iter()
+        .find(|(codes, _)| codes.iter().any(|c| c.eq_ignore_ascii_case(reason)))
+        .map(|(_, cause)| *cause);
+    known.unwrap_or(match status {
+        LinkErrorStatus::AuthenticationError => FailureCause::MsAuthOther,
+        LinkErrorStatus::Unauthorized => FailureCause::MsAccessOther,
+        LinkErrorStatus::LinkageError => FailureCause::Unexpected,
+    })
 }
 
 /// A user account in the provider's directory (Google Workspace Directory, Entra ID).
@@ -346,6 +885,306 @@ mod tests {
         assert!(throttled.to_string().ends_with("; retry after 1.500 s"));
         assert_eq!(ProviderError::unauthorized(detail()).retry_after(), None);
         assert!(!ProviderError::cursor_gone(detail()).is_transient());
+    }
+
+    #[test]
+    fn microsoft_hints_name_the_cause_from_microsoft_s_code() {
+        use LinkErrorStatus::*;
+        let hint = |status: LinkErrorStatus, reason: &str, message: &str| {
+            status.microsoft_fix_hint(Some(reason), message)
+        };
+        let cases = [
+            (AuthenticationError, "AADSTS7000215", "", "secret is wrong"),
+            (AuthenticationError, "AADSTS7000222", "", "has expired"),
+            (AuthenticationError, "AADSTS700027", "", "certificate"),
+            (AuthenticationError, "AADSTS7000229", "", "consent"),
+            (
+                AuthenticationError,
+                "AADSTS700016",
+                "",
+                "does not know this application",
+            ),
+            (AuthenticationError, "AADSTS7000112", "", "disabled"),
+            (
+                AuthenticationError,
+                "AADSTS90002",
+                "",
+                "does not know this tenant",
+            ),
+            (
+                Unauthorized,
+                "Authorization_RequestDenied",
+                "",
+                "User.Read.All",
+            ),
+            (
+                Unauthorized,
+                "ErrorAccessDenied",
+                "Access is denied.",
+                "Mail.ReadBasic.All",
+            ),
+            (
+                Unauthorized,
+                "ErrorAccessDenied",
+                "Access to OData is disabled.",
+                "access policy",
+            ),
+            (
+                Unauthorized,
+                "MailboxNotEnabledForRESTAPI",
+                "",
+                "Exchange Online",
+            ),
+            (
+                AuthenticationError,
+                "ResourceNotFound",
+                "",
+                "no longer exists",
+            ),
+        ];
+        for (status, reason, message, wanted) in cases {
+            let text = hint(status, reason, message);
+            assert!(text.contains(wanted), "{reason}: {text}");
+        }
+        // Codes without a hint of their own get the status's, in Microsoft's words.
+        for status in [AuthenticationError, Unauthorized, LinkageError] {
+            let fallback = status.microsoft_fix_hint(Some("SomethingNew"), "");
+            assert_eq!(fallback, status.microsoft_fix_hint(None, ""));
+            assert!(fallback.contains("Microsoft") && !fallback.contains("Google"));
+        }
+    }
+
+    /// Each Google cause, from the reason and message Google gives, to its own hint,
+    /// which names a button or page that exists.
+    #[test]
+    fn each_google_cause_gets_its_own_hint() {
+        use FailureCause::*;
+        use FailureSite::*;
+        use LinkErrorStatus::*;
+        let cases: &[(FailureSite, LinkErrorStatus, &str, &str, FailureCause, &str)] = &[
+            (
+                Mailbox,
+                AuthenticationError,
+                "invalid_grant",
+                "Invalid JWT Signature.",
+                KeyRejected,
+                "Upload a new key",
+            ),
+            (
+                Directory,
+                AuthenticationError,
+                "invalid_grant",
+                "Invalid email or User ID",
+                AdminNotInWorkspace,
+                "Test connection",
+            ),
+            (
+                Mailbox,
+                AuthenticationError,
+                "invalid_grant",
+                "Invalid email or User ID",
+                UserGone,
+                "Rebuild",
+            ),
+            (
+                Mailbox,
+                AuthenticationError,
+                "invalid_grant",
+                "The account has been deleted",
+                UserGone,
+                "Retry",
+            ),
+            (
+                Mailbox,
+                AuthenticationError,
+                "invalid_grant",
+                "Robot is disabled.",
+                ServiceAccountDisabled,
+                "Test connection",
+            ),
+            (
+                Mailbox,
+                AuthenticationError,
+                "invalid_grant",
+                "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.",
+                ClockSkew,
+                "clock",
+            ),
+            (
+                Mailbox,
+                Unauthorized,
+                "unauthorized_client",
+                "Client is unauthorized to retrieve access tokens",
+                ScopeNotDelegated,
+                "Domain-wide delegation",
+            ),
+            (
+                Mailbox,
+                Unauthorized,
+                "insufficientPermissions",
+                "Request had insufficient authentication scopes.",
+                ScopeNotDelegated,
+                "Test connection",
+            ),
+            (
+                Mailbox,
+                Unauthorized,
+                "admin_policy_enforced",
+                "restricted",
+                AppRestricted,
+                "Trusted",
+            ),
+            (
+                Mailbox,
+                Unauthorized,
+                "accessNotConfigured",
+                "Gmail API has not been used",
+                ApiNotEnabled,
+                "APIs & Services",
+            ),
+            (
+                Directory,
+                Unauthorized,
+                "forbidden",
+                "Not Authorized to access this resource/api",
+                AdminNotAdministrator,
+                "Admin roles",
+            ),
+            (
+                Mailbox,
+                Unauthorized,
+                "failedPrecondition",
+                "Precondition check failed.",
+                UserSuspended,
+                "reactivate",
+            ),
+            (
+                Mailbox,
+                Unauthorized,
+                "failedPrecondition",
+                "Mail service not enabled",
+                GmailNotEnabled,
+                "Gmail is not enabled",
+            ),
+            (
+                Mailbox,
+                LinkageError,
+                "userRateLimitExceeded",
+                "User-rate limit exceeded.",
+                Throttled,
+                "quota",
+            ),
+            (
+                Mailbox,
+                LinkageError,
+                "backendError",
+                "Backend Error",
+                ProviderUnavailable,
+                "did not answer",
+            ),
+            (
+                Mailbox,
+                LinkageError,
+                "transient",
+                "operation timed out",
+                ProviderUnavailable,
+                "did not answer",
+            ),
+            (
+                Mailbox,
+                LinkageError,
+                MISSING_LABEL_CODE,
+                "Label_9: the mailbox has no such label",
+                MissingLabel,
+                "Policy page",
+            ),
+            (
+                Mailbox,
+                LinkageError,
+                INCOMPLETE_RUN_CODE,
+                "INBOX: 2 unaccounted",
+                IncompleteRun,
+                "Retry",
+            ),
+        ];
+        for (site, status, reason, message, cause, words) in cases {
+            let found =
+                FailureCause::classify(HintProvider::Google, *site, *status, Some(reason), message);
+            assert_eq!(found, *cause, "{reason}: {message}");
+            let hint = found.hint(Audience::Admin);
+            assert!(hint.contains(words), "{cause:?}: {hint}");
+            assert!(!hint.contains("restart the link"), "{hint}");
+        }
+        // Without the reason code, Google's distinctive words still name the cause.
+        let words_only = |site, message| {
+            FailureCause::classify(HintProvider::Google, site, Unauthorized, None, message)
+        };
+        assert_eq!(
+            words_only(Directory, "Invalid email or User ID"),
+            AdminNotInWorkspace
+        );
+        assert_eq!(
+            words_only(Mailbox, "Mail service not enabled"),
+            GmailNotEnabled
+        );
+        // Distinct causes, distinct hints: the deleted key is not the fix for a
+        // missing admin, a suspended user or a non-administrator.
+        let key = KeyRejected.hint(Audience::Admin);
+        for other in [
+            AdminNotInWorkspace,
+            AdminNotAdministrator,
+            UserSuspended,
+            UserGone,
+        ] {
+            assert_ne!(other.hint(Audience::Admin), key, "{other:?}");
+        }
+    }
+
+    #[test]
+    fn members_are_told_what_they_can_do_not_the_admins_fix() {
+        for cause in [KEY, SCOPE, ADMIN] {
+            let hint = cause.hint(Audience::Member);
+            assert!(hint.contains("administrator"), "{hint}");
+            assert!(
+                !hint.contains("Admin console") && !hint.contains("Upload"),
+                "{hint}"
+            );
+        }
+        let label = FailureCause::MissingLabel.hint(Audience::Member);
+        assert!(label.contains("Save labels"), "{label}");
+        assert!(
+            FailureCause::Throttled
+                .hint(Audience::Member)
+                .contains("Nothing to do")
+        );
+    }
+
+    const KEY: FailureCause = FailureCause::KeyRejected;
+    const SCOPE: FailureCause = FailureCause::ScopeNotDelegated;
+    const ADMIN: FailureCause = FailureCause::AdminNotAdministrator;
+
+    #[test]
+    fn unknown_codes_fall_back_to_the_status_s_hint_in_the_provider_s_words() {
+        let google = |status| {
+            FailureCause::classify(HintProvider::Google, FailureSite::Mailbox, status, None, "")
+        };
+        assert_eq!(
+            google(LinkErrorStatus::AuthenticationError).hint(Audience::Admin),
+            LinkErrorStatus::AuthenticationError.fix_hint()
+        );
+        assert_eq!(
+            google(LinkErrorStatus::LinkageError),
+            FailureCause::Unexpected
+        );
+        let microsoft = FailureCause::classify(
+            HintProvider::Microsoft,
+            FailureSite::Mailbox,
+            LinkErrorStatus::Unauthorized,
+            Some("invalid_grant"),
+            "Invalid JWT Signature.",
+        );
+        assert_eq!(microsoft, FailureCause::MsAccessOther);
+        assert!(microsoft.hint(Audience::Admin).contains("Microsoft"));
     }
 
     #[test]

@@ -9,6 +9,13 @@ use thiserror::Error;
 /// Longest backfill window an administrator may choose (ten years).
 pub const MAX_BACKFILL_DAYS: u32 = 3_650;
 
+/// Most entries in each list of the form (blocklist, free-mail additions and removals):
+/// every entry is checked against every captured participant.
+pub const MAX_POLICY_LIST_ENTRIES: usize = 1_000;
+
+/// Longest entry of a list: an address ([`crate::address::MAX_ADDRESS_LEN`]) or a domain.
+pub const MAX_POLICY_ENTRY_LEN: usize = crate::address::MAX_ADDRESS_LEN;
+
 /// The policy form: every field has the contract's default, so `{}` is the default
 /// policy and a stored policy missing a newer field keeps working.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +38,41 @@ pub struct PolicySettings {
     pub extra_free_mail_domains: Vec<String>,
     /// Shipped free-mail domains this tenant treats as companies after all.
     pub removed_free_mail_domains: Vec<String>,
+    /// What members (role member) see of the captured activity besides their own.
+    pub member_visibility: MemberVisibility,
+}
+
+/// What a member sees of the CRM. Administrators always see everything.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberVisibility {
+    /// Only the activities they took part in (one of their addresses is a participant),
+    /// the contacts and companies of those, and their own relationships.
+    #[default]
+    Own,
+    /// Also the organization's contact points as metadata: every activity's time,
+    /// direction and participants, every contact, company and relationship; the
+    /// subject and the capturing mailboxes only of activities they took part in.
+    Organization,
+}
+
+impl MemberVisibility {
+    /// The form and JSON value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberVisibility::Own => "own",
+            MemberVisibility::Organization => "organization",
+        }
+    }
+
+    /// The value of [`Self::as_str`], if it is one.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "own" => Some(MemberVisibility::Own),
+            "organization" => Some(MemberVisibility::Organization),
+            _ => None,
+        }
+    }
 }
 
 impl Default for PolicySettings {
@@ -46,6 +88,7 @@ impl Default for PolicySettings {
             blocklist: Vec::new(),
             extra_free_mail_domains: Vec::new(),
             removed_free_mail_domains: Vec::new(),
+            member_visibility: MemberVisibility::default(),
         }
     }
 }
@@ -59,13 +102,42 @@ pub enum PolicyError {
     Blocklist(#[from] BlocklistError),
     #[error("{field}: `{entry}` is not a domain")]
     FreeMailDomain { field: &'static str, entry: String },
+    #[error("{field}: at most {MAX_POLICY_LIST_ENTRIES} entries, not {count}")]
+    TooManyEntries { field: &'static str, count: usize },
+    #[error("{field}: an entry is longer than {MAX_POLICY_ENTRY_LEN} characters")]
+    EntryTooLong { field: &'static str },
 }
 
 impl PolicySettings {
     /// Checks every field; the first problem names the field to fix.
     pub fn validate(&self) -> Result<(), PolicyError> {
+        self.check_list_bounds()?;
         self.capture_policy()?;
         self.free_mail_list()?;
+        Ok(())
+    }
+
+    /// Refuses lists longer than [`MAX_POLICY_LIST_ENTRIES`] or entries longer than
+    /// [`MAX_POLICY_ENTRY_LEN`], before any entry is parsed.
+    fn check_list_bounds(&self) -> Result<(), PolicyError> {
+        for (field, list) in [
+            ("blocklist", &self.blocklist),
+            ("extra_free_mail_domains", &self.extra_free_mail_domains),
+            ("removed_free_mail_domains", &self.removed_free_mail_domains),
+        ] {
+            if list.len() > MAX_POLICY_LIST_ENTRIES {
+                return Err(PolicyError::TooManyEntries {
+                    field,
+                    count: list.len(),
+                });
+            }
+            if list
+                .iter()
+                .any(|entry| entry.chars().count() > MAX_POLICY_ENTRY_LEN)
+            {
+                return Err(PolicyError::EntryTooLong { field });
+            }
+        }
         Ok(())
     }
 
@@ -131,6 +203,24 @@ mod tests {
     }
 
     #[test]
+    fn members_see_only_their_own_unless_the_policy_says_organization() {
+        assert_eq!(
+            PolicySettings::default().member_visibility,
+            MemberVisibility::Own
+        );
+        let open: PolicySettings =
+            serde_json::from_str(r#"{"member_visibility":"organization"}"#).unwrap();
+        assert_eq!(open.member_visibility, MemberVisibility::Organization);
+        for visibility in [MemberVisibility::Own, MemberVisibility::Organization] {
+            assert_eq!(
+                MemberVisibility::parse(visibility.as_str()),
+                Some(visibility)
+            );
+        }
+        assert!(serde_json::from_str::<PolicySettings>(r#"{"member_visibility":"all"}"#).is_err());
+    }
+
+    #[test]
     fn labels_follow_the_inbox_and_sent_switches() {
         let settings = PolicySettings {
             sync_inbox: false,
@@ -170,6 +260,36 @@ mod tests {
         ));
         let unknown: Result<PolicySettings, _> = serde_json::from_str(r#"{"sync_drafts":true}"#);
         assert!(unknown.unwrap_err().to_string().contains("sync_drafts"));
+    }
+
+    #[test]
+    fn lists_are_bounded() {
+        let many = PolicySettings {
+            blocklist: vec!["a.example".into(); MAX_POLICY_LIST_ENTRIES + 1],
+            ..PolicySettings::default()
+        };
+        assert!(matches!(
+            many.validate(),
+            Err(PolicyError::TooManyEntries {
+                field: "blocklist",
+                ..
+            })
+        ));
+        let long = PolicySettings {
+            extra_free_mail_domains: vec![format!("{}.example", "a".repeat(100_000))],
+            ..PolicySettings::default()
+        };
+        assert_eq!(
+            long.validate(),
+            Err(PolicyError::EntryTooLong {
+                field: "extra_free_mail_domains"
+            })
+        );
+        let most = PolicySettings {
+            blocklist: vec!["a.example".into(); MAX_POLICY_LIST_ENTRIES],
+            ..PolicySettings::default()
+        };
+        assert_eq!(most.validate(), Ok(()));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! been revoked early). There are no other retries here: pacing and retrying are the sync
 //! engine's job, and it gets each failure's kind and retry hint to do it.
 
-use crate::error::{ApiCall, ApiFailure, api_failure, malformed_answer, transport_failure};
+use crate::error::{
+    ApiCall, ApiFailure, api_failure, describe_answer, malformed_answer, transport_failure,
+};
 use crate::token::{AccessToken, TokenProvider};
 use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, HeaderMap};
@@ -11,10 +13,24 @@ use reqwest::{RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use tributary_core::{ProviderDetail, ProviderError};
 
-/// Where the APIs live. Defaults to Google's; [`GoogleEndpoints::from_base_url`] points
-/// every API at one root, as the emulator serves them.
+/// Google's OAuth token endpoint: what Google's key files name as `token_uri`, and the
+/// audience (`aud`) Google expects in every JWT-bearer assertion.
+pub const GOOGLE_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
+
+/// Older token endpoints Google still answers on, found in keys issued years ago.
+const GOOGLE_LEGACY_TOKEN_URLS: &[&str] = &[
+    "https://www.googleapis.com/oauth2/v4/token",
+    "https://accounts.google.com/o/oauth2/token",
+];
+
+/// Where the APIs live: the operator's choice for the whole server, never a tenant's.
+/// Defaults to Google's; [`GoogleEndpoints::from_base_url`] points every API at one
+/// root, as the emulator serves them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GoogleEndpoints {
+    /// The OAuth token endpoint tokens are minted at (a key's own `token_uri` is never
+    /// used: it is the tenant's to write).
+    pub token_url: String,
     /// Gmail API v1 root, up to and including `/gmail/v1`.
     pub gmail_base: String,
     /// Admin SDK Directory v1 root, up to and including `/admin/directory/v1`.
@@ -26,6 +42,7 @@ pub struct GoogleEndpoints {
 impl Default for GoogleEndpoints {
     fn default() -> Self {
         GoogleEndpoints {
+            token_url: GOOGLE_TOKEN_URL.to_string(),
             gmail_base: "https://gmail.googleapis.com/gmail/v1".to_string(),
             directory_base: "https://admin.googleapis.com/admin/directory/v1".to_string(),
             batch_url: "https://gmail.googleapis.com/batch/gmail/v1".to_string(),
@@ -38,16 +55,41 @@ impl GoogleEndpoints {
     pub fn from_base_url(base_url: &str) -> Self {
         let base = base_url.trim_end_matches('/');
         GoogleEndpoints {
+            token_url: format!("{base}/token"),
             gmail_base: format!("{base}/gmail/v1"),
             directory_base: format!("{base}/admin/directory/v1"),
             batch_url: format!("{base}/batch/gmail/v1"),
         }
     }
+
+    /// Whether a key file's `token_uri` names this server's token endpoint (Google's
+    /// older token addresses too, when the endpoint is Google's). Anything else would be
+    /// the tenant choosing where the server sends requests.
+    pub fn accepts_token_uri(&self, token_uri: &str) -> bool {
+        let Some(given) = normalized_url(token_uri) else {
+            return false;
+        };
+        let wanted = normalized_url(&self.token_url);
+        let google = normalized_url(GOOGLE_TOKEN_URL);
+        wanted.as_deref() == Some(given.as_str())
+            || (wanted == google
+                && GOOGLE_LEGACY_TOKEN_URLS
+                    .iter()
+                    .any(|legacy| normalized_url(legacy).as_deref() == Some(given.as_str())))
+    }
+}
+
+/// A URL in WHATWG-normalized form (scheme and host lowercased, default port dropped),
+/// without a trailing slash, so equal addresses compare equal however they are written.
+fn normalized_url(text: &str) -> Option<String> {
+    let url = Url::parse(text.trim()).ok()?;
+    Some(url.as_str().trim_end_matches('/').to_owned())
 }
 
 /// The endpoints, parsed once.
 #[derive(Debug, Clone)]
 pub(crate) struct ParsedEndpoints {
+    pub token_url: Url,
     pub gmail_base: Url,
     pub directory_base: Url,
     pub batch_url: Url,
@@ -73,6 +115,7 @@ impl ParsedEndpoints {
                 })
         };
         Ok(ParsedEndpoints {
+            token_url: parse("token_url", &endpoints.token_url)?,
             gmail_base: parse("gmail_base", &endpoints.gmail_base)?,
             directory_base: parse("directory_base", &endpoints.directory_base)?,
             batch_url: parse("batch_url", &endpoints.batch_url)?,
@@ -168,7 +211,7 @@ pub(crate) fn decode_answer<T: DeserializeOwned>(
     if status.is_success() {
         return serde_json::from_slice(body)
             .map(Some)
-            .map_err(|e| malformed_answer(what, e));
+            .map_err(|e| malformed_answer(what, &describe_answer(status, headers, body), &e));
     }
     match api_failure(status, headers, body, call) {
         ApiFailure::Gone => Ok(None),
@@ -196,8 +239,25 @@ mod tests {
         let endpoints = GoogleEndpoints::from_base_url("http://127.0.0.1:9/");
         assert_eq!(endpoints.gmail_base, "http://127.0.0.1:9/gmail/v1");
         assert_eq!(endpoints.batch_url, "http://127.0.0.1:9/batch/gmail/v1");
+        assert_eq!(endpoints.token_url, "http://127.0.0.1:9/token");
         assert!(ParsedEndpoints::parse(&endpoints).is_ok());
         assert!(ParsedEndpoints::parse(&GoogleEndpoints::default()).is_ok());
+    }
+
+    #[test]
+    fn only_the_configured_token_endpoint_is_accepted_from_a_key() {
+        let google = GoogleEndpoints::default();
+        assert!(google.accepts_token_uri("https://oauth2.googleapis.com/token"));
+        assert!(google.accepts_token_uri("https://oauth2.googleapis.com/token/"));
+        assert!(google.accepts_token_uri("HTTPS://OAuth2.googleapis.com:443/token"));
+        assert!(google.accepts_token_uri("https://accounts.google.com/o/oauth2/token"));
+        assert!(!google.accepts_token_uri("http://oauth2.googleapis.com/token"));
+        assert!(!google.accepts_token_uri("https://oauth2.googleapis.com.evil.test/token"));
+        assert!(!google.accepts_token_uri("http://127.0.0.1:9/token"));
+        let emulator = GoogleEndpoints::from_base_url("http://127.0.0.1:9");
+        assert!(emulator.accepts_token_uri("http://127.0.0.1:9/token"));
+        assert!(!emulator.accepts_token_uri("https://oauth2.googleapis.com/token"));
+        assert!(!emulator.accepts_token_uri("http://127.0.0.1:10/token"));
     }
 
     #[test]

@@ -63,7 +63,10 @@ pub(crate) fn api_failure(
     body: &[u8],
     call: ApiCall,
 ) -> ApiFailure {
-    let detail = api_detail(status, body);
+    if status.is_redirection() {
+        return ApiFailure::Error(ProviderError::other(redirect_refused(status)));
+    }
+    let detail = api_detail(status, headers, body);
     let reason = detail.reason.clone().unwrap_or_default();
     match status.as_u16() {
         401 => ApiFailure::TokenRejected(detail),
@@ -95,9 +98,10 @@ fn is_rate_limit(reason: &str) -> bool {
     )
 }
 
-/// Google's message, status and reason from an envelope; a body that is not one is kept
-/// as the message (truncated), since it is all there is to show.
-fn api_detail(status: StatusCode, body: &[u8]) -> ProviderDetail {
+/// Google's message, status and reason from an envelope. A body that is not one is
+/// described (status, content type, length), never quoted: whatever answered may not be
+/// Google, and its words must not reach the admin, the API or the audit log.
+fn api_detail(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ProviderDetail {
     let detail = match serde_json::from_slice::<Envelope>(body) {
         Ok(Envelope { error }) => {
             let reason = error
@@ -109,25 +113,9 @@ fn api_detail(status: StatusCode, body: &[u8]) -> ProviderDetail {
             detail.reason = reason;
             detail
         }
-        Err(_) => ProviderDetail::new(body_excerpt(status, body)),
+        Err(_) => ProviderDetail::new(not_an_error_answer(status, headers, body)),
     };
     detail.with_status(status.as_u16())
-}
-
-fn body_excerpt(status: StatusCode, body: &[u8]) -> String {
-    const LIMIT: usize = 300;
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.is_empty() {
-        return status
-            .canonical_reason()
-            .unwrap_or("no message")
-            .to_string();
-    }
-    match text.char_indices().nth(LIMIT) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_string(),
-    }
 }
 
 fn transient(detail: ProviderDetail, headers: &HeaderMap) -> ProviderError {
@@ -200,13 +188,17 @@ struct TokenErrorBody {
 ///   transient.
 /// - Anything else (`invalid_request`, `unsupported_grant_type`: our bugs) → other.
 pub(crate) fn token_failure(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ProviderError {
+    if status.is_redirection() {
+        return ProviderError::other(redirect_refused(status));
+    }
     let parsed = serde_json::from_slice::<TokenErrorBody>(body).ok();
     let Some(TokenErrorBody {
         error,
         error_description,
     }) = parsed
     else {
-        let detail = ProviderDetail::new(body_excerpt(status, body)).with_status(status.as_u16());
+        let detail = ProviderDetail::new(not_an_error_answer(status, headers, body))
+            .with_status(status.as_u16());
         return if is_transient_status(status) {
             transient(detail, headers)
         } else {
@@ -235,40 +227,37 @@ fn is_transient_status(status: StatusCode) -> bool {
     matches!(status.as_u16(), 408 | 429 | 500..=599)
 }
 
-/// A failure to get an answer at all: timeouts and connection failures are transient,
-/// anything else (a request we could not build, a redirect loop) is not.
-pub(crate) fn transport_failure(error: &reqwest::Error) -> ProviderError {
-    let detail = ProviderDetail::new(error_chain(error));
-    if error.is_timeout() || error.is_connect() || error.is_request() || error.is_body() {
-        ProviderError::transient(detail, None)
-    } else {
-        ProviderError::other(detail)
-    }
+/// The provider's name in the descriptions [`tributary_http`] writes.
+const PROVIDER: &str = "Google";
+
+pub(crate) use tributary_http::{describe_answer, transport_failure};
+
+fn not_an_error_answer(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> String {
+    tributary_http::not_an_error_answer(PROVIDER, status, headers, body)
 }
 
-/// The error and its sources on one line: reqwest's own message alone ("error sending
-/// request") hides the cause.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+fn redirect_refused(status: StatusCode) -> ProviderDetail {
+    tributary_http::redirect_refused(PROVIDER, status)
 }
 
-/// A success answer we could not read.
-pub(crate) fn malformed_answer(what: &str, error: impl std::fmt::Display) -> ProviderError {
-    ProviderError::other(ProviderDetail::new(format!(
-        "unexpected answer from Google ({what}): {error}"
-    )))
+/// A success answer we could not read (see [`tributary_http::malformed_answer`]).
+pub(crate) fn malformed_answer(
+    what: &str,
+    answer: &str,
+    error: &serde_json::Error,
+) -> ProviderError {
+    tributary_http::malformed_answer(PROVIDER, what, answer, error)
+}
+
+/// A success answer we could not use, for a reason of our own wording.
+pub(crate) fn unreadable_answer(what: &str, problem: &str) -> ProviderError {
+    tributary_http::unreadable_answer(PROVIDER, what, problem)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reqwest::header::CONTENT_TYPE;
     use reqwest::header::HeaderValue;
     use tributary_core::ProviderErrorKind;
 
@@ -345,18 +334,26 @@ mod tests {
     }
 
     #[test]
-    fn bodies_that_are_not_envelopes_are_kept_as_the_message() {
+    fn bodies_that_are_not_envelopes_are_described_never_quoted() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
         let failure = api_failure(
             StatusCode::BAD_GATEWAY,
-            &HeaderMap::new(),
-            b"<html>upstream died</html>",
+            &headers,
+            b"<html>upstream died MARKER</html>",
             ApiCall::Other,
         );
         let ApiFailure::Error(error) = failure else {
             panic!("{failure:?}");
         };
         assert!(error.is_transient());
-        assert_eq!(error.message(), "<html>upstream died</html>");
+        assert_eq!(
+            error.message(),
+            "HTTP 502 Bad Gateway, text/html, 33 bytes: not a Google error answer"
+        );
         let empty = api_failure(
             StatusCode::BAD_REQUEST,
             &HeaderMap::new(),
@@ -366,7 +363,51 @@ mod tests {
         let ApiFailure::Error(error) = empty else {
             panic!("{empty:?}");
         };
-        assert_eq!(error.message(), "Bad Request");
+        assert_eq!(
+            error.message(),
+            "HTTP 400 Bad Request, no content type, 0 bytes: not a Google error answer"
+        );
+        let token = token_failure(StatusCode::FORBIDDEN, &headers, b"<p>MARKER</p>");
+        assert!(!token.message().contains("MARKER"), "{token}");
+        assert_eq!(token.status(), Some(403));
+    }
+
+    #[test]
+    fn redirects_are_errors_named_by_their_status() {
+        for code in [301, 302, 303, 307, 308] {
+            let status = StatusCode::from_u16(code).unwrap();
+            let failure = api_failure(status, &HeaderMap::new(), b"MARKER", ApiCall::Other);
+            let ApiFailure::Error(error) = failure else {
+                panic!("{failure:?}");
+            };
+            assert_eq!(error.kind(), ProviderErrorKind::Other);
+            assert!(error.message().contains(&code.to_string()), "{error}");
+            assert!(error.message().contains("redirect"), "{error}");
+            let token = token_failure(status, &HeaderMap::new(), b"{\"error\": \"MARKER\"}");
+            assert!(token.message().contains(&code.to_string()), "{token}");
+            assert!(!token.message().contains("MARKER"), "{token}");
+        }
+    }
+
+    #[test]
+    fn unreadable_success_answers_do_not_quote_serde() {
+        #[derive(Debug, Deserialize)]
+        struct Wanted {
+            #[allow(dead_code)]
+            expires_in: u64,
+        }
+        let data = serde_json::from_slice::<Wanted>(b"{\"expires_in\": \"MARKER\"}").unwrap_err();
+        // serde's own message quotes the value; ours must not.
+        assert!(data.to_string().contains("MARKER"));
+        let error = malformed_answer("token", "HTTP 200 OK, application/json, 23 bytes", &data);
+        assert!(!error.message().contains("MARKER"), "{error}");
+        assert!(error.message().contains("unexpected shape"), "{error}");
+        let syntax = serde_json::from_slice::<Wanted>(b"<html>MARKER").unwrap_err();
+        let error = malformed_answer("token", "HTTP 200 OK, text/html, 12 bytes", &syntax);
+        assert_eq!(
+            error.message(),
+            "unexpected answer from Google (token): HTTP 200 OK, text/html, 12 bytes: not JSON (line 1, column 1)"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use crate::api::{Api, decode_answer, join, required};
 use crate::batch::{self, BatchPart, MAX_BATCH_PARTS, PartAnswer};
-use crate::error::{ApiCall, malformed_answer};
+use crate::error::{ApiCall, unreadable_answer};
 use crate::scopes;
 use crate::token::AccessToken;
 use reqwest::header::CONTENT_TYPE;
@@ -572,7 +572,7 @@ impl GmailClient {
                 "batch",
             )
             .err()
-            .unwrap_or_else(|| malformed_answer("batch", "no parts")));
+            .unwrap_or_else(|| unreadable_answer("batch", "no parts")));
         }
         let content_type = answer
             .headers
@@ -580,7 +580,7 @@ impl GmailClient {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         let part_answers = batch::parse_response(content_type, &answer.body)
-            .map_err(|e| malformed_answer("batch", e))?;
+            .map_err(|e| unreadable_answer("batch", &e.to_string()))?;
         Ok((
             match_parts(ids.len(), &batch_id, part_answers),
             answer.token,

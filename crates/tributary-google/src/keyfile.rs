@@ -1,6 +1,7 @@
 //! The service-account key file an administrator downloads from Google Cloud's console,
 //! validated field by field so a bad upload says exactly what is wrong with it.
 
+use crate::api::GoogleEndpoints;
 use rsa::RsaPrivateKey;
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs1v15::SigningKey;
@@ -41,6 +42,10 @@ pub enum KeyFileError {
     ClientIdNotNumeric(String),
     #[error("the key file's `token_uri` {0:?} is not an http(s) URL")]
     InvalidTokenUri(String),
+    #[error(
+        "the key file's `token_uri` {found:?} is not Google's token endpoint ({expected}): upload the key file exactly as Google Cloud issued it"
+    )]
+    UntrustedTokenUri { found: String, expected: String },
     #[error("the key file's `private_key` is not a PEM private key (-----BEGIN PRIVATE KEY-----)")]
     PrivateKeyNotPem,
     #[error(
@@ -66,7 +71,9 @@ impl KeyFileError {
             KeyFileError::NotServiceAccount(_) => Some("type"),
             KeyFileError::InvalidClientEmail(_) => Some("client_email"),
             KeyFileError::ClientIdNotNumeric(_) => Some("client_id"),
-            KeyFileError::InvalidTokenUri(_) => Some("token_uri"),
+            KeyFileError::InvalidTokenUri(_) | KeyFileError::UntrustedTokenUri { .. } => {
+                Some("token_uri")
+            }
             KeyFileError::PrivateKeyNotPem
             | KeyFileError::PrivateKeyEncrypted
             | KeyFileError::PrivateKeyNotRsa(_)
@@ -83,6 +90,7 @@ pub struct ServiceAccountInfo {
     /// The numeric id the administrator authorizes for domain-wide delegation.
     pub client_id: String,
     pub private_key_id: String,
+    /// As written in the key file: shown, checked at upload, never requested.
     pub token_uri: String,
 }
 
@@ -146,6 +154,22 @@ impl ServiceAccountKey {
             },
             private_key,
         })
+    }
+
+    /// Parses and validates a key file an administrator uploads to a server that reaches
+    /// Google at `endpoints`: on top of [`ServiceAccountKey::from_json`], its `token_uri`
+    /// must be that server's token endpoint. The connector never posts to a key's
+    /// `token_uri`, but a key naming another one is not Google's key as issued, and
+    /// refusing it at upload says so while nothing is stored.
+    pub fn from_upload(bytes: &[u8], endpoints: &GoogleEndpoints) -> Result<Self, KeyFileError> {
+        let key = Self::from_json(bytes)?;
+        if !endpoints.accepts_token_uri(key.token_uri()) {
+            return Err(KeyFileError::UntrustedTokenUri {
+                found: key.token_uri().to_string(),
+                expected: endpoints.token_url.clone(),
+            });
+        }
+        Ok(key)
     }
 
     /// The public part of the key, for display.

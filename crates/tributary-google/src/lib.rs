@@ -17,7 +17,7 @@ pub mod gmail;
 pub mod keyfile;
 pub mod token;
 
-pub use api::{EndpointError, GoogleEndpoints};
+pub use api::{EndpointError, GOOGLE_TOKEN_URL, GoogleEndpoints};
 pub use batch::MAX_BATCH_PARTS;
 pub use directory::{DirectoryClient, DirectoryPage};
 pub use gmail::{
@@ -91,12 +91,13 @@ pub struct GoogleConnector {
 impl GoogleConnector {
     pub fn new(key: ServiceAccountKey, options: ConnectorOptions) -> Result<Self, ConnectorError> {
         let endpoints = ParsedEndpoints::parse(&options.endpoints)?;
-        let http = reqwest::Client::builder()
+        // Google's APIs and token endpoint never redirect: the client follows none.
+        let http = tributary_http::client_builder()
             .timeout(options.request_timeout)
             .connect_timeout(options.connect_timeout)
             .user_agent(concat!("tributary/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let tokens = TokenProvider::new(Arc::new(key), http.clone())
+        let tokens = TokenProvider::new(Arc::new(key), http.clone(), endpoints.token_url.clone())
             .with_refresh_margin(options.token_refresh_margin);
         Ok(GoogleConnector {
             api: Arc::new(Api {

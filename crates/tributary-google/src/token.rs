@@ -1,7 +1,8 @@
 //! Access tokens for impersonated users: the OAuth 2.0 JWT-bearer grant with
 //! domain-wide delegation, cached per (subject, scopes) until shortly before expiry.
 
-use crate::error::{malformed_answer, token_failure, transport_failure};
+use crate::api::GOOGLE_TOKEN_URL;
+use crate::error::{describe_answer, malformed_answer, token_failure, transport_failure};
 use crate::keyfile::ServiceAccountKey;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -61,6 +62,8 @@ type Slot = Arc<tokio::sync::Mutex<Option<CachedToken>>>;
 pub struct TokenProvider {
     key: Arc<ServiceAccountKey>,
     http: reqwest::Client,
+    /// The operator's token endpoint; the key's own `token_uri` is never requested.
+    token_url: reqwest::Url,
     refresh_margin: Duration,
     slots: Mutex<HashMap<CacheKey, Slot>>,
 }
@@ -69,6 +72,7 @@ impl fmt::Debug for TokenProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenProvider")
             .field("client_email", &self.key.client_email())
+            .field("token_url", &self.token_url.as_str())
             .field("refresh_margin", &self.refresh_margin)
             .finish_non_exhaustive()
     }
@@ -117,10 +121,17 @@ struct TokenAnswer {
 }
 
 impl TokenProvider {
-    pub fn new(key: Arc<ServiceAccountKey>, http: reqwest::Client) -> Self {
+    /// Tokens for `key`, minted at `token_url` (the server's configured endpoint) through
+    /// `http`, which must not follow redirects.
+    pub fn new(
+        key: Arc<ServiceAccountKey>,
+        http: reqwest::Client,
+        token_url: reqwest::Url,
+    ) -> Self {
         TokenProvider {
             key,
             http,
+            token_url,
             refresh_margin: DEFAULT_REFRESH_MARGIN,
             slots: Mutex::new(HashMap::new()),
         }
@@ -139,7 +150,7 @@ impl TokenProvider {
     }
 
     /// A token for `subject` (the impersonated user's address) with `scopes`: the cached
-    /// one while it is fresh, else a new one from the key's `token_uri`.
+    /// one while it is fresh, else a new one from the configured token endpoint.
     pub async fn token(
         &self,
         subject: &str,
@@ -183,7 +194,7 @@ impl TokenProvider {
         let requested_at = Instant::now();
         let response = self
             .http
-            .post(self.key.token_uri())
+            .post(self.token_url.clone())
             .header(
                 reqwest::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
@@ -197,11 +208,14 @@ impl TokenProvider {
         let bytes = response.bytes().await.map_err(|e| transport_failure(&e))?;
         if !status.is_success() {
             let error = token_failure(status, &headers, &bytes);
-            tracing::warn!(subject = %key.subject, scopes = %key.scopes, %error, "token request refused");
+            // Debug-formatted: the subject is an address a tenant entered and the error
+            // holds Google's words; neither may start a log line of its own.
+            tracing::warn!(subject = ?key.subject, scopes = %key.scopes, error = ?error.to_string(), "token request refused");
             return Err(error);
         }
-        let answer: TokenAnswer =
-            serde_json::from_slice(&bytes).map_err(|e| malformed_answer("token", e))?;
+        let answer: TokenAnswer = serde_json::from_slice(&bytes).map_err(|e| {
+            malformed_answer("token", &describe_answer(status, &headers, &bytes), &e)
+        })?;
         let lifetime = Duration::from_secs(answer.expires_in);
         let margin = self.refresh_margin.min(lifetime / 2);
         tracing::debug!(subject = %key.subject, scopes = %key.scopes, ?lifetime, "token minted");
@@ -214,7 +228,9 @@ impl TokenProvider {
         })
     }
 
-    /// The signed JWT: RS256, `kid` = the key's id, `aud` = the key's `token_uri`.
+    /// The signed JWT: RS256, `kid` = the key's id, `aud` = Google's token endpoint, the
+    /// audience Google requires whatever address the request goes to (the emulator
+    /// accepts it too).
     fn assertion(&self, key: &CacheKey) -> Result<String, ProviderError> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -229,7 +245,7 @@ impl TokenProvider {
             iss: self.key.client_email(),
             sub: &key.subject,
             scope: &key.scopes,
-            aud: self.key.token_uri(),
+            aud: GOOGLE_TOKEN_URL,
             iat: now,
             exp: now + ASSERTION_LIFETIME_SECS,
         };

@@ -133,7 +133,8 @@ async function adminWalk(browser) {
   await page.goto(`${config.url}/signin`);
   await shot(page, "signin");
   await signIn(page, config.admin);
-  assert.match(page.url(), /\/users$/);
+  // A new admin (nothing connected yet) lands on the Google setup.
+  assert.match(page.url(), /\/setup$/, "a new admin with nothing connected starts on the setup");
 
   step("upload the key and see the client ID and scopes");
   await page.goto(`${config.url}/setup`);
@@ -184,7 +185,16 @@ async function adminWalk(browser) {
     page.waitForNavigation(),
     page.click('#bulk button[value="start"]'),
   ]);
-  assert.match(await noticeText(page), /selected mailbox\(es\) started/);
+  // The notice counts what changed and says why the rest did not (already pending…).
+  assert.match(await noticeText(page), /\d+ started[;.]/);
+  assert.match(page.url(), /\/users\?flash=/, "the form's answer redirected to the page");
+  await shot(page, "users-started");
+
+  step("reload after a post: the page again, no repeat of the action or its notice");
+  const reloaded = await page.reload();
+  assert.equal(reloaded.request().method(), "GET", "a reload is a GET, not the form again");
+  assert.doesNotMatch(await noticeText(page), /\d+ started[;.]/);
+  await shot(page, "users-reloaded");
 
   step("watch the statuses become idle with counts, without reloading");
   await page.evaluate(() => {
@@ -217,7 +227,7 @@ async function adminWalk(browser) {
   const unlinkedLink = await first.getAttribute("data-link");
   await first.locator('input[name="link"]').check();
   await Promise.all([page.waitForNavigation(), page.click('#bulk button[value="unlink"]')]);
-  assert.match(await noticeText(page), /1 of 1 selected mailbox\(es\) unlinked/);
+  assert.match(await noticeText(page), /1 unlinked\./);
   await page.selectOption('select[name="status"]', "unlinked");
   await page.waitForURL(/status=unlinked/);
   const unlinkedRows = page.locator("#user-rows tr[data-link]");
@@ -225,6 +235,28 @@ async function adminWalk(browser) {
   assert.equal(await unlinkedRows.first().getAttribute("data-status"), "unlinked");
   assert.equal(await unlinkedRows.first().getAttribute("data-link"), unlinkedLink);
   await shot(page, "users-filtered-unlinked");
+
+  step("the unlinked row's own Start button starts that user alone");
+  const rowStart = unlinkedRows.first().locator('button[name="row"]');
+  assert.deepEqual(await rowStart.allTextContents(), ["Start"], "an unlinked row offers Start only");
+  await Promise.all([page.waitForNavigation(), rowStart.click()]);
+  assert.match(await noticeText(page), /(^|\s)1 started\./);
+  assert.equal(await page.locator("#user-rows tr[data-link]").count(), 0, "no row is unlinked now");
+  await page.goto(`${config.url}/users`);
+  const rowUnlink = page.locator(
+    `#user-rows tr[data-link="${unlinkedLink}"] button[value="unlink:${unlinkedLink}"]`,
+  );
+  assert.equal(await rowUnlink.count(), 1, "the restarted row offers Unlink");
+  await shot(page, "users-row-started");
+
+  step("the same row's own Unlink unlinks it again, alone");
+  await Promise.all([page.waitForNavigation(), rowUnlink.click()]);
+  assert.match(await noticeText(page), /(^|\s)1 unlinked\./);
+  assert.equal(
+    await page.locator(`#user-rows tr[data-link="${unlinkedLink}"]`).getAttribute("data-status"),
+    "unlinked",
+  );
+  await shot(page, "users-row-unlinked");
 
   step("open a company timeline");
   await page.goto(`${config.url}/companies`);
@@ -260,7 +292,25 @@ async function adminWalk(browser) {
   for (const action of ["connection.google.key_uploaded", "delegation.rebuilt", "link.status"]) {
     assert.ok(audit.includes(action), `the audit log shows ${action}`);
   }
+  assert.match(audit, /Capture turned on by /, "events read as sentences");
+  assert.match(audit, /(started|retried) \d+ mailboxes/, "a bulk action is one sentence");
+  assert.equal(await page.locator("#audit tr.system").count(), 0, "people's actions only");
   await shot(page, "audit");
+  await page.selectOption('#audit-filter select[name="who"]', "system");
+  await Promise.all([page.waitForNavigation(), page.click('#audit-filter button:has-text("Filter")')]);
+  assert.ok((await page.locator("#audit tr.system").count()) > 0, "the engine's events behind the filter");
+  await shot(page, "audit-system");
+
+  step("a form's address opened directly, and an unknown page: a page with a way back");
+  const notAllowed = await page.goto(`${config.url}/users/rebuild`);
+  assert.equal(notAllowed.status(), 405);
+  assert.match(await page.textContent("main"), /405/);
+  await shot(page, "method-not-allowed");
+  const missing = await page.goto(`${config.url}/no-such-page`);
+  assert.equal(missing.status(), 404);
+  await shot(page, "not-found");
+  await Promise.all([page.waitForNavigation(), page.click("a#back")]);
+  assert.match(page.url(), /\/users$/, "the way back leads into the console");
   await context.close();
 }
 
@@ -293,6 +343,31 @@ async function memberWalk(browser) {
   assert.equal(forbidden.status(), 403);
   assert.match(await page.textContent("main"), /for administrators/);
   await shot(page, "member-forbidden");
+
+  step("a member's own CRM: relationships with scores, companies, a contact's timeline");
+  await page.goto(`${config.url}/me`);
+  await Promise.all([
+    page.waitForNavigation(),
+    page.click('.topbar nav a:has-text("My relationships")'),
+  ]);
+  assert.match(await page.textContent("h1"), /Member · /);
+  const own = await page.textContent("main");
+  assert.match(own, /Strongest relationships/);
+  assert.match(own, /halves every 90 days without contact/, "the score has its legend");
+  assert.ok((await page.locator("ol.timeline > li").count()) > 0, "their own timeline");
+  assert.match(await page.locator(".captured").first().textContent(), /Captured from .*\(Google\)/);
+  await shot(page, "member-own-relationships");
+  await page.goto(`${config.url}/companies`);
+  assert.ok((await page.locator('#companies a[href^="/companies/"]').count()) > 0, "their companies");
+  await shot(page, "member-companies");
+  await page.goto(`${config.url}/members/${encodeURIComponent(config.member)}`);
+  const contact = page.locator('table a[href^="/contacts/"]').first();
+  await Promise.all([page.waitForNavigation(), contact.click()]);
+  assert.match(await page.textContent("h1"), /Contact · /);
+  await shot(page, "member-contact");
+  await Promise.all([page.waitForNavigation(), page.click('a:has-text("How the score works")')]);
+  assert.match(await page.textContent("h1"), /Relationship score/);
+  await shot(page, "member-score-help");
   await context.close();
 }
 

@@ -4,7 +4,7 @@
 //! internal (SQL, secrets) reaches a response.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tributary_core::LinkErrorStatus;
 use tributary_store::{AccountError, StoreError};
@@ -20,6 +20,8 @@ pub struct ApiError {
     /// Google's refusal behind a `provider_error`: the taxonomy status and Google's own
     /// message, answered with a hint of what to do.
     pub provider: Option<(LinkErrorStatus, String)>,
+    /// Seconds before the caller may try again, sent as `Retry-After` (429).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -30,6 +32,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             provider: None,
+            retry_after: None,
         }
     }
 
@@ -72,9 +75,26 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
+    /// 429 `too_many_attempts`: too many failed authentications from this address; the
+    /// caller may try again after `retry_after_secs` (also sent as `Retry-After`).
+    pub fn too_many_requests(retry_after_secs: u64) -> Self {
+        ApiError {
+            retry_after: Some(retry_after_secs),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                format!(
+                    "too many failed authentication attempts from this address; try again in {retry_after_secs} s"
+                ),
+            )
+        }
+    }
+
     /// A failure on our side: logged in full, answered without detail.
     pub fn internal(error: &dyn std::fmt::Display) -> Self {
-        tracing::error!(%error, "API request failed");
+        // Debug-formatted, so that text a client or Google put into the error cannot
+        // start a log line of its own.
+        tracing::error!(error = ?error.to_string(), "API request failed");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -94,7 +114,14 @@ impl IntoResponse for ApiError {
             error["provider_message"] = serde_json::Value::String(message);
             error["hint"] = serde_json::Value::String(status.fix_hint().to_owned());
         }
-        (self.status, Json(serde_json::json!({ "error": error }))).into_response()
+        let mut response =
+            (self.status, Json(serde_json::json!({ "error": error }))).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
@@ -173,6 +200,10 @@ impl From<AccountError> for ApiError {
             }
             AccountError::UnknownToken { .. } => {
                 ApiError::new(StatusCode::NOT_FOUND, "unknown_token", error.to_string())
+            }
+            AccountError::LastAdmin { .. } => ApiError::conflict("last_admin", error.to_string()),
+            AccountError::Disabled { .. } => {
+                ApiError::conflict("account_disabled", error.to_string())
             }
             AccountError::UnknownTenant(_) => ApiError::internal(&error),
             AccountError::Store(store) => store.into(),

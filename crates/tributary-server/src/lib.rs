@@ -6,15 +6,20 @@
 pub mod api;
 pub mod auth;
 pub mod console;
+pub mod cookies;
 pub mod error;
 pub mod notify;
 pub mod openapi;
 mod state;
+pub mod throttle;
 
+pub use cookies::CookiePolicy;
 pub use state::{AppState, ServerConfig, SmtpConfig};
+pub use throttle::{FailureLimit, SignInLimits};
 
 use axum::Router;
 use std::future::Future;
+use std::net::SocketAddr;
 use tokio::net::TcpListener;
 
 /// Every route: the API under `/api/v1`, the console everywhere else.
@@ -25,13 +30,15 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves [`router`] on `listener` until `shutdown` completes.
+/// Serves [`router`] on `listener` until `shutdown` completes. Each request carries its
+/// TCP peer's address (`ConnectInfo`): the sign-in throttle counts failures by it.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -3,6 +3,7 @@
 
 use axum::Json;
 use serde_json::{Map, Value, json};
+use tributary_sync::runtime::{MAX_LABEL_LEN, MAX_LINKS_PER_ACTION, MAX_MEMBER_LABELS};
 
 /// How an operation's request body is sent.
 #[derive(Debug, Clone, Copy)]
@@ -73,12 +74,12 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/connection",
         id: "connect",
         tag: "connection",
-        summary: "Upload the service-account key file and the Workspace admin address; a bad file is refused with 422 naming the field, and nothing is stored",
+        summary: "Upload the service-account key file and the Workspace admin address; a bad file (a `token_uri` other than the server's Google token endpoint included) or admin address is refused with 422 naming the field, and nothing is stored. When a key is already stored, the new one is tested first (a token for the admin and a directory read): if that fails the stored key is kept and the answer is 409 `key_test_failed` with Google's parsed message, unless `replace_anyway` is true",
         member_allowed: false,
         query: &[],
         body: Body::Json("ConnectRequest"),
         success: (200, Some("GoogleSetup")),
-        errors: &[400, 413, 415, 422],
+        errors: &[400, 409, 413, 415, 422],
     },
     Operation {
         method: "post",
@@ -169,7 +170,7 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/members",
         id: "listMembers",
         tag: "members",
-        summary: "Every member with aliases, role and whether active",
+        summary: "Every member (a captured mailbox's owner) with aliases and whether active; members have no role: roles belong to accounts (`/accounts`)",
         member_allowed: false,
         query: &[],
         body: Body::None,
@@ -181,7 +182,7 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/members",
         id: "createMember",
         tag: "members",
-        summary: "Add a member",
+        summary: "Add a member; a `role` is refused with 400 `role_is_per_account` (roles belong to accounts)",
         member_allowed: false,
         query: &[],
         body: Body::Json("CreateMember"),
@@ -193,7 +194,7 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/members/{id}",
         id: "updateMember",
         tag: "members",
-        summary: "Change a member's role or active flag",
+        summary: "Change a member's active flag; a `role` is refused with 400 `role_is_per_account` (roles belong to accounts: PATCH `/accounts/{id}`)",
         member_allowed: false,
         query: &[],
         body: Body::Json("UpdateMember"),
@@ -205,7 +206,7 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/members/import",
         id: "importMembers",
         tag: "members",
-        summary: "Import members from CSV with the header `email,role,aliases` (aliases separated by `;` or spaces); one bad row changes nothing",
+        summary: "Import members from CSV with the header `email,aliases` (aliases separated by `;` or spaces; the older `email,role,aliases` is accepted with the role column empty); one bad row changes nothing",
         member_allowed: false,
         query: &[],
         body: Body::Csv,
@@ -341,8 +342,8 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/activities",
         id: "listActivities",
         tag: "activity",
-        summary: "Captured activities, newest first, cursor-paged",
-        member_allowed: false,
+        summary: "Captured activities, newest first, cursor-paged (a member's token: what the policy's `member_visibility` lets members see, by default what they took part in)",
+        member_allowed: true,
         query: &[
             ("member", "string", "a member's address (primary or alias)"),
             ("contact", "string", "a participant's address"),
@@ -365,8 +366,8 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/contacts",
         id: "listContacts",
         tag: "activity",
-        summary: "Contacts by address (byte order), cursor-paged",
-        member_allowed: false,
+        summary: "Contacts by address (byte order), cursor-paged (a member's token: what the policy's `member_visibility` lets members see, by default what they took part in)",
+        member_allowed: true,
         query: &[
             ("q", "string", "part of the address or company domain"),
             ("company", "string", "the company domain"),
@@ -382,8 +383,8 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/companies",
         id: "listCompanies",
         tag: "activity",
-        summary: "Companies by domain (byte order) with their number of contacts, cursor-paged",
-        member_allowed: false,
+        summary: "Companies by domain (byte order) with their number of contacts, cursor-paged (a member's token: what the policy's `member_visibility` lets members see, by default what they took part in)",
+        member_allowed: true,
         query: &[("q", "string", "part of the domain"), PAGE[0], PAGE[1]],
         body: Body::None,
         success: (200, Some("CompanyPage")),
@@ -394,8 +395,8 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/relationships",
         id: "listRelationships",
         tag: "activity",
-        summary: "Member–contact relationships with counts and score, by member then contact (byte order), cursor-paged",
-        member_allowed: false,
+        summary: "Member–contact relationships with counts and score, by member then contact (byte order), cursor-paged (a member's token: what the policy's `member_visibility` lets members see, by default what they took part in)",
+        member_allowed: true,
         query: &[
             ("member", "string", "the member's address"),
             ("contact", "string", "the contact's address"),
@@ -411,9 +412,28 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/audit",
         id: "listAudit",
         tag: "audit",
-        summary: "The latest audit events, newest first",
+        summary: "The audit log, newest first, cursor-paged through all of its history: people's actions by default, the sync engine's status changes with `who=system` or `all`; each event has a readable `text`",
         member_allowed: false,
-        query: &[("limit", "integer", "how many (default 100, at most 1000)")],
+        query: &[
+            (
+                "who",
+                "string",
+                "`people` (default: every actor but the sync engine, `system`), `system` or `all`",
+            ),
+            ("actor", "string", "the actor's address, exactly"),
+            (
+                "action",
+                "string",
+                "an action code (`account.disabled`), or a family ending in a dot (`account.`)",
+            ),
+            (
+                "target",
+                "string",
+                "part of the event's subject (a mailbox, account or member)",
+            ),
+            PAGE[0],
+            PAGE[1],
+        ],
         body: Body::None,
         success: (200, Some("AuditLog")),
         errors: &[400],
@@ -454,6 +474,66 @@ pub const OPERATIONS: &[Operation] = &[
         success: (204, None),
         errors: &[404],
     },
+    Operation {
+        method: "get",
+        path: "/accounts",
+        id: "listAccounts",
+        tag: "accounts",
+        summary: "The tenant's console accounts (sign-ins) with role, whether active, created and last sign-in; an account's role is what decides its access",
+        member_allowed: false,
+        query: &[],
+        body: Body::None,
+        success: (200, Some("AccountList")),
+        errors: &[],
+    },
+    Operation {
+        method: "post",
+        path: "/accounts",
+        id: "createAccount",
+        tag: "accounts",
+        summary: "Create a console account with the given password, or a generated one returned in this answer only",
+        member_allowed: false,
+        query: &[],
+        body: Body::Json("CreateAccount"),
+        success: (201, Some("NewAccount")),
+        errors: &[400, 409, 413, 415, 422],
+    },
+    Operation {
+        method: "patch",
+        path: "/accounts/{id}",
+        id: "updateAccount",
+        tag: "accounts",
+        summary: "Change an account's role (from its next request) or disable it (its sessions end and its API tokens are revoked at once) or enable it; the tenant's last active admin cannot be demoted or disabled (409 `last_admin`)",
+        member_allowed: false,
+        query: &[],
+        body: Body::Json("UpdateAccount"),
+        success: (200, Some("Account")),
+        errors: &[400, 404, 409, 413, 415, 422],
+    },
+    Operation {
+        method: "delete",
+        path: "/accounts/{id}",
+        id: "removeAccount",
+        tag: "accounts",
+        summary: "Remove an account: its sessions end and its API tokens are revoked and deleted; the audit trail is kept and the email may be used again. The tenant's last active admin cannot be removed (409 `last_admin`)",
+        member_allowed: false,
+        query: &[],
+        body: Body::None,
+        success: (204, None),
+        errors: &[404, 409],
+    },
+    Operation {
+        method: "post",
+        path: "/accounts/{id}/password-reset",
+        id: "resetAccountPassword",
+        tag: "accounts",
+        summary: "Give an account a new generated password, returned in this answer only; its sessions end",
+        member_allowed: false,
+        query: &[],
+        body: Body::None,
+        success: (200, Some("NewAccount")),
+        errors: &[404],
+    },
 ];
 
 fn error_description(status: u16) -> &'static str {
@@ -462,13 +542,54 @@ fn error_description(status: u16) -> &'static str {
         401 => "Missing, unknown or revoked API token (`unauthorized`)",
         403 => "A member's token on an admin operation (`forbidden`)",
         404 => "Not found in the token's tenant",
-        409 => "Conflicts with the tenant's state (`not_connected`, `address_taken`, …)",
+        409 => {
+            "Conflicts with the tenant's state (`not_connected`, `address_taken`, `last_admin`, …)"
+        }
         413 => "Body larger than the server's limit (`payload_too_large`)",
         415 => "Wrong Content-Type (`unsupported_media_type`)",
         422 => "Well-formed but invalid (`invalid_key_file` with `field`, `invalid_policy`, …)",
+        429 => {
+            "Too many failed authentications from this address (`too_many_attempts`): the token is not checked; `Retry-After` says when to try again"
+        }
         502 => "Google refused or failed (`provider_error`)",
         _ => "Error",
     }
+}
+
+/// A query parameter's schema with the bounds the server holds it to.
+fn query_schema(name: &str, kind: &str) -> Value {
+    match (name, kind) {
+        ("limit", _) => json!({ "type": "integer", "minimum": 1, "maximum": crate::api::MAX_PAGE }),
+        ("status", _) => {
+            let names: Vec<&str> = tributary_store::LinkStatus::ALL
+                .iter()
+                .map(|s| s.as_str())
+                .collect();
+            json!({ "type": "string", "enum": names })
+        }
+        ("since" | "until", _) => json!({ "type": "integer", "format": "int64" }),
+        ("who", _) => json!({ "type": "string", "enum": ["people", "system", "all"] }),
+        ("cursor", _) => json!({ "type": "string", "maxLength": MAX_CURSOR_LEN }),
+        (_, "string") => json!({ "type": "string", "maxLength": ADDRESS_LEN }),
+        (_, kind) => json!({ "type": kind }),
+    }
+}
+
+/// Longest address or domain a request holds (`tributary_core::address::MAX_ADDRESS_LEN`).
+const ADDRESS_LEN: usize = tributary_core::address::MAX_ADDRESS_LEN;
+
+/// Longest cursor the server takes (`api::reads`).
+const MAX_CURSOR_LEN: usize = crate::api::reads::MAX_CURSOR_LEN;
+
+/// A string list the server bounds: at most `items` entries of at most `length` characters.
+fn bounded_list(items: usize, length: usize) -> Value {
+    json!({ "type": "array", "maxItems": items,
+        "items": { "type": "string", "maxLength": length } })
+}
+
+/// An address typed by a person (checked by `EmailAddress::parse_mailbox`).
+fn email() -> Value {
+    json!({ "type": "string", "format": "email", "maxLength": ADDRESS_LEN })
 }
 
 fn operation(op: &Operation) -> Value {
@@ -477,7 +598,7 @@ fn operation(op: &Operation) -> Value {
         .iter()
         .map(|(name, kind, description)| {
             json!({ "name": name, "in": "query", "required": false,
-                    "description": description, "schema": { "type": kind } })
+                    "description": description, "schema": query_schema(name, kind) })
         })
         .collect();
     if op.path.contains("{id}") {
@@ -497,6 +618,7 @@ fn operation(op: &Operation) -> Value {
     let mut errors: Vec<u16> = op.errors.to_vec();
     if op.id != "openapi" {
         errors.push(401);
+        errors.push(429);
         if !op.member_allowed || op.path.contains("{id}") {
             errors.push(403);
         }
@@ -504,6 +626,11 @@ fn operation(op: &Operation) -> Value {
     }
     errors.sort_unstable();
     errors.dedup();
+    // Answered by the HTTP layer before any handler, without a body.
+    responses.insert(
+        "414".to_owned(),
+        json!({ "description": "The request line is longer than the server reads (about 64 KiB)" }),
+    );
     for status in errors {
         responses.insert(
             status.to_string(),
@@ -529,7 +656,7 @@ fn operation(op: &Operation) -> Value {
         Body::Csv => {
             value["requestBody"] = json!({ "required": true, "content": { "text/csv": {
                 "schema": { "type": "string" },
-                "example": "email,role,aliases\nada@acme.test,admin,ada.l@acme.test;al@acme.test\n" } } });
+                "example": "email,aliases\nada@acme.test,ada.l@acme.test;al@acme.test\n" } } });
         }
     }
     value
@@ -545,17 +672,19 @@ pub fn document() -> Value {
         item[op.method] = operation(op);
     }
     let mut error_responses = Map::new();
-    for status in [400u16, 401, 403, 404, 409, 413, 415, 422, 500, 502] {
+    for status in [400u16, 401, 403, 404, 409, 413, 415, 422, 429, 500, 502] {
         let description = if status == 500 {
             "Server failure (`internal`); details are in the server log only"
         } else {
             error_description(status)
         };
-        error_responses.insert(
-            format!("E{status}"),
-            json!({ "description": description, "content": { "application/json": {
-                "schema": { "$ref": "#/components/schemas/Error" } } } }),
-        );
+        let mut response = json!({ "description": description, "content": { "application/json": {
+                "schema": { "$ref": "#/components/schemas/Error" } } } });
+        if status == 429 {
+            response["headers"] = json!({ "Retry-After": { "description": "Seconds to wait",
+                "schema": { "type": "integer", "minimum": 1 } } });
+        }
+        error_responses.insert(format!("E{status}"), response);
     }
     json!({
         "openapi": "3.1.0",
@@ -593,6 +722,10 @@ fn page_of(field: &str, item: &str) -> Value {
 
 fn schemas() -> Value {
     let string_list = json!({ "type": "array", "items": { "type": "string" } });
+    let policy_list = bounded_list(
+        tributary_core::settings::MAX_POLICY_LIST_ENTRIES,
+        tributary_core::settings::MAX_POLICY_ENTRY_LEN,
+    );
     let mut schemas = Map::new();
     schemas.insert(
         "Error".to_owned(),
@@ -608,7 +741,8 @@ fn schemas() -> Value {
     );
     schemas.insert("ConnectRequest".to_owned(), json!({ "type": "object", "required": ["key_file", "admin_email"], "additionalProperties": false, "properties": {
             "key_file": { "description": "the service-account key file: its JSON text or its JSON object", "type": ["string", "object"] },
-            "admin_email": { "type": "string", "format": "email", "description": "the Workspace admin the directory is read as" } } }));
+            "admin_email": { "type": "string", "format": "email", "description": "the Workspace admin the directory is read as; on one of the organization's domains once they are known" },
+            "replace_anyway": { "type": "boolean", "default": false, "description": "replace the stored key even when the new one fails the connection test (the stored key no longer works either)" } } }));
     schemas.insert(
         "GoogleSetup".to_owned(),
         json!({ "type": "object", "properties": {
@@ -618,9 +752,14 @@ fn schemas() -> Value {
             "scopes_csv": { "type": "string" }, "delegation_url": { "type": "string" },
             "capture_enabled": { "type": "boolean" } } }),
     );
-    schemas.insert("ConnectionCheck".to_owned(), json!({ "type": "object", "properties": {
-            "ok": { "type": "boolean" }, "status": nullable("string"), "message": { "type": "string" },
-            "hint": nullable("string"), "accounts_seen": nullable("integer") } }));
+    schemas.insert(
+        "ConnectionCheck".to_owned(),
+        json!({ "type": "object", "properties": {
+            "ok": { "type": "boolean" },
+            "status": { "enum": ["authentication_error", "unauthorized", "linkage_error", null] },
+            "message": { "type": "string" },
+            "hint": nullable("string"), "accounts_seen": nullable("integer") } }),
+    );
     schemas.insert(
         "Capture".to_owned(),
         json!({ "type": "object", "required": ["enabled"], "additionalProperties": false,
@@ -637,8 +776,11 @@ fn schemas() -> Value {
             "sync_inbox": { "type": "boolean" }, "sync_sent": { "type": "boolean" },
             "backfill_days": { "type": "integer", "minimum": 1, "maximum": tributary_core::MAX_BACKFILL_DAYS },
             "exclude_internal": { "type": "boolean" }, "exclude_automated": { "type": "boolean" },
-            "privacy": { "type": "string" }, "blocklist": string_list,
-            "extra_free_mail_domains": string_list, "removed_free_mail_domains": string_list } }));
+            "privacy": { "type": "string", "enum": ["metadata", "subject", "snippet"] },
+            "blocklist": policy_list.clone(), "extra_free_mail_domains": policy_list.clone(),
+            "removed_free_mail_domains": policy_list,
+            "member_visibility": { "type": "string", "enum": ["own", "organization"], "default": "own",
+                "description": "what members see: `own` the activities they took part in, the contacts and companies met there and their own relationships; `organization` also every contact, company, relationship and activity as metadata (no subject, no mailboxes)" } } }));
     schemas.insert(
         "DelegationReport".to_owned(),
         json!({ "type": "object", "properties": {
@@ -654,18 +796,19 @@ fn schemas() -> Value {
         "Member".to_owned(),
         json!({ "type": "object", "properties": {
             "id": { "type": "integer" }, "email": { "type": "string" }, "aliases": string_list,
-            "role": { "enum": ["admin", "member"] }, "active": { "type": "boolean" } } }),
+            "active": { "type": "boolean" } } }),
     );
     schemas.insert(
         "MemberList".to_owned(),
         json!({ "type": "object", "properties": { "members": list_of("Member") } }),
     );
     schemas.insert("CreateMember".to_owned(), json!({ "type": "object", "required": ["email"], "additionalProperties": false, "properties": {
-            "email": { "type": "string" }, "aliases": string_list, "role": { "enum": ["admin", "member"] } } }));
+            "email": email(),
+            "aliases": { "type": "array", "maxItems": crate::api::members::MAX_ALIASES, "items": email() } } }));
     schemas.insert(
         "UpdateMember".to_owned(),
         json!({ "type": "object", "additionalProperties": false, "properties": {
-            "role": { "enum": ["admin", "member"] }, "active": { "type": "boolean" } } }),
+            "active": { "type": "boolean" } } }),
     );
     schemas.insert("ImportResult".to_owned(), json!({ "type": "object", "properties": {
             "created": { "type": "integer" }, "updated": { "type": "integer" }, "unchanged": { "type": "integer" } } }));
@@ -690,7 +833,9 @@ fn schemas() -> Value {
     schemas.insert(
         "SetLabels".to_owned(),
         json!({ "type": "object", "required": ["labels"], "additionalProperties": false,
-            "properties": { "labels": string_list } }),
+            "properties": { "labels": { "type": "array", "maxItems": MAX_MEMBER_LABELS,
+                "description": "label ids or names of the member's mailbox; a new one the mailbox does not have is refused (422 `invalid_label`, naming the labels it has)",
+                "items": { "type": "string", "minLength": 1, "maxLength": MAX_LABEL_LEN } } } }),
     );
     schemas.insert("LabelCounts".to_owned(), json!({ "type": "object", "properties": {
             "label": { "type": "string" }, "provider_total": nullable("integer"),
@@ -700,7 +845,9 @@ fn schemas() -> Value {
     schemas.insert("Link".to_owned(), json!({ "type": "object", "properties": {
             "id": { "type": "integer" }, "member": { "type": "string" }, "mailbox": { "type": "string" },
             "status": { "enum": ["pending", "syncing", "idle", "authentication_error", "unauthorized", "linkage_error", "unlinked"] },
-            "provider_message": nullable("string"), "fix_hint": nullable("string"),
+            "provider_message": nullable("string"),
+            "cause": { "type": ["string", "null"], "description": "the distinct cause of the failure (`key_rejected`, `scope_not_delegated`, `user_suspended` …), from the provider's cause code; null when the link is not in an error status" },
+            "fix_hint": { "type": ["string", "null"], "description": "what the caller can do about the cause: an admin's fix for an admin token, a member's part for a member token" },
             "last_success_ms": nullable("integer"), "last_summary": {}, "next_attempt_ms": nullable("integer"),
             "attempts": { "type": "integer" },
             "counts": { "type": "object", "properties": {
@@ -710,7 +857,9 @@ fn schemas() -> Value {
         json!({ "type": "object", "properties": { "links": list_of("Link") } }),
     );
     schemas.insert("LinkIds".to_owned(), json!({ "type": "object", "required": ["links"], "additionalProperties": false, "properties": {
-            "links": { "type": "array", "minItems": 1, "items": { "type": "integer" } } } }));
+            "links": { "type": "array", "minItems": 1, "maxItems": MAX_LINKS_PER_ACTION,
+                "description": "link ids; one named twice is acted on and counted once; a longer list is a 400 `too_many_links`",
+                "items": { "type": "integer", "format": "int64" } } } }));
     schemas.insert(
         "LinkActionResult".to_owned(),
         json!({ "type": "object", "properties": {
@@ -721,9 +870,15 @@ fn schemas() -> Value {
             "time_ms": nullable("integer"), "direction": { "enum": ["inbound", "outbound", "internal"] },
             "subject": nullable("string"),
             "participants": { "type": "array", "items": { "type": "object", "properties": {
-                "address": { "type": "string" }, "role": { "type": "string" }, "kind": { "type": "string" } } } },
+                "address": { "type": "string" }, "role": { "type": "string" }, "kind": { "type": "string" },
+                "member": { "type": ["string", "null"], "description": "the primary address of the member this address resolves to (primary or alias)" } } } },
             "sightings": { "type": "array", "items": { "type": "object", "properties": {
-                "mailbox": { "type": "string" }, "provider_message_id": { "type": "string" }, "labels": string_list } } } } }));
+                "mailbox": { "type": "string" }, "provider": { "type": ["string", "null"], "enum": ["google", "microsoft", "imap", null] },
+                "provider_message_id": { "type": "string" }, "labels": string_list } } },
+            "captured_by": { "type": "array", "description": "the mailboxes holding a copy, with the provider each was captured from",
+                "items": { "type": "object", "properties": {
+                    "mailbox": { "type": "string" }, "provider": { "enum": ["google", "microsoft", "imap"] } } } },
+            "withheld": { "type": "boolean", "description": "true when the caller (a member under `member_visibility: organization`) did not take part: subject, sightings and captured_by are left out" } } }));
     schemas.insert(
         "ActivityPage".to_owned(),
         json!(page_of("activities", "Activity")),
@@ -748,11 +903,12 @@ fn schemas() -> Value {
         json!(page_of("relationships", "Relationship")),
     );
     schemas.insert("AuditEvent".to_owned(), json!({ "type": "object", "properties": {
-            "at_ms": { "type": "integer" }, "actor": { "type": "string" }, "action": { "type": "string" },
-            "subject": nullable("string"), "detail": {} } }));
+            "id": { "type": "integer" }, "at_ms": { "type": "integer" }, "actor": { "type": "string" },
+            "action": { "type": "string" }, "subject": nullable("string"),
+            "text": { "type": "string", "description": "the event as a sentence" }, "detail": {} } }));
     schemas.insert(
         "AuditLog".to_owned(),
-        json!({ "type": "object", "properties": { "events": list_of("AuditEvent") } }),
+        json!(page_of("events", "AuditEvent")),
     );
     schemas.insert(
         "Token".to_owned(),
@@ -766,10 +922,35 @@ fn schemas() -> Value {
         json!({ "type": "object", "properties": { "tokens": list_of("Token") } }),
     );
     schemas.insert("CreateToken".to_owned(), json!({ "type": "object", "required": ["name"], "additionalProperties": false, "properties": {
-            "name": { "type": "string" }, "user": { "type": "string", "description": "the account's email; the caller's by default" } } }));
+            "name": { "type": "string", "minLength": 1, "maxLength": crate::api::tokens::MAX_TOKEN_NAME_LEN },
+            "user": { "type": ["string", "null"], "format": "email", "maxLength": ADDRESS_LEN, "description": "the account's email; the caller's when absent or null" } } }));
     schemas.insert("NewToken".to_owned(), json!({ "allOf": [ { "$ref": "#/components/schemas/Token" }, { "type": "object", "properties": {
             "role": { "enum": ["admin", "member"] },
             "secret": { "type": "string", "description": "shown here once; store it now" } } } ] }));
+    let role = json!({ "enum": ["admin", "member"], "description": "what the account may do: an admin manages the tenant, a member sees its own mailbox settings" });
+    schemas.insert(
+        "Account".to_owned(),
+        json!({ "type": "object", "required": ["id", "email", "role", "active", "created_ms"], "properties": {
+            "id": { "type": "integer" }, "email": { "type": "string", "format": "email" },
+            "role": role, "active": { "type": "boolean", "description": "false once disabled: it cannot sign in" },
+            "created_ms": { "type": "integer" }, "last_signin_ms": nullable("integer") } }),
+    );
+    schemas.insert(
+        "AccountList".to_owned(),
+        json!({ "type": "object", "properties": { "accounts": list_of("Account") } }),
+    );
+    schemas.insert("CreateAccount".to_owned(), json!({ "type": "object", "required": ["email"], "additionalProperties": false, "properties": {
+            "email": { "type": "string", "format": "email", "maxLength": crate::api::accounts::MAX_EMAIL_CHARS },
+            "role": { "enum": ["admin", "member"], "default": "member" },
+            "password": { "type": "string", "minLength": crate::auth::MIN_PASSWORD_CHARS, "maxLength": crate::api::accounts::MAX_PASSWORD_CHARS,
+                "description": "refused with 422 `weak_password` when easy to guess; absent: a generated one is returned once" } } }));
+    schemas.insert(
+        "UpdateAccount".to_owned(),
+        json!({ "type": "object", "additionalProperties": false, "properties": {
+            "role": { "enum": ["admin", "member"] }, "active": { "type": "boolean" } } }),
+    );
+    schemas.insert("NewAccount".to_owned(), json!({ "allOf": [ { "$ref": "#/components/schemas/Account" }, { "type": "object", "properties": {
+            "password": { "type": "string", "description": "a generated password, shown here once; absent when the request gave one" } } } ] }));
     Value::Object(schemas)
 }
 

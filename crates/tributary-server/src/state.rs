@@ -1,5 +1,7 @@
 //! What every handler shares.
 
+use crate::cookies::CookiePolicy;
+use crate::throttle::{SignInLimits, SignInThrottle};
 use std::sync::Arc;
 use tributary_store::Store;
 use tributary_sync::Runtime;
@@ -19,22 +21,31 @@ pub struct SmtpConfig {
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// The URL users reach the console at (links in mail, cookie scope).
+    /// The URL users reach the console at (links in mail). Its scheme decides the
+    /// cookies: `https://` makes them `Secure` and `__Host-` named (see
+    /// [`CookiePolicy::for_public_url`]).
     pub public_url: String,
-    /// Mark cookies `Secure` (off only for plain-HTTP loopback use).
-    pub secure_cookies: bool,
     pub smtp: Option<SmtpConfig>,
     /// Largest request body accepted (key files are a few kilobytes).
     pub max_body_bytes: usize,
+    /// Failed sign-ins (console passwords, API tokens) allowed per account and address.
+    pub sign_in_limits: SignInLimits,
+}
+
+impl ServerConfig {
+    /// The console's cookie names and flags, from [`Self::public_url`].
+    pub fn cookies(&self) -> CookiePolicy {
+        CookiePolicy::for_public_url(&self.public_url)
+    }
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             public_url: "http://127.0.0.1:8080".to_owned(),
-            secure_cookies: false,
             smtp: None,
             max_body_bytes: 1024 * 1024,
+            sign_in_limits: SignInLimits::default(),
         }
     }
 }
@@ -44,12 +55,15 @@ impl Default for ServerConfig {
 pub struct AppState {
     pub runtime: Runtime,
     pub config: Arc<ServerConfig>,
+    /// Failed sign-ins counted per account and client address.
+    pub throttle: Arc<SignInThrottle>,
 }
 
 impl AppState {
     pub fn new(runtime: Runtime, config: ServerConfig) -> Self {
         AppState {
             runtime,
+            throttle: Arc::new(SignInThrottle::new(config.sign_in_limits)),
             config: Arc::new(config),
         }
     }

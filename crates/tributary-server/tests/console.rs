@@ -65,7 +65,7 @@ async fn connect(
     let csrf = setup.csrf();
     let admin = emulated.info.admin_email.clone();
     browser
-        .post_multipart(
+        .submit_multipart(
             "/setup/key",
             &[("csrf", &csrf), ("admin_email", &admin)],
             ("key_file", &key_json(emulated)),
@@ -104,7 +104,7 @@ async fn sign_in_case(backend: Backend) {
 
     browser.sign_in(ADMIN).await;
     let home = browser.get("/").await;
-    assert_eq!(home.location.as_deref(), Some("/users"));
+    assert_eq!(home.location.as_deref(), Some("/setup"));
     let users = browser.get("/users").await;
     assert_eq!(users.status, 200);
     assert!(
@@ -181,7 +181,7 @@ async fn wizard_case(backend: Backend) {
 
     let csrf = browser.get("/setup").await.csrf();
     let bad = browser
-        .post_multipart(
+        .submit_multipart(
             "/setup/key",
             &[("csrf", &csrf), ("admin_email", "it@console.test")],
             (
@@ -257,12 +257,12 @@ async fn wizard_case(backend: Backend) {
     }
 
     let csrf = good.csrf();
-    let tested = browser.post("/setup/test", &[("csrf", &csrf)]).await;
+    let tested = browser.submit("/setup/test", &[("csrf", &csrf)]).await;
     assert!(tested.body.contains("Connected"), "{}", tested.body);
 
     // Google refusing is shown in the taxonomy with its words and a hint.
     emulated.state.auth.remove_delegation(&setup.client_id);
-    let refused = browser.post("/setup/test", &[("csrf", &csrf)]).await;
+    let refused = browser.submit("/setup/test", &[("csrf", &csrf)]).await;
     assert!(refused.body.contains("Unauthorized"), "{}", refused.body);
     assert!(refused.body.contains("Google said:"));
     assert!(
@@ -281,7 +281,7 @@ async fn capture_mail_case(backend: Backend) {
     let setup = connect(&mut browser, &emulated).await;
 
     let enabled = browser
-        .post(
+        .submit(
             "/setup/capture",
             &[("csrf", &setup.csrf()), ("enabled", "on")],
         )
@@ -331,7 +331,7 @@ async fn capture_mail_case(backend: Backend) {
     browser.sign_in("ops2@console.test").await;
     let setup = connect(&mut browser, &emulated).await;
     let enabled = browser
-        .post(
+        .submit(
             "/setup/capture",
             &[("csrf", &setup.csrf()), ("enabled", "on")],
         )
@@ -360,7 +360,7 @@ async fn users_case(backend: Backend) {
     let setup = connect(&mut browser, &emulated).await;
     let csrf = setup.csrf();
 
-    let rebuilt = browser.post("/users/rebuild", &[("csrf", &csrf)]).await;
+    let rebuilt = browser.submit("/users/rebuild", &[("csrf", &csrf)]).await;
     assert!(
         rebuilt.body.contains("User matching rebuilt"),
         "{}",
@@ -400,18 +400,12 @@ async fn users_case(backend: Backend) {
 
     let target = links[0].id.0.to_string();
     let unlinked = browser
-        .post(
+        .submit(
             "/users",
             &[("csrf", &csrf), ("action", "unlink"), ("link", &target)],
         )
         .await;
-    assert!(
-        unlinked
-            .body
-            .contains("1 of 1 selected mailbox(es) unlinked"),
-        "{}",
-        unlinked.body
-    );
+    assert!(unlinked.body.contains("1 unlinked."), "{}", unlinked.body);
     let after = console.store().links(&console.tenant).await.unwrap();
     assert_eq!(
         after
@@ -425,16 +419,54 @@ async fn users_case(backend: Backend) {
     assert_eq!(filtered.body.matches("data-status=").count(), 1);
     assert!(filtered.body.contains(&format!("data-link=\"{target}\"")));
 
-    let started = browser
-        .post(
+    // The unlinked row offers its own Start, and only that.
+    let start_value = format!("value=\"start:{target}\"");
+    assert!(filtered.body.contains(&start_value), "{}", filtered.body);
+    assert!(
+        !filtered
+            .body
+            .contains(&format!("value=\"unlink:{target}\""))
+    );
+    // Retry on an unlinked link changes nothing and says why, in no green notice.
+    let refused = browser
+        .submit(
             "/users",
-            &[("csrf", &csrf), ("action", "start"), ("link", &target)],
+            &[("csrf", &csrf), ("action", "retry"), ("link", &target)],
         )
         .await;
     assert!(
-        started.body.contains("1 of 1 selected mailbox(es) started"),
+        refused
+            .body
+            .contains("Nothing changed: 0 retried; 1 was unlinked (use Start"),
         "{}",
-        started.body
+        refused.body
+    );
+    assert!(!refused.body.contains("notice success"), "{}", refused.body);
+    // A row's button acts on its link alone, whatever else is ticked.
+    let other = links[1].id.0.to_string();
+    let started = browser
+        .submit(
+            "/users",
+            &[
+                ("csrf", &csrf),
+                ("row", &format!("start:{target}")),
+                ("link", &other),
+            ],
+        )
+        .await;
+    assert!(started.body.contains("1 started."), "{}", started.body);
+    let statuses = console.store().links(&console.tenant).await.unwrap();
+    let status_of = |id: &str| {
+        statuses
+            .iter()
+            .find(|l| l.id.0.to_string() == id)
+            .map(|l| l.status)
+    };
+    assert_ne!(status_of(&target), Some(LinkStatus::Unlinked));
+    assert_eq!(
+        status_of(&other),
+        Some(LinkStatus::Idle),
+        "the ticked one is untouched"
     );
 }
 
@@ -473,16 +505,12 @@ async fn member_case(backend: Backend) {
     assert!(own.body.contains(&member_email));
     assert!(!own.body.contains("href=\"/users\""), "no admin navigation");
 
-    for path in [
-        "/users",
-        "/users/rows",
-        "/setup",
-        "/policy",
-        "/companies",
-        "/audit",
-        "/search?q=a",
-    ] {
+    for path in ["/users", "/users/rows", "/setup", "/policy", "/audit"] {
         assert_eq!(member.get(path).await.status, 403, "{path}");
+    }
+    // Their own CRM (see tests/member_views.rs): companies and search answer.
+    for path in ["/companies", "/search?q=a"] {
+        assert_eq!(member.get(path).await.status, 200, "{path}");
     }
     let csrf = own.csrf();
     for path in ["/users/rebuild", "/setup/test", "/policy", "/setup/capture"] {
@@ -503,13 +531,34 @@ async fn member_case(backend: Backend) {
             .unwrap()
     );
 
+    // A label the mailbox does not have is refused, naming those it has; one typed by
+    // its name is saved as its id.
+    let (label_id, label_name) = {
+        let org = emulated.state.org();
+        let label = org.mailboxes[&member_email]
+            .labels
+            .values()
+            .find(|l| l.kind == tributary_emulator::model::LabelKind::User)
+            .expect("the mailbox has a user label")
+            .clone();
+        (label.id, label.name)
+    };
+    let refused = member
+        .submit("/me", &[("csrf", &csrf), ("other_labels", "Label_999999")])
+        .await;
+    assert!(refused.body.contains("Not saved"), "{}", refused.body);
+    assert!(
+        refused.body.contains(&escaped(&label_name)),
+        "{}",
+        refused.body
+    );
     let saved = member
-        .post(
+        .submit(
             "/me",
             &[
                 ("csrf", &csrf),
                 ("label", "STARRED"),
-                ("other_labels", "Label_7"),
+                ("other_labels", &label_name),
             ],
         )
         .await;
@@ -521,7 +570,9 @@ async fn member_case(backend: Backend) {
         .member_labels(&console.tenant, own_member.id)
         .await
         .unwrap();
-    assert_eq!(labels, ["Label_7", "STARRED"]);
+    let mut expected = vec![label_id, "STARRED".to_owned()];
+    expected.sort_by_key(|l| l.to_lowercase());
+    assert_eq!(labels, expected);
 }
 
 async fn isolation_case(backend: Backend) {
@@ -747,7 +798,7 @@ async fn member_labels_case(backend: Backend) {
     }
 
     let saved = member
-        .post("/me", &[("csrf", &page.csrf()), ("label", &id)])
+        .submit("/me", &[("csrf", &page.csrf()), ("label", &id)])
         .await;
     assert!(saved.body.contains("1 extra label(s)"), "{}", saved.body);
     control

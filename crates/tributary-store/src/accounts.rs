@@ -5,16 +5,25 @@
 //! secrets are generated here, handed out once, and kept as SHA-256 hex: they are 256
 //! random bits, so a fast hash is enough and a lookup by hash leaks nothing useful.
 //! An email belongs to one account across all tenants, so sign-in needs no tenant.
+//!
+//! An account (a console sign-in) is what decides access: its role and whether it is
+//! active are read from its row on every session and API token lookup, so a change
+//! takes effect on the next request. Disabling an account also ends its sessions and
+//! revokes its tokens in the same transaction. A tenant always keeps one active admin:
+//! removing, disabling or demoting the last one is refused inside the transaction
+//! that would do it. Member records (`members`, the owners of captured mailboxes)
+//! decide nothing about access.
 
 use crate::error::StoreError;
 use crate::links::{AuditEvent, insert_audit};
-use crate::store::{MemberId, MemberRole, Store, TenantId, now_ms};
+use crate::store::{Backend, MemberId, MemberRole, Store, TenantId, WriteTransaction, now_ms};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use tributary_core::EmailAddress;
 
 /// What every API token secret starts with, so leaked tokens are easy to scan for.
 pub const API_TOKEN_PREFIX: &str = "trb_";
@@ -41,6 +50,10 @@ pub struct UserView {
     pub email: String,
     pub role: MemberRole,
     pub created_ms: i64,
+    /// False once disabled: it cannot sign in, and has no sessions or live tokens.
+    pub active: bool,
+    /// When a session was last opened for it.
+    pub last_signin_ms: Option<i64>,
 }
 
 /// An account with its password hash, for the server to verify a password against.
@@ -112,6 +125,12 @@ pub enum AccountError {
     UnknownToken { tenant: String, token: i64 },
     #[error("the token name is empty: name it after what uses it")]
     EmptyTokenName,
+    #[error(
+        "{email} is the last active admin of tenant {tenant}: make another account admin first"
+    )]
+    LastAdmin { tenant: String, email: String },
+    #[error("account {email} is disabled: enable it first")]
+    Disabled { email: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -152,16 +171,23 @@ fn role_from_name(name: &str) -> MemberRole {
     }
 }
 
-const USER_COLUMNS: &str = "u.id, u.tenant_id, u.email, u.role, u.created_ms";
+/// The columns [`user_view`] reads, in its order; queries append theirs after them.
+const USER_COLUMNS: &str =
+    "u.id, u.tenant_id, u.email, u.role, u.created_ms, u.disabled_ms, u.last_signin_ms";
+/// How many columns [`USER_COLUMNS`] is.
+const USER_COLUMN_COUNT: usize = 7;
 
 fn user_view(row: &AnyRow) -> Result<UserView, StoreError> {
     let role: String = row.try_get(3)?;
+    let disabled_ms: Option<i64> = row.try_get(5)?;
     Ok(UserView {
         id: UserId(row.try_get(0)?),
         tenant: TenantId(row.try_get(1)?),
         email: row.try_get(2)?,
         role: role_from_name(&role),
         created_ms: row.try_get(4)?,
+        active: disabled_ms.is_none(),
+        last_signin_ms: row.try_get(6)?,
     })
 }
 
@@ -204,10 +230,12 @@ impl Store {
         password_hash: &str,
         actor: &str,
     ) -> Result<UserId, AccountError> {
-        let email = email.trim().to_lowercase();
-        if email.is_empty() || !email.contains('@') || email.chars().any(char::is_whitespace) {
-            return Err(AccountError::InvalidEmail(email));
-        }
+        // The one validator of typed addresses, so every way an account is made (API,
+        // console, CLI) accepts the same addresses.
+        let email = match EmailAddress::parse_mailbox(email) {
+            Ok(address) => address.as_str().to_owned(),
+            Err(_) => return Err(AccountError::InvalidEmail(shortened(email))),
+        };
         let mut tx = self.begin_write().await?;
         let tenant_exists = sqlx::query("SELECT id FROM tenants WHERE id = $1")
             .bind(tenant.as_str())
@@ -250,12 +278,16 @@ impl Store {
         Ok(UserId(id))
     }
 
-    /// The account with `email` (any tenant) and its password hash, for sign-in.
+    /// The active account with `email` (any tenant) and its password hash, for
+    /// sign-in: a disabled account is not found.
     pub async fn user_credentials(
         &self,
         email: &str,
     ) -> Result<Option<UserCredentials>, StoreError> {
-        let sql = format!("SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.email = $1");
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, u.password_hash FROM users u
+             WHERE u.email = $1 AND u.disabled_ms IS NULL"
+        );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(email.trim().to_lowercase())
             .fetch_optional(&self.pool)
@@ -263,7 +295,7 @@ impl Store {
         row.map(|row| {
             Ok(UserCredentials {
                 user: user_view(&row)?,
-                password_hash: row.try_get(5)?,
+                password_hash: row.try_get(USER_COLUMN_COUNT)?,
             })
         })
         .transpose()
@@ -285,7 +317,34 @@ impl Store {
         row.as_ref().map(user_view).transpose()
     }
 
-    /// Every account of the tenant, by email.
+    /// The account with `email` in any tenant, active or not: how the command line
+    /// names an account (an email belongs to one tenant).
+    pub async fn account_by_email(&self, email: &str) -> Result<Option<UserView>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.email = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(email.trim().to_lowercase())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_view).transpose()
+    }
+
+    /// The tenant's account `user`; another tenant's id is not found.
+    pub async fn user(
+        &self,
+        tenant: &TenantId,
+        user: UserId,
+    ) -> Result<Option<UserView>, StoreError> {
+        let sql =
+            format!("SELECT {USER_COLUMNS} FROM users u WHERE u.tenant_id = $1 AND u.id = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.as_str())
+            .bind(user.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_view).transpose()
+    }
+
+    /// Every account of the tenant (disabled ones too), by email.
     pub async fn users(&self, tenant: &TenantId) -> Result<Vec<UserView>, StoreError> {
         let sql =
             format!("SELECT {USER_COLUMNS} FROM users u WHERE u.tenant_id = $1 ORDER BY u.email");
@@ -294,6 +353,18 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(user_view).collect()
+    }
+
+    /// The addresses of the tenant's active admin accounts: who is told when capture
+    /// turns on (a disabled admin is told nothing).
+    pub async fn active_admin_emails(&self, tenant: &TenantId) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .users(tenant)
+            .await?
+            .into_iter()
+            .filter(|user| user.active && user.role == MemberRole::Admin)
+            .map(|user| user.email)
+            .collect())
     }
 
     /// Replaces an account's password hash and ends its sessions.
@@ -348,15 +419,18 @@ impl Store {
             expires_ms: now_ms().saturating_add(ttl_ms),
         };
         let mut tx = self.begin_write().await?;
-        let exists = sqlx::query("SELECT id FROM users WHERE tenant_id = $1 AND id = $2")
+        let account = locked_user(&mut tx, self.backend(), tenant, user).await?;
+        if !account.active {
+            return Err(AccountError::Disabled {
+                email: account.email,
+            });
+        }
+        sqlx::query("UPDATE users SET last_signin_ms = $3 WHERE tenant_id = $1 AND id = $2")
             .bind(tenant.as_str())
             .bind(user.0)
-            .fetch_optional(&mut **tx)
-            .await?
-            .is_some();
-        if !exists {
-            return Err(unknown_user(tenant, user));
-        }
+            .bind(now_ms())
+            .execute(&mut **tx)
+            .await?;
         // Expired sessions go whenever a new one starts: no sweeper needed.
         sqlx::query("DELETE FROM sessions WHERE expires_ms <= $1")
             .bind(now_ms())
@@ -378,12 +452,13 @@ impl Store {
         Ok(session)
     }
 
-    /// The live (unexpired) session of `token`.
+    /// The live (unexpired) session of `token`, with its account as it is now (role
+    /// and all); a disabled account's session is not found.
     pub async fn session_by_token(&self, token: &str) -> Result<Option<SessionView>, StoreError> {
         let sql = format!(
             "SELECT {USER_COLUMNS}, s.csrf_token, s.expires_ms FROM sessions s
              JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
-             WHERE s.token_hash = $1 AND s.expires_ms > $2"
+             WHERE s.token_hash = $1 AND s.expires_ms > $2 AND u.disabled_ms IS NULL"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(token_hash(token))
@@ -393,8 +468,8 @@ impl Store {
         row.map(|row| {
             Ok(SessionView {
                 user: user_view(&row)?,
-                csrf_token: row.try_get(5)?,
-                expires_ms: row.try_get(6)?,
+                csrf_token: row.try_get(USER_COLUMN_COUNT)?,
+                expires_ms: row.try_get(USER_COLUMN_COUNT + 1)?,
             })
         })
         .transpose()
@@ -426,17 +501,13 @@ impl Store {
         let prefix: String = secret.chars().take(DISPLAY_PREFIX_CHARS).collect();
         let at_ms = now_ms();
         let mut tx = self.begin_write().await?;
-        let email: Option<String> =
-            sqlx::query("SELECT email FROM users WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant.as_str())
-                .bind(user.0)
-                .fetch_optional(&mut **tx)
-                .await?
-                .map(|row| row.try_get(0))
-                .transpose()?;
-        let Some(email) = email else {
-            return Err(unknown_user(tenant, user));
-        };
+        let account = locked_user(&mut tx, self.backend(), tenant, user).await?;
+        if !account.active {
+            return Err(AccountError::Disabled {
+                email: account.email,
+            });
+        }
+        let email = account.email;
         let id: i64 = sqlx::query(
             "INSERT INTO api_tokens (tenant_id, user_id, name, prefix, secret_hash, created_ms)
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -475,31 +546,38 @@ impl Store {
         })
     }
 
-    /// The unrevoked token whose secret is `secret`, and its account; records the use.
+    /// The unrevoked token whose secret is `secret`, and its account as it is now
+    /// (the role the token acts with); records the use. A disabled account's token is
+    /// not found.
     pub async fn api_token_by_secret(
         &self,
         secret: &str,
     ) -> Result<Option<ApiTokenAuth>, StoreError> {
-        let Some(row) = sqlx::query(
-            "SELECT t.id, t.tenant_id, t.user_id, u.email, t.name, t.prefix, t.created_ms,
-                    t.last_used_ms, t.revoked_ms, u.role, u.created_ms
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, t.id, t.name, t.prefix, t.created_ms, t.last_used_ms,
+                    t.revoked_ms
              FROM api_tokens t JOIN users u ON u.tenant_id = t.tenant_id AND u.id = t.user_id
-             WHERE t.secret_hash = $1 AND t.revoked_ms IS NULL",
-        )
-        .bind(token_hash(secret))
-        .fetch_optional(&self.pool)
-        .await?
+             WHERE t.secret_hash = $1 AND t.revoked_ms IS NULL AND u.disabled_ms IS NULL"
+        );
+        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(token_hash(secret))
+            .fetch_optional(&self.pool)
+            .await?
         else {
             return Ok(None);
         };
-        let token = token_view(&row)?;
-        let role: String = row.try_get(9)?;
-        let user = UserView {
-            id: token.user,
-            tenant: token.tenant.clone(),
-            email: token.user_email.clone(),
-            role: role_from_name(&role),
-            created_ms: row.try_get(10)?,
+        let user = user_view(&row)?;
+        let column = |offset: usize| USER_COLUMN_COUNT + offset;
+        let token = ApiTokenView {
+            id: ApiTokenId(row.try_get(column(0))?),
+            tenant: user.tenant.clone(),
+            user: user.id,
+            user_email: user.email.clone(),
+            name: row.try_get(column(1))?,
+            prefix: row.try_get(column(2))?,
+            created_ms: row.try_get(column(3))?,
+            last_used_ms: row.try_get(column(4))?,
+            revoked_ms: row.try_get(column(5))?,
         };
         // At most one write a minute per token: a busy client must not queue a write
         // behind every read.
@@ -567,50 +645,343 @@ impl Store {
         rows.iter().map(token_view).collect()
     }
 
-    /// Changes a member's role, audited.
-    pub async fn set_member_role(
+    /// Disables (`active` false) or enables an account, audited. Disabling ends its
+    /// sessions and revokes its API tokens in the same transaction; enabling gives
+    /// neither back (it signs in again, an admin makes new tokens). The tenant's last
+    /// active admin cannot be disabled. Setting what already holds changes nothing.
+    pub async fn set_user_active(
         &self,
         tenant: &TenantId,
-        member: MemberId,
+        user: UserId,
+        active: bool,
+        actor: &str,
+    ) -> Result<UserView, AccountError> {
+        let at_ms = now_ms();
+        let mut tx = self.begin_write().await?;
+        let admins = lock_active_admins(&mut tx, self.backend(), tenant).await?;
+        let mut account = locked_user(&mut tx, self.backend(), tenant, user).await?;
+        if account.active == active {
+            return Ok(account);
+        }
+        let detail = if active {
+            sqlx::query("UPDATE users SET disabled_ms = NULL WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.as_str())
+                .bind(user.0)
+                .execute(&mut **tx)
+                .await?;
+            serde_json::json!({ "account": user.0 })
+        } else {
+            guard_last_admin(tenant, &account, &admins)?;
+            sqlx::query("UPDATE users SET disabled_ms = $3 WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.as_str())
+                .bind(user.0)
+                .bind(at_ms)
+                .execute(&mut **tx)
+                .await?;
+            let ended = end_access(&mut tx, tenant, user, at_ms).await?;
+            serde_json::json!({
+                "account": user.0,
+                "sessions_ended": ended.sessions,
+                "tokens_revoked": ended.tokens,
+            })
+        };
+        let action = if active {
+            "account.enabled"
+        } else {
+            "account.disabled"
+        };
+        audit_account(
+            &mut tx,
+            tenant,
+            actor,
+            action,
+            &account.email,
+            detail,
+            at_ms,
+        )
+        .await?;
+        tx.commit().await?;
+        account.active = active;
+        Ok(account)
+    }
+
+    /// Changes an account's role, audited. The change holds from the account's next
+    /// request: sessions and tokens read the role from the account row, so they are
+    /// kept. The tenant's last active admin cannot be demoted.
+    pub async fn set_user_role(
+        &self,
+        tenant: &TenantId,
+        user: UserId,
         role: MemberRole,
         actor: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<UserView, AccountError> {
+        let at_ms = now_ms();
         let mut tx = self.begin_write().await?;
-        let email: Option<String> =
-            sqlx::query("SELECT email FROM members WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant.as_str())
-                .bind(member.0)
-                .fetch_optional(&mut **tx)
-                .await?
-                .map(|row| row.try_get(0))
-                .transpose()?;
-        let Some(email) = email else {
-            return Err(StoreError::UnknownMember {
-                tenant: tenant.0.clone(),
-                member: member.0,
-            });
-        };
-        sqlx::query("UPDATE members SET role = $3 WHERE tenant_id = $1 AND id = $2")
+        let admins = lock_active_admins(&mut tx, self.backend(), tenant).await?;
+        let mut account = locked_user(&mut tx, self.backend(), tenant, user).await?;
+        if account.role == role {
+            return Ok(account);
+        }
+        if role != MemberRole::Admin {
+            guard_last_admin(tenant, &account, &admins)?;
+        }
+        sqlx::query("UPDATE users SET role = $3 WHERE tenant_id = $1 AND id = $2")
             .bind(tenant.as_str())
-            .bind(member.0)
+            .bind(user.0)
             .bind(role_name(role))
             .execute(&mut **tx)
             .await?;
-        let event = AuditEvent {
-            at_ms: now_ms(),
-            actor: actor.to_owned(),
-            action: "member.role".to_owned(),
-            subject: Some(email),
-            detail: serde_json::json!({ "member": member.0, "role": role_name(role) }),
-        };
-        insert_audit(&mut tx, tenant, &event).await?;
-        tx.commit().await
+        let detail = serde_json::json!({
+            "account": user.0,
+            "from": role_name(account.role),
+            "to": role_name(role),
+        });
+        audit_account(
+            &mut tx,
+            tenant,
+            actor,
+            "account.role",
+            &account.email,
+            detail,
+            at_ms,
+        )
+        .await?;
+        tx.commit().await?;
+        account.role = role;
+        Ok(account)
     }
+
+    /// Replaces an account's password hash with one an admin reset it to, ends its
+    /// sessions, and audits it (whether the password was generated, never the
+    /// password).
+    pub async fn reset_user_password(
+        &self,
+        tenant: &TenantId,
+        user: UserId,
+        password_hash: &str,
+        generated: bool,
+        actor: &str,
+    ) -> Result<UserView, AccountError> {
+        let at_ms = now_ms();
+        let mut tx = self.begin_write().await?;
+        let account = locked_user(&mut tx, self.backend(), tenant, user).await?;
+        sqlx::query("UPDATE users SET password_hash = $3 WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(user.0)
+            .bind(password_hash)
+            .execute(&mut **tx)
+            .await?;
+        let sessions = delete_sessions(&mut tx, tenant, user).await?;
+        let detail = serde_json::json!({
+            "account": user.0,
+            "generated": generated,
+            "sessions_ended": sessions,
+        });
+        audit_account(
+            &mut tx,
+            tenant,
+            actor,
+            "account.password_reset",
+            &account.email,
+            detail,
+            at_ms,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(account)
+    }
+
+    /// Removes an account, audited: its sessions end, its API tokens stop working and
+    /// are deleted with it (the audit trail keeps their creation and this removal), and
+    /// its email may be given to a new account later. The tenant's last active admin
+    /// cannot be removed.
+    pub async fn remove_user(
+        &self,
+        tenant: &TenantId,
+        user: UserId,
+        actor: &str,
+    ) -> Result<UserView, AccountError> {
+        let at_ms = now_ms();
+        let mut tx = self.begin_write().await?;
+        let admins = lock_active_admins(&mut tx, self.backend(), tenant).await?;
+        let account = locked_user(&mut tx, self.backend(), tenant, user).await?;
+        guard_last_admin(tenant, &account, &admins)?;
+        let ended = end_access(&mut tx, tenant, user, at_ms).await?;
+        let tokens = sqlx::query("DELETE FROM api_tokens WHERE tenant_id = $1 AND user_id = $2")
+            .bind(tenant.as_str())
+            .bind(user.0)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM users WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(user.0)
+            .execute(&mut **tx)
+            .await?;
+        let detail = serde_json::json!({
+            "account": user.0,
+            "role": role_name(account.role),
+            "sessions_ended": ended.sessions,
+            "tokens_revoked": ended.tokens,
+            "tokens_deleted": tokens,
+        });
+        audit_account(
+            &mut tx,
+            tenant,
+            actor,
+            "account.removed",
+            &account.email,
+            detail,
+            at_ms,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(account)
+    }
+}
+
+/// The tenant's active admins, locked on PostgreSQL until the transaction ends (SQLite's
+/// write transaction already keeps every other writer out). Every account change takes
+/// these locks first, in id order: two changes cannot both count an admin the other is
+/// taking away, and never wait on each other in a cycle.
+async fn lock_active_admins(
+    tx: &mut WriteTransaction,
+    backend: Backend,
+    tenant: &TenantId,
+) -> Result<Vec<UserId>, StoreError> {
+    let sql = match backend {
+        Backend::Sqlite => {
+            "SELECT id FROM users
+             WHERE tenant_id = $1 AND role = 'admin' AND disabled_ms IS NULL ORDER BY id"
+        }
+        Backend::Postgres => {
+            "SELECT id FROM users
+             WHERE tenant_id = $1 AND role = 'admin' AND disabled_ms IS NULL ORDER BY id
+             FOR UPDATE"
+        }
+    };
+    let rows = sqlx::query(sql)
+        .bind(tenant.as_str())
+        .fetch_all(&mut ***tx)
+        .await?;
+    rows.iter().map(|row| Ok(UserId(row.try_get(0)?))).collect()
+}
+
+/// The tenant's account `user`, its row locked on PostgreSQL; another tenant's id is
+/// unknown.
+async fn locked_user(
+    tx: &mut WriteTransaction,
+    backend: Backend,
+    tenant: &TenantId,
+    user: UserId,
+) -> Result<UserView, AccountError> {
+    let lock = match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => " FOR UPDATE",
+    };
+    let sql =
+        format!("SELECT {USER_COLUMNS} FROM users u WHERE u.tenant_id = $1 AND u.id = $2{lock}");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.as_str())
+        .bind(user.0)
+        .fetch_optional(&mut ***tx)
+        .await?;
+    match row {
+        Some(row) => Ok(user_view(&row)?),
+        None => Err(unknown_user(tenant, user)),
+    }
+}
+
+/// Refuses to take admin rights from `account` when it is the last of `admins` (the
+/// tenant's active admins, locked).
+fn guard_last_admin(
+    tenant: &TenantId,
+    account: &UserView,
+    admins: &[UserId],
+) -> Result<(), AccountError> {
+    if admins.contains(&account.id) && admins.len() <= 1 {
+        return Err(AccountError::LastAdmin {
+            tenant: tenant.0.clone(),
+            email: account.email.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// What ending an account's access did.
+struct EndedAccess {
+    sessions: u64,
+    tokens: u64,
+}
+
+/// Ends every session of `user` and revokes its live API tokens.
+async fn end_access(
+    tx: &mut WriteTransaction,
+    tenant: &TenantId,
+    user: UserId,
+    at_ms: i64,
+) -> Result<EndedAccess, StoreError> {
+    let sessions = delete_sessions(tx, tenant, user).await?;
+    let tokens = sqlx::query(
+        "UPDATE api_tokens SET revoked_ms = $3
+         WHERE tenant_id = $1 AND user_id = $2 AND revoked_ms IS NULL",
+    )
+    .bind(tenant.as_str())
+    .bind(user.0)
+    .bind(at_ms)
+    .execute(&mut ***tx)
+    .await?
+    .rows_affected();
+    Ok(EndedAccess { sessions, tokens })
+}
+
+async fn delete_sessions(
+    tx: &mut WriteTransaction,
+    tenant: &TenantId,
+    user: UserId,
+) -> Result<u64, StoreError> {
+    Ok(
+        sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2")
+            .bind(tenant.as_str())
+            .bind(user.0)
+            .execute(&mut ***tx)
+            .await?
+            .rows_affected(),
+    )
+}
+
+async fn audit_account(
+    tx: &mut WriteTransaction,
+    tenant: &TenantId,
+    actor: &str,
+    action: &str,
+    email: &str,
+    detail: serde_json::Value,
+    at_ms: i64,
+) -> Result<(), StoreError> {
+    let event = AuditEvent {
+        at_ms,
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        subject: Some(email.to_owned()),
+        detail,
+    };
+    insert_audit(tx, tenant, &event).await
 }
 
 fn unknown_user(tenant: &TenantId, user: UserId) -> AccountError {
     AccountError::UnknownUser {
         tenant: tenant.0.clone(),
         user: user.0,
+    }
+}
+
+/// At most the first 80 characters of a rejected input, for its error message.
+fn shortened(raw: &str) -> String {
+    const SHOWN: usize = 80;
+    let raw = raw.trim();
+    match raw.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{}…", &raw[..cut]),
+        None => raw.to_owned(),
     }
 }

@@ -8,7 +8,10 @@
 //! same on either.
 
 use crate::error::StoreError;
-use crate::read::{ActivityView, CompanyView, ContactView, ParticipantView, RelationshipView};
+use crate::read::{
+    ActivityView, CompanyView, ContactView, PARTICIPANT_MEMBER, ParticipantView, ReadScope,
+    RelationshipView, and, push_captured_by,
+};
 use crate::store::{Backend, MemberId, Store, TenantId};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
@@ -181,9 +184,23 @@ impl Store {
         after: Option<ActivityCursor>,
         limit: usize,
     ) -> Result<ActivityPage, StoreError> {
+        self.activities_page_scoped(tenant, filter, after, limit, ReadScope::Tenant)
+            .await
+    }
+
+    /// [`Store::activities_page`] among the activities `scope` lists, withheld as it
+    /// says.
+    pub async fn activities_page_scoped(
+        &self,
+        tenant: &TenantId,
+        filter: &ActivityFilter,
+        after: Option<ActivityCursor>,
+        limit: usize,
+        scope: ReadScope,
+    ) -> Result<ActivityPage, StoreError> {
         let limit = limit.max(1);
         let mut bindings = Bindings::new(tenant);
-        let sql = page_query(&mut bindings, filter, after, limit + 1);
+        let sql = page_query(&mut bindings, filter, after, limit + 1, scope);
         let rows = bindings.query(sql).fetch_all(&self.pool).await?;
         let (rows, more) = split_page(rows, limit);
         let mut activities = rows
@@ -198,6 +215,7 @@ impl Store {
                 id: last.id,
             });
         self.fill_details(tenant, &mut activities).await?;
+        self.withhold(tenant, &mut activities, scope).await?;
         Ok(ActivityPage { activities, next })
     }
 
@@ -209,10 +227,24 @@ impl Store {
         after: Option<&str>,
         limit: usize,
     ) -> Result<ContactPage, StoreError> {
+        self.contacts_page_scoped(tenant, filter, after, limit, ReadScope::Tenant)
+            .await
+    }
+
+    /// [`Store::contacts_page`] among the contacts `scope` lists.
+    pub async fn contacts_page_scoped(
+        &self,
+        tenant: &TenantId,
+        filter: &ContactFilter,
+        after: Option<&str>,
+        limit: usize,
+        scope: ReadScope,
+    ) -> Result<ContactPage, StoreError> {
         let limit = limit.max(1);
         let order = byte_order(self.backend());
         let mut b = Bindings::new(tenant);
         let mut conditions = vec!["c.tenant_id = $1".to_owned()];
+        conditions.extend(scope.contacts(&mut b, "c.address"));
         if let Some(company) = &filter.company {
             conditions.push(format!("co.domain = {}", b.text(company.to_lowercase())));
         }
@@ -255,10 +287,25 @@ impl Store {
         after: Option<&str>,
         limit: usize,
     ) -> Result<CompanyPage, StoreError> {
+        self.companies_page_scoped(tenant, q, after, limit, ReadScope::Tenant)
+            .await
+    }
+
+    /// [`Store::companies_page`] among the companies `scope` lists (each still with its
+    /// number of contacts in all).
+    pub async fn companies_page_scoped(
+        &self,
+        tenant: &TenantId,
+        q: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+        scope: ReadScope,
+    ) -> Result<CompanyPage, StoreError> {
         let limit = limit.max(1);
         let order = byte_order(self.backend());
         let mut b = Bindings::new(tenant);
         let mut conditions = vec!["co.tenant_id = $1".to_owned()];
+        conditions.extend(scope.companies(&mut b, "co.id"));
         if let Some(q) = q {
             let q = b.text(q.to_lowercase());
             conditions.push(contains(self.backend(), "co.domain", &q));
@@ -295,11 +342,26 @@ impl Store {
         after: Option<&RelationshipCursor>,
         limit: usize,
     ) -> Result<RelationshipPage, StoreError> {
+        self.relationships_page_scoped(tenant, filter, after, limit, ReadScope::Tenant)
+            .await
+    }
+
+    /// [`Store::relationships_page`] among the relationships `scope` lists.
+    pub async fn relationships_page_scoped(
+        &self,
+        tenant: &TenantId,
+        filter: &RelationshipFilter,
+        after: Option<&RelationshipCursor>,
+        limit: usize,
+        scope: ReadScope,
+    ) -> Result<RelationshipPage, StoreError> {
         let limit = limit.max(1);
         let order = byte_order(self.backend());
         let mut b = Bindings::new(tenant);
-        let mut conditions =
-            vec!["r.tenant_id = $1 AND m.tenant_id = $1 AND c.tenant_id = $1".to_owned()];
+        let mut conditions = vec![format!(
+            "r.tenant_id = $1 AND m.tenant_id = $1 AND c.tenant_id = $1{}",
+            and(scope.relationships(&mut b, "r.member_id"))
+        )];
         // `CROSS JOIN` fixes SQLite's join order (PostgreSQL plans it as an inner join):
         // from the one contact when there is one, else member by member in address
         // order, each member's relationships sorted on their own, so a page stops early.
@@ -370,8 +432,9 @@ impl Store {
             .map(|(i, a)| (a.id, i))
             .collect();
         let participants_sql = format!(
-            "SELECT activity_id, address, role, kind FROM activity_participants
-             WHERE tenant_id = $1 AND activity_id IN ({list}) ORDER BY address, role"
+            "SELECT p.activity_id, p.address, p.role, p.kind, {PARTICIPANT_MEMBER}
+             FROM activity_participants p
+             WHERE p.tenant_id = $1 AND p.activity_id IN ({list}) ORDER BY p.address, p.role"
         );
         let mut query = sqlx::query(AssertSqlSafe(participants_sql)).bind(tenant.as_str());
         for activity in activities.iter() {
@@ -384,11 +447,12 @@ impl Store {
                     address: row.try_get(1)?,
                     role: row.try_get(2)?,
                     kind: row.try_get(3)?,
+                    member: row.try_get(4)?,
                 });
             }
         }
         let sightings_sql = format!(
-            "SELECT s.activity_id, l.mailbox, s.provider_message_id, s.labels
+            "SELECT s.activity_id, l.mailbox, s.provider_message_id, s.labels, l.provider
              FROM activity_sightings s
              JOIN mailbox_links l ON l.tenant_id = s.tenant_id AND l.id = s.link_id
              WHERE s.tenant_id = $1 AND s.activity_id IN ({list})
@@ -402,11 +466,13 @@ impl Store {
             let id: i64 = row.try_get(0)?;
             let labels: String = row.try_get(3)?;
             if let Some(&i) = index.get(&id) {
-                activities[i].sightings.push((
+                let activity = &mut activities[i];
+                activity.sightings.push((
                     row.try_get(1)?,
                     row.try_get(2)?,
                     serde_json::from_str(&labels)?,
                 ));
+                push_captured_by(&mut activity.captured_by, row.try_get(1)?, row.try_get(4)?);
             }
         }
         Ok(())
@@ -425,6 +491,8 @@ pub(crate) fn activity_row(row: &AnyRow) -> Result<ActivityView, StoreError> {
         subject: row.try_get(5)?,
         participants: Vec::new(),
         sightings: Vec::new(),
+        captured_by: Vec::new(),
+        withheld: false,
     })
 }
 
@@ -434,8 +502,10 @@ fn page_query(
     filter: &ActivityFilter,
     after: Option<ActivityCursor>,
     fetch: usize,
+    scope: ReadScope,
 ) -> String {
     let mut conditions = vec!["a.tenant_id = $1".to_owned()];
+    conditions.extend(scope.activities(b, "a.id"));
     if let Some(member) = filter.member {
         let p = b.int(member.0);
         conditions.push(format!(

@@ -15,8 +15,12 @@
 
 mod accounts;
 mod api_reads;
+mod audit_reads;
+mod budget;
 mod capture;
 mod error;
+mod files;
+mod first_run;
 mod jobs;
 mod labels;
 mod links;
@@ -38,14 +42,19 @@ pub use api_reads::{
     ActivityCursor, ActivityFilter, ActivityPage, CompanyPage, ContactFilter, ContactPage,
     RelationshipCursor, RelationshipFilter, RelationshipPage,
 };
+pub use audit_reads::{AuditActors, AuditCursor, AuditEntry, AuditFilter, AuditPage};
+pub use budget::{LiveWorkers, RunningLink};
 pub use capture::{CapturePage, CapturedSighting, CursorAdvance, PageSummary};
 pub use error::StoreError;
-pub use jobs::{JobId, LeasedJob};
+pub use files::create_private_dir;
+pub use first_run::Installation;
+pub use jobs::{HeldJob, JobId, LeaseScope, LeasedJob};
 pub use labels::{LabelReconciliation, label_key};
-pub use links::{AuditEvent, LinkStatus, LinkView, SYSTEM_ACTOR};
+pub use links::{AuditEvent, LinkFailure, LinkStatus, LinkView, SYSTEM_ACTOR};
 pub use read::{
-    ActivityView, CompanyRank, CompanyRanking, CompanyView, ContactView, Found, MemberStrength,
-    ParticipantView, RelationshipView, TimelineCursor, TimelineOf, TimelinePage, address_matches,
+    ActivityView, CapturedBy, CompanyRank, CompanyRanking, CompanyView, ContactView, Found,
+    MemberStrength, ParticipantView, ReadScope, RelationshipView, TimelineCursor, TimelineOf,
+    TimelinePage, address_matches,
 };
 pub use secrets::{MASTER_KEY_ENV, MASTER_KEY_FILE, MasterKey, Sealed, SecretBytes, SecretError};
 pub use settings::ConnectionView;

@@ -9,8 +9,8 @@
 use crate::api_reads::{Bindings, activity_row, contains, split_page};
 use crate::error::StoreError;
 use crate::store::{Backend, MemberId, Store, TenantId};
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One participant of an activity.
@@ -21,6 +21,130 @@ pub struct ParticipantView {
     pub role: String,
     /// `member`, `internal` or `external`.
     pub kind: String,
+    /// The primary address of the member the participant resolves to (by primary
+    /// address or alias), if any.
+    pub member: Option<String>,
+}
+
+/// A mailbox that holds a copy of an activity, and the provider it was captured from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CapturedBy {
+    pub mailbox: String,
+    /// `google`, `microsoft` or `imap` (the link's provider).
+    pub provider: String,
+}
+
+/// Whose view a read is for: what an administrator or a member may see. Every scoped
+/// read filters in SQL; nothing is loaded to be filtered afterwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadScope {
+    /// Everything of the tenant: an administrator.
+    Tenant,
+    /// What the member took part in: activities one of whose participants is one of
+    /// the member's addresses, the contacts met in those, their companies, and the
+    /// member's own relationships.
+    Own(MemberId),
+    /// The organization's contact points as metadata: every activity, contact, company
+    /// and relationship, but an activity the member did not take part in comes without
+    /// its subject and mailboxes ([`ActivityView::withheld`]).
+    Organization(MemberId),
+    /// Nothing at all: a member-role account that is no member of the tenant.
+    Nothing,
+}
+
+impl ReadScope {
+    /// SQL true for the activities (id expression `activity`) this scope lists.
+    pub(crate) fn activities(self, b: &mut Bindings, activity: &str) -> Option<String> {
+        match self {
+            ReadScope::Tenant | ReadScope::Organization(_) => None,
+            ReadScope::Own(member) => Some(took_part(b, activity, member)),
+            ReadScope::Nothing => Some("1 = 0".to_owned()),
+        }
+    }
+
+    /// SQL true for the contacts (address expression `address`) this scope lists.
+    pub(crate) fn contacts(self, b: &mut Bindings, address: &str) -> Option<String> {
+        match self {
+            ReadScope::Tenant | ReadScope::Organization(_) => None,
+            ReadScope::Own(member) => Some(format!(
+                "EXISTS (SELECT 1 FROM activity_participants vc
+                         JOIN activity_participants vm
+                           ON vm.tenant_id = vc.tenant_id AND vm.activity_id = vc.activity_id
+                         WHERE vc.tenant_id = $1 AND vc.address = {address}
+                           AND vm.address IN ({}))",
+                addresses_of(b, member)
+            )),
+            ReadScope::Nothing => Some("1 = 0".to_owned()),
+        }
+    }
+
+    /// SQL true for the companies (id expression `company`) this scope lists: those
+    /// with a contact it lists.
+    pub(crate) fn companies(self, b: &mut Bindings, company: &str) -> Option<String> {
+        let contacts = self.contacts(b, "vco.address")?;
+        Some(format!(
+            "EXISTS (SELECT 1 FROM contacts vco
+                     WHERE vco.tenant_id = $1 AND vco.company_id = {company} AND {contacts})"
+        ))
+    }
+
+    /// SQL true for the relationships (member id expression `member`) this scope lists.
+    pub(crate) fn relationships(self, b: &mut Bindings, member: &str) -> Option<String> {
+        match self {
+            ReadScope::Tenant | ReadScope::Organization(_) => None,
+            ReadScope::Own(own) => Some(format!("{member} = {}", b.int(own.0))),
+            ReadScope::Nothing => Some("1 = 0".to_owned()),
+        }
+    }
+
+    /// SQL true for the members (id expression `member`) this scope lists: a member
+    /// finds only themself.
+    pub(crate) fn members(self, b: &mut Bindings, member: &str) -> Option<String> {
+        match self {
+            ReadScope::Tenant => None,
+            ReadScope::Own(own) | ReadScope::Organization(own) => {
+                Some(format!("{member} = {}", b.int(own.0)))
+            }
+            ReadScope::Nothing => Some("1 = 0".to_owned()),
+        }
+    }
+}
+
+/// A subquery of the member's addresses: primary and aliases. Participation is decided
+/// by address, not by the participants' member column: mail captured before a member
+/// was added names no member until it is claimed.
+fn addresses_of(b: &mut Bindings, member: MemberId) -> String {
+    let m = b.int(member.0);
+    format!(
+        "SELECT ma.address FROM member_addresses ma WHERE ma.tenant_id = $1 AND ma.member_id = {m}
+         UNION SELECT me.email FROM members me WHERE me.tenant_id = $1 AND me.id = {m}"
+    )
+}
+
+/// SQL true when one of `member`'s addresses is a participant of the activity with id
+/// expression `activity`.
+fn took_part(b: &mut Bindings, activity: &str, member: MemberId) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM activity_participants sp
+                 WHERE sp.tenant_id = $1 AND sp.activity_id = {activity}
+                   AND sp.address IN ({}))",
+        addresses_of(b, member)
+    )
+}
+
+/// The primary address of the member the participant row `p` resolves to: the member
+/// whose primary address it is, else the (first by address) member it is an alias of,
+/// as [`Store::member_by_address`] resolves an address.
+pub(crate) const PARTICIPANT_MEMBER: &str = "COALESCE(
+    (SELECT pm.email FROM members pm WHERE pm.tenant_id = p.tenant_id AND pm.email = p.address),
+    (SELECT pm.email FROM member_addresses pa
+     JOIN members pm ON pm.tenant_id = pa.tenant_id AND pm.id = pa.member_id
+     WHERE pa.tenant_id = p.tenant_id AND pa.address = p.address
+     ORDER BY pm.email LIMIT 1))";
+
+/// ` AND condition` when there is one.
+pub(crate) fn and(condition: Option<String>) -> String {
+    condition.map(|c| format!(" AND {c}")).unwrap_or_default()
 }
 
 /// An activity with its participants and the mailboxes that hold it.
@@ -36,6 +160,11 @@ pub struct ActivityView {
     pub participants: Vec<ParticipantView>,
     /// (mailbox, provider message id, labels), sorted.
     pub sightings: Vec<(String, String, Vec<String>)>,
+    /// The mailboxes holding a copy and their provider, by mailbox.
+    pub captured_by: Vec<CapturedBy>,
+    /// Set when the viewer may see only this activity's metadata (see
+    /// [`ReadScope::Organization`]): subject, sightings and mailboxes are left out.
+    pub withheld: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,8 +242,14 @@ impl Store {
                 direction: row.try_get("direction")?,
                 subject: row.try_get("subject")?,
                 participants: self.participants_of(tenant, id).await?,
-                sightings: self.sightings_of(tenant, id).await?,
+                sightings: Vec::new(),
+                captured_by: Vec::new(),
+                withheld: false,
             });
+            let last = activities.last_mut().expect("just pushed");
+            let (sightings, captured_by) = self.sightings_of(tenant, id).await?;
+            last.sightings = sightings;
+            last.captured_by = captured_by;
         }
         Ok(activities)
     }
@@ -124,10 +259,10 @@ impl Store {
         tenant: &TenantId,
         activity: i64,
     ) -> Result<Vec<ParticipantView>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT address, role, kind FROM activity_participants
-             WHERE tenant_id = $1 AND activity_id = $2 ORDER BY address, role",
-        )
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT p.address, p.role, p.kind, {PARTICIPANT_MEMBER} FROM activity_participants p
+                 WHERE p.tenant_id = $1 AND p.activity_id = $2 ORDER BY p.address, p.role"
+        )))
         .bind(tenant.as_str())
         .bind(activity)
         .fetch_all(&self.pool)
@@ -138,6 +273,7 @@ impl Store {
                     address: row.try_get(0)?,
                     role: row.try_get(1)?,
                     kind: row.try_get(2)?,
+                    member: row.try_get(3)?,
                 })
             })
             .collect()
@@ -147,9 +283,9 @@ impl Store {
         &self,
         tenant: &TenantId,
         activity: i64,
-    ) -> Result<Vec<(String, String, Vec<String>)>, StoreError> {
+    ) -> Result<Sightings, StoreError> {
         let rows = sqlx::query(
-            "SELECT l.mailbox, s.provider_message_id, s.labels
+            "SELECT l.mailbox, s.provider_message_id, s.labels, l.provider
              FROM activity_sightings s
              JOIN mailbox_links l ON l.tenant_id = s.tenant_id AND l.id = s.link_id
              WHERE s.tenant_id = $1 AND s.activity_id = $2
@@ -159,7 +295,13 @@ impl Store {
         .bind(activity)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(sighting_view).collect()
+        let mut sightings = Vec::with_capacity(rows.len());
+        let mut captured_by = Vec::new();
+        for row in &rows {
+            sightings.push(sighting_view(row)?);
+            push_captured_by(&mut captured_by, row.try_get(0)?, row.try_get(3)?);
+        }
+        Ok((sightings, captured_by))
     }
 
     /// Every contact of the tenant, by address.
@@ -221,6 +363,24 @@ pub(crate) fn relationship_view(row: &AnyRow) -> Result<RelationshipView, StoreE
         total: row.try_get(6)?,
         score_at_last: row.try_get(7)?,
     })
+}
+
+/// An activity's sightings and the mailboxes they are in.
+type Sightings = (Vec<(String, String, Vec<String>)>, Vec<CapturedBy>);
+
+/// Adds a sighting's mailbox to `captured_by` unless the last one is the same: sightings
+/// come ordered by mailbox.
+pub(crate) fn push_captured_by(
+    captured_by: &mut Vec<CapturedBy>,
+    mailbox: String,
+    provider: String,
+) {
+    let seen = captured_by
+        .last()
+        .is_some_and(|last| last.mailbox == mailbox && last.provider == provider);
+    if !seen {
+        captured_by.push(CapturedBy { mailbox, provider });
+    }
 }
 
 fn sighting_view(row: &AnyRow) -> Result<(String, String, Vec<String>), StoreError> {
@@ -329,21 +489,36 @@ impl Store {
         offset: usize,
         limit: usize,
     ) -> Result<CompanyRanking, StoreError> {
+        self.ranked_companies_scoped(tenant, offset, limit, ReadScope::Tenant)
+            .await
+    }
+
+    /// [`Store::ranked_companies`] as `scope` sees it: its companies and contacts, the
+    /// activities it lists, the relationships it lists.
+    pub async fn ranked_companies_scoped(
+        &self,
+        tenant: &TenantId,
+        offset: usize,
+        limit: usize,
+        scope: ReadScope,
+    ) -> Result<CompanyRanking, StoreError> {
         let limit = limit.max(1);
         let order = crate::api_reads::byte_order(self.backend());
         let mut b = Bindings::new(tenant);
+        let visible_contacts = and(scope.contacts(&mut b, "nc.address"));
+        let visible_activities = and(scope.activities(&mut b, "p.activity_id"));
         let sql = format!(
             "SELECT co.id, co.domain, n.contacts, COALESCE(s.activities, 0), s.last_ms
              FROM companies co
-             JOIN (SELECT company_id, COUNT(*) AS contacts FROM contacts
-                   WHERE tenant_id = $1 AND company_id IS NOT NULL
-                   GROUP BY company_id) n ON n.company_id = co.id
+             JOIN (SELECT nc.company_id, COUNT(*) AS contacts FROM contacts nc
+                   WHERE nc.tenant_id = $1 AND nc.company_id IS NOT NULL{visible_contacts}
+                   GROUP BY nc.company_id) n ON n.company_id = co.id
              LEFT JOIN (
                  SELECT t.company_id, COUNT(*) AS activities, MAX(a.time_ms) AS last_ms
                  FROM (SELECT DISTINCT c.company_id, p.activity_id
                        FROM activity_participants p
                        JOIN contacts c ON c.tenant_id = p.tenant_id AND c.address = p.address
-                       WHERE p.tenant_id = $1 AND c.company_id IS NOT NULL) t
+                       WHERE p.tenant_id = $1 AND c.company_id IS NOT NULL{visible_activities}) t
                  JOIN activities a ON a.tenant_id = $1 AND a.id = t.activity_id
                  GROUP BY t.company_id) s ON s.company_id = co.id
              WHERE co.tenant_id = $1
@@ -366,7 +541,7 @@ impl Store {
                 best: None,
             });
         }
-        let mut best = self.best_by_company(tenant, &ids).await?;
+        let mut best = self.best_by_company(tenant, &ids, scope).await?;
         for (company, id) in companies.iter_mut().zip(&ids) {
             company.best = best.remove(id);
         }
@@ -378,16 +553,18 @@ impl Store {
         &self,
         tenant: &TenantId,
         companies: &[i64],
+        scope: ReadScope,
     ) -> Result<BTreeMap<i64, MemberStrength>, StoreError> {
         if companies.is_empty() {
             return Ok(BTreeMap::new());
         }
         let mut b = Bindings::new(tenant);
         let list: Vec<String> = companies.iter().map(|id| b.int(*id)).collect();
+        let visible = and(scope.relationships(&mut b, "r.member_id"));
         // Ordered as `Store::relationships`, so the scores add up in the same order.
         let sql = format!(
             "SELECT c.company_id, m.email, r.score_at_last, r.total, r.last_ms
-             {CONTACT_FIRST} c.tenant_id = $1 AND c.company_id IN ({})
+             {CONTACT_FIRST} c.tenant_id = $1 AND c.company_id IN ({}){visible}
              ORDER BY m.email, c.address",
             list.join(", ")
         );
@@ -415,7 +592,31 @@ impl Store {
         domain: &str,
         limit: usize,
     ) -> Result<Vec<MemberStrength>, StoreError> {
-        self.strengths(tenant, KnownBy::Company(domain), limit)
+        self.strengths(tenant, KnownBy::Company(domain), limit, ReadScope::Tenant)
+            .await
+    }
+
+    /// [`Store::company_strengths`] over the relationships `scope` lists.
+    pub async fn company_strengths_scoped(
+        &self,
+        tenant: &TenantId,
+        domain: &str,
+        limit: usize,
+        scope: ReadScope,
+    ) -> Result<Vec<MemberStrength>, StoreError> {
+        self.strengths(tenant, KnownBy::Company(domain), limit, scope)
+            .await
+    }
+
+    /// [`Store::contact_strengths`] over the relationships `scope` lists.
+    pub async fn contact_strengths_scoped(
+        &self,
+        tenant: &TenantId,
+        address: &str,
+        limit: usize,
+        scope: ReadScope,
+    ) -> Result<Vec<MemberStrength>, StoreError> {
+        self.strengths(tenant, KnownBy::Contact(address), limit, scope)
             .await
     }
 
@@ -426,7 +627,7 @@ impl Store {
         address: &str,
         limit: usize,
     ) -> Result<Vec<MemberStrength>, StoreError> {
-        self.strengths(tenant, KnownBy::Contact(address), limit)
+        self.strengths(tenant, KnownBy::Contact(address), limit, ReadScope::Tenant)
             .await
     }
 
@@ -435,6 +636,7 @@ impl Store {
         tenant: &TenantId,
         of: KnownBy<'_>,
         limit: usize,
+        scope: ReadScope,
     ) -> Result<Vec<MemberStrength>, StoreError> {
         let mut b = Bindings::new(tenant);
         let condition = match of {
@@ -446,9 +648,10 @@ impl Store {
                 format!("c.address = {}", b.text(address.to_lowercase()))
             }
         };
+        let visible = and(scope.relationships(&mut b, "r.member_id"));
         let sql = format!(
             "SELECT m.email, r.score_at_last, r.total, r.last_ms
-             {CONTACT_FIRST} c.tenant_id = $1 AND {condition}
+             {CONTACT_FIRST} c.tenant_id = $1 AND {condition}{visible}
              ORDER BY m.email, c.address"
         );
         let rows = b.query(sql).fetch_all(&self.pool).await?;
@@ -476,15 +679,47 @@ impl Store {
         domain: &str,
         limit: usize,
     ) -> Result<Found<String>, StoreError> {
+        self.company_contacts_scoped(tenant, domain, limit, ReadScope::Tenant)
+            .await
+    }
+
+    /// [`Store::company_contacts`] among the contacts `scope` lists.
+    pub async fn company_contacts_scoped(
+        &self,
+        tenant: &TenantId,
+        domain: &str,
+        limit: usize,
+        scope: ReadScope,
+    ) -> Result<Found<String>, StoreError> {
         let filter = |b: &mut Bindings| {
+            let domain = b.text(domain.to_lowercase());
+            let visible = and(scope.contacts(b, "c.address"));
             format!(
                 "FROM contacts c JOIN companies co ON co.tenant_id = c.tenant_id AND co.id = c.company_id
-                 WHERE c.tenant_id = $1 AND co.domain = {}",
-                b.text(domain.to_lowercase())
+                 WHERE c.tenant_id = $1 AND co.domain = {domain}{visible}"
             )
         };
         self.found_addresses(tenant, filter, "c.address", limit)
             .await
+    }
+
+    /// A contact of the tenant that `scope` lists, if there is one with this address.
+    pub async fn contact_scoped(
+        &self,
+        tenant: &TenantId,
+        address: &str,
+        scope: ReadScope,
+    ) -> Result<Option<ContactView>, StoreError> {
+        let mut b = Bindings::new(tenant);
+        let address = b.text(address.to_lowercase());
+        let visible = and(scope.contacts(&mut b, "c.address"));
+        let sql = format!(
+            "SELECT c.address, co.domain FROM contacts c
+             LEFT JOIN companies co ON co.tenant_id = c.tenant_id AND co.id = c.company_id
+             WHERE c.tenant_id = $1 AND c.address = {address}{visible}"
+        );
+        let row = b.query(sql).fetch_optional(&self.pool).await?;
+        row.as_ref().map(ContactView::from_row).transpose()
     }
 
     /// A contact of the tenant, if there is one with this address.
@@ -514,8 +749,22 @@ impl Store {
         after: Option<&TimelineCursor>,
         limit: usize,
     ) -> Result<TimelinePage, StoreError> {
+        self.timeline_page_scoped(tenant, of, after, limit, ReadScope::Tenant)
+            .await
+    }
+
+    /// [`Store::timeline_page`] among the activities `scope` lists, withheld as it says.
+    pub async fn timeline_page_scoped(
+        &self,
+        tenant: &TenantId,
+        of: &TimelineOf,
+        after: Option<&TimelineCursor>,
+        limit: usize,
+        scope: ReadScope,
+    ) -> Result<TimelinePage, StoreError> {
         let limit = limit.max(1);
         let mut b = Bindings::new(tenant);
+        let visible = and(scope.activities(&mut b, "a.id"));
         let addresses = match of {
             TimelineOf::Company(domain) => format!(
                 "p.address IN (SELECT c.address FROM contacts c
@@ -562,7 +811,7 @@ impl Store {
              WHERE a.tenant_id = $1
                AND a.id IN (SELECT p.activity_id FROM activity_participants p
                             WHERE p.tenant_id = $1 AND {addresses})
-               {after}
+               {after}{visible}
              ORDER BY CASE WHEN a.time_ms IS NULL THEN 1 ELSE 0 END, a.time_ms DESC, a.dedupe_key
              LIMIT {}",
             b.count(limit + 1)
@@ -574,6 +823,7 @@ impl Store {
             .map(activity_row)
             .collect::<Result<Vec<_>, _>>()?;
         self.fill_details(tenant, &mut activities).await?;
+        self.withhold(tenant, &mut activities, scope).await?;
         let contacts = self.contacts_among(tenant, &activities).await?;
         let next = more
             .then(|| activities.last())
@@ -610,6 +860,42 @@ impl Store {
         rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
     }
 
+    /// Leaves out the subject, sightings and mailboxes of the activities a member
+    /// viewing under [`ReadScope::Organization`] did not take part in.
+    pub(crate) async fn withhold(
+        &self,
+        tenant: &TenantId,
+        activities: &mut [ActivityView],
+        scope: ReadScope,
+    ) -> Result<(), StoreError> {
+        let ReadScope::Organization(member) = scope else {
+            return Ok(());
+        };
+        if activities.is_empty() {
+            return Ok(());
+        }
+        let mut b = Bindings::new(tenant);
+        let addresses = addresses_of(&mut b, member);
+        let list: Vec<String> = activities.iter().map(|a| b.int(a.id)).collect();
+        let sql = format!(
+            "SELECT DISTINCT activity_id FROM activity_participants
+             WHERE tenant_id = $1 AND address IN ({addresses}) AND activity_id IN ({})",
+            list.join(", ")
+        );
+        let rows = b.query(sql).fetch_all(&self.pool).await?;
+        let own: BTreeSet<i64> = rows
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()?;
+        for activity in activities.iter_mut().filter(|a| !own.contains(&a.id)) {
+            activity.subject = None;
+            activity.sightings.clear();
+            activity.captured_by.clear();
+            activity.withheld = true;
+        }
+        Ok(())
+    }
+
     /// The member's strongest `limit` relationships: highest score first, equal scores
     /// by contact address (as [`Store::relationships`] orders them).
     pub async fn member_relationships(
@@ -642,10 +928,23 @@ impl Store {
         needle: &str,
         limit: usize,
     ) -> Result<Found<String>, StoreError> {
+        self.search_members_scoped(tenant, needle, limit, ReadScope::Tenant)
+            .await
+    }
+
+    /// [`Store::search_members`] among the members `scope` lists.
+    pub async fn search_members_scoped(
+        &self,
+        tenant: &TenantId,
+        needle: &str,
+        limit: usize,
+        scope: ReadScope,
+    ) -> Result<Found<String>, StoreError> {
         let backend = self.backend();
         let filter = |b: &mut Bindings| {
+            let visible = and(scope.members(b, "m.id"));
             format!(
-                "FROM members m WHERE m.tenant_id = $1 AND ({} OR EXISTS (
+                "FROM members m WHERE m.tenant_id = $1{visible} AND ({} OR EXISTS (
                      SELECT 1 FROM member_addresses a
                      WHERE a.tenant_id = m.tenant_id AND a.member_id = m.id AND {}))",
                 address_match(backend, b, "m.email", needle),
@@ -663,10 +962,23 @@ impl Store {
         needle: &str,
         limit: usize,
     ) -> Result<Found<String>, StoreError> {
+        self.search_contacts_scoped(tenant, needle, limit, ReadScope::Tenant)
+            .await
+    }
+
+    /// [`Store::search_contacts`] among the contacts `scope` lists.
+    pub async fn search_contacts_scoped(
+        &self,
+        tenant: &TenantId,
+        needle: &str,
+        limit: usize,
+        scope: ReadScope,
+    ) -> Result<Found<String>, StoreError> {
         let backend = self.backend();
         let filter = |b: &mut Bindings| {
+            let visible = and(scope.contacts(b, "c.address"));
             format!(
-                "FROM contacts c WHERE c.tenant_id = $1 AND {}",
+                "FROM contacts c WHERE c.tenant_id = $1{visible} AND {}",
                 address_match(backend, b, "c.address", needle)
             )
         };
@@ -682,11 +994,25 @@ impl Store {
         needle: &str,
         limit: usize,
     ) -> Result<Found<CompanyView>, StoreError> {
+        self.search_companies_scoped(tenant, needle, limit, ReadScope::Tenant)
+            .await
+    }
+
+    /// [`Store::search_companies`] among the companies `scope` lists (each still with
+    /// its number of contacts in all).
+    pub async fn search_companies_scoped(
+        &self,
+        tenant: &TenantId,
+        needle: &str,
+        limit: usize,
+        scope: ReadScope,
+    ) -> Result<Found<CompanyView>, StoreError> {
         let backend = self.backend();
         let filter = |b: &mut Bindings| {
             let n = b.text(needle);
+            let visible = and(scope.companies(b, "co.id"));
             format!(
-                "FROM companies co WHERE co.tenant_id = $1 AND {}",
+                "FROM companies co WHERE co.tenant_id = $1{visible} AND {}",
                 contains(backend, "co.domain", &n)
             )
         };

@@ -132,8 +132,8 @@ impl DerefMut for WriteTransaction {
 
 impl Store {
     /// Opens `postgres://…` / `postgresql://…`, or `sqlite://PATH` / a plain `PATH` (the
-    /// file is created, in WAL mode, with foreign keys on and a busy timeout), and
-    /// applies pending migrations.
+    /// file is created 0600 and its missing directories 0700, in WAL mode, with foreign
+    /// keys and recursive triggers on and a busy timeout), and applies pending migrations.
     pub async fn open(url_or_path: &str) -> Result<Self, StoreError> {
         sqlx_drivers();
         if url_or_path.starts_with("postgres://") || url_or_path.starts_with("postgresql://") {
@@ -174,8 +174,11 @@ impl Store {
             source,
         };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(file_error)?;
+            crate::files::create_private_dir(parent).map_err(file_error)?;
         }
+        // Created here, 0600, before SQLite opens it: SQLite would create it 0644 under the
+        // usual umask, and gives the -wal and -shm files the database file's mode.
+        crate::files::create_private_file(path).map_err(file_error)?;
         let url = format!("sqlite://{}?mode=rwc", url_path(path)?);
         let options = AnyConnectOptions::from_str(&url)?;
         let pool = AnyPoolOptions::new()
@@ -186,10 +189,15 @@ impl Store {
                     // and with WAL sync at checkpoints rather than every commit: a killed
                     // process loses nothing; a power cut may lose the last pages, which
                     // the cursor committed with them makes the next run fetch again.
+                    // `recursive_triggers` makes the rows a REPLACE (or INSERT OR
+                    // REPLACE) deletes fire the delete triggers, so the immutability
+                    // triggers refuse it; without it SQLite deletes them silently. The
+                    // capture path's inserts (ON CONFLICT DO NOTHING) delete nothing and
+                    // no trigger writes, so nothing else changes.
                     connection
                         .execute(
                             "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
-                             PRAGMA synchronous = NORMAL;",
+                             PRAGMA synchronous = NORMAL; PRAGMA recursive_triggers = ON;",
                         )
                         .await?;
                     Ok(())

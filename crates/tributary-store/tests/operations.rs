@@ -47,6 +47,20 @@ async fn link_failure_and_success_are_recorded_and_audited(store: Store) {
         Some("unauthorized_client: scope not delegated")
     );
     assert_eq!((link.attempts, link.last_success_ms), (1, None));
+    assert_eq!(link.status_reason, None);
+    // The provider's cause code is kept beside its words, for the cause's hint.
+    let failure = tributary_store::LinkFailure {
+        status: LinkErrorStatus::Unauthorized,
+        message: "Client is unauthorized to retrieve access tokens",
+        reason: Some("unauthorized_client"),
+    };
+    store
+        .record_link_failure_with_reason(&acme.tenant, acme.ann_link, failure, None)
+        .await
+        .unwrap();
+    let link = store.links(&acme.tenant).await.unwrap().remove(0);
+    assert_eq!(link.status_reason.as_deref(), Some("unauthorized_client"));
+    assert_eq!(link.attempts, 2);
 
     let summary = json!({"added": 12, "removed": 0});
     store
@@ -56,6 +70,7 @@ async fn link_failure_and_success_are_recorded_and_audited(store: Store) {
     let link = store.links(&acme.tenant).await.unwrap().remove(0);
     assert_eq!(link.status, LinkStatus::Idle);
     assert_eq!(link.provider_message, None);
+    assert_eq!(link.status_reason, None, "a success clears the cause");
     assert_eq!(link.attempts, 0);
     assert_eq!(link.last_success_ms, Some(NOW));
     assert_eq!(link.last_summary, Some(summary));

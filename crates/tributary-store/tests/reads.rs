@@ -12,9 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use tributary_core::{HeaderField, MessageRecord};
 use tributary_emulator::org::{self, OrgConfig};
 use tributary_store::{
-    ActivityView, CapturePage, CapturedSighting, CompanyRank, CompanyView, ContactFilter,
-    ContactView, CursorAdvance, Found, LinkView, MemberRole, MemberStrength, MemberView,
-    RelationshipFilter, RelationshipView, Store, TenantId, TimelineOf, address_matches,
+    ActivityCursor, ActivityFilter, ActivityView, CapturePage, CapturedSighting, CompanyRank,
+    CompanyView, ContactFilter, ContactView, CursorAdvance, Found, LinkView, MemberRole,
+    MemberStrength, MemberView, ReadScope, RelationshipFilter, RelationshipView, Store, TenantId,
+    TimelineOf, address_matches,
 };
 use tributary_testkit::{extractor_for, is_synced, records};
 
@@ -263,6 +264,7 @@ async fn paged_reads_match_the_in_memory_computation(store: Store) {
         strengths_and_member_pages_match(&store, reference).await;
         searches_match(&store, reference).await;
         member_lookups_match(&store, reference).await;
+        scoped_reads_show_a_member_what_they_took_part_in(&store, reference).await;
     }
     tenants_do_not_see_each_other(&store, &acme_ref, &part_ref).await;
 }
@@ -763,4 +765,224 @@ async fn an_address_belongs_to_the_member_whose_primary_it_is(store: Store) {
         .await
         .unwrap();
     assert_eq!(found.map(|m| m.id), Some(first));
+}
+
+/// Every page of the activities `scope` lists, newest first.
+async fn all_activities_scoped(
+    store: &Store,
+    tenant: &TenantId,
+    scope: ReadScope,
+) -> Vec<ActivityView> {
+    let mut all = Vec::new();
+    let mut after: Option<ActivityCursor> = None;
+    loop {
+        let page = store
+            .activities_page_scoped(tenant, &ActivityFilter::default(), after, 37, scope)
+            .await
+            .unwrap();
+        all.extend(page.activities);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return all,
+        }
+    }
+}
+
+/// A member's scopes against the in-memory computation: under `Own` exactly the
+/// activities one of the member's addresses took part in, the contacts met there, their
+/// companies and the member's own relationships; under `Organization` everything, the
+/// others' activities without subject and mailboxes; `Nothing` nothing. Every activity
+/// names the mailboxes (and provider) holding it, every participant its member.
+async fn scoped_reads_show_a_member_what_they_took_part_in(store: &Store, r: &Reference) {
+    let tenant = &r.tenant;
+    let is_member_address = |address: &str| {
+        r.members
+            .iter()
+            .find(|m| r.member_addresses(m).iter().any(|a| a == address))
+    };
+    for activity in &r.activities {
+        let mut mailboxes: Vec<&str> = activity.sightings.iter().map(|s| s.0.as_str()).collect();
+        mailboxes.dedup();
+        let captured: Vec<&str> = activity
+            .captured_by
+            .iter()
+            .map(|c| c.mailbox.as_str())
+            .collect();
+        assert_eq!(captured, mailboxes, "{}", activity.dedupe_key);
+        assert!(activity.captured_by.iter().all(|c| c.provider == "google"));
+        for p in &activity.participants {
+            let expected = is_member_address(&p.address).map(|m| m.email.clone());
+            assert_eq!(
+                p.member, expected,
+                "{} in {}",
+                p.address, activity.dedupe_key
+            );
+        }
+    }
+    let all_ids: Vec<i64> = all_activities_scoped(store, tenant, ReadScope::Tenant)
+        .await
+        .iter()
+        .map(|a| a.id)
+        .collect();
+    for member in &r.members {
+        let addresses = r.member_addresses(member);
+        let took_part = |a: &ActivityView| {
+            a.participants
+                .iter()
+                .any(|p| addresses.contains(&p.address))
+        };
+        let own = ReadScope::Own(member.id);
+
+        let listed = all_activities_scoped(store, tenant, own).await;
+        let expected: Vec<i64> = all_ids
+            .iter()
+            .copied()
+            .filter(|id| took_part(r.activities.iter().find(|a| a.id == *id).unwrap()))
+            .collect();
+        assert_eq!(
+            listed.iter().map(|a| a.id).collect::<Vec<_>>(),
+            expected,
+            "{}",
+            member.email
+        );
+        assert!(listed.iter().all(|a| !a.withheld));
+
+        let met: BTreeSet<&str> = r
+            .activities
+            .iter()
+            .filter(|a| took_part(a))
+            .flat_map(|a| a.participants.iter().map(|p| p.address.as_str()))
+            .filter(|address| r.is_contact(address))
+            .collect();
+        let contacts: Vec<String> = {
+            let mut all = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = store
+                    .contacts_page_scoped(
+                        tenant,
+                        &ContactFilter::default(),
+                        after.as_deref(),
+                        50,
+                        own,
+                    )
+                    .await
+                    .unwrap();
+                all.extend(page.contacts.into_iter().map(|c| c.address));
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break all,
+                }
+            }
+        };
+        assert_eq!(
+            contacts,
+            met.iter().map(|a| a.to_string()).collect::<Vec<_>>()
+        );
+        for contact in r.contacts.iter().take(40) {
+            let visible = store
+                .contact_scoped(tenant, &contact.address, own)
+                .await
+                .unwrap();
+            assert_eq!(
+                visible.is_some(),
+                met.contains(contact.address.as_str()),
+                "{}",
+                contact.address
+            );
+            let timeline = store
+                .timeline_page_scoped(
+                    tenant,
+                    &TimelineOf::Contact(contact.address.clone()),
+                    None,
+                    1000,
+                    own,
+                )
+                .await
+                .unwrap();
+            assert!(timeline.activities.iter().all(&took_part));
+        }
+        let companies: BTreeSet<String> = store
+            .companies_page_scoped(tenant, None, None, 1000, own)
+            .await
+            .unwrap()
+            .companies
+            .into_iter()
+            .map(|c| c.domain)
+            .collect();
+        let expected: BTreeSet<String> = met
+            .iter()
+            .filter_map(|a| r.company_of(a))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(companies, expected);
+        let relationships = store
+            .relationships_page_scoped(tenant, &RelationshipFilter::default(), None, 1000, own)
+            .await
+            .unwrap()
+            .relationships;
+        let mine: Vec<&RelationshipView> = r
+            .relationships
+            .iter()
+            .filter(|rel| rel.member == member.email)
+            .collect();
+        assert_eq!(relationships.iter().collect::<Vec<_>>(), mine);
+        let ranking = store
+            .ranked_companies_scoped(tenant, 0, 1000, own)
+            .await
+            .unwrap();
+        assert!(
+            ranking
+                .companies
+                .iter()
+                .all(|c| expected.contains(&c.domain))
+        );
+        assert!(
+            ranking
+                .companies
+                .iter()
+                .filter_map(|c| c.best.as_ref())
+                .all(|best| best.member == member.email)
+        );
+        let found = store
+            .search_members_scoped(tenant, "", 100, own)
+            .await
+            .unwrap();
+        assert_eq!(found.items, std::slice::from_ref(&member.email));
+
+        let organization =
+            all_activities_scoped(store, tenant, ReadScope::Organization(member.id)).await;
+        assert_eq!(
+            organization.iter().map(|a| a.id).collect::<Vec<_>>(),
+            all_ids
+        );
+        for activity in &organization {
+            let theirs = took_part(activity);
+            assert_eq!(activity.withheld, !theirs, "{}", activity.dedupe_key);
+            if !theirs {
+                assert_eq!(activity.subject, None);
+                assert!(activity.sightings.is_empty() && activity.captured_by.is_empty());
+                assert!(!activity.participants.is_empty(), "metadata is kept");
+            }
+        }
+    }
+    assert!(
+        all_activities_scoped(store, tenant, ReadScope::Nothing)
+            .await
+            .is_empty()
+    );
+    assert!(
+        store
+            .relationships_page_scoped(
+                tenant,
+                &RelationshipFilter::default(),
+                None,
+                10,
+                ReadScope::Nothing
+            )
+            .await
+            .unwrap()
+            .relationships
+            .is_empty()
+    );
 }

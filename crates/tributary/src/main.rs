@@ -11,7 +11,7 @@ use std::process::ExitCode;
 #[command(
     name = "tributary",
     version,
-    about = "Centralized email and calendar capture for CRMs",
+    about = "Centralized email capture for CRMs",
     long_about = "Tributary connects a whole organization's mailboxes once, as an administrator, \
                   and captures every enabled user's email as contact points for a CRM."
 )]
@@ -34,7 +34,7 @@ enum Command {
     Worker(commands::worker::WorkerArgs),
     /// Create or upgrade the database schema, then exit.
     Migrate(commands::migrate::MigrateArgs),
-    /// Headless setup: tenants, console users, API tokens.
+    /// Headless setup: tenants, console accounts (roles, disable, password reset), API tokens.
     Admin(commands::admin::AdminArgs),
     /// Run the local Google Workspace emulator with a synthetic organization.
     Emulate(commands::emulate::EmulateArgs),

@@ -11,8 +11,14 @@ use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::request::Parts;
 use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
 
-/// A JSON body (`Content-Type: application/json`).
+/// A JSON body (`Content-Type: application/json`) that is a JSON object: every request
+/// body of the API is one. Anything else (an array, a string, a number) is refused with
+/// 400 `not_an_object` before it is read into `T`, because serde reads an array into a
+/// struct field by field, so `[]` would be a struct of defaults (`PUT /policy []` reset
+/// the policy).
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
@@ -21,21 +27,38 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
         require_content_type(&request, &["application/json"])?;
         let bytes = read_body(request, state.config.max_body_bytes).await?;
-        serde_json::from_slice(&bytes)
-            .map(ApiJson)
-            .map_err(|error| {
-                if error.is_data() {
-                    ApiError::unprocessable(
-                        "invalid_body",
-                        format!("the JSON body does not fit: {error}"),
-                    )
-                } else {
-                    ApiError::bad_request(
-                        "malformed_json",
-                        format!("the body is not valid JSON: {error}"),
-                    )
-                }
-            })
+        let value: Value = serde_json::from_slice(&bytes).map_err(|error| {
+            ApiError::bad_request(
+                "malformed_json",
+                format!("the body is not valid JSON: {error}"),
+            )
+        })?;
+        if !value.is_object() {
+            return Err(ApiError::bad_request(
+                "not_an_object",
+                format!(
+                    "the body must be a JSON object (`{{…}}`), not {}",
+                    json_kind(&value)
+                ),
+            ));
+        }
+        serde_json::from_value(value).map(ApiJson).map_err(|error| {
+            ApiError::unprocessable(
+                "invalid_body",
+                format!("the JSON body does not fit: {error}"),
+            )
+        })
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 
@@ -147,4 +170,16 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiPath<T> {
             .map(|Path(value)| ApiPath(value))
             .map_err(|error| ApiError::not_found(error.body_text()))
     }
+}
+
+/// For an optional body field whose schema has no `null`: absent is `None`, and an
+/// explicit `null` is refused like any other value of the wrong type (serde alone would
+/// read it as absent, accepting what the OpenAPI document forbids). Use with
+/// `#[serde(default, deserialize_with = "not_null")]`.
+pub(crate) fn not_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }

@@ -9,8 +9,12 @@ use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tributary_core::LinkErrorStatus;
-use tributary_store::{LabelReconciliation, LinkId, LinkStatus, LinkView, TenantId};
+use std::collections::HashSet;
+use tributary_core::{Audience, FailureCause, FailureSite, HintProvider, LinkErrorStatus};
+use tributary_store::{
+    ConnectionKind, LabelReconciliation, LinkId, LinkStatus, LinkView, TenantId,
+};
+use tributary_sync::runtime::MAX_LINKS_PER_ACTION;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,7 +41,12 @@ pub async fn list(
             .store()
             .label_reconciliation(&caller.tenant, link.id)
             .await?;
-        links.push(link_json(&link, &counts));
+        let audience = if caller.is_admin() {
+            Audience::Admin
+        } else {
+            Audience::Member
+        };
+        links.push(link_json(&link, &counts, audience));
     }
     Ok(Json(json!({ "links": links })))
 }
@@ -61,7 +70,34 @@ fn error_status(status: LinkStatus) -> Option<LinkErrorStatus> {
     }
 }
 
-pub(crate) fn link_json(link: &LinkView, counts: &[LabelReconciliation]) -> Value {
+/// The cause of a link's failure, from the cause code and message it keeps; `None`
+/// for a link that is not in an error status.
+pub(crate) fn link_cause(link: &LinkView) -> Option<FailureCause> {
+    let status = error_status(link.status)?;
+    let provider = match link.provider {
+        ConnectionKind::Google => HintProvider::Google,
+        ConnectionKind::Microsoft => HintProvider::Microsoft,
+        ConnectionKind::Imap => HintProvider::Imap,
+    };
+    Some(FailureCause::classify(
+        provider,
+        FailureSite::Mailbox,
+        status,
+        link.status_reason.as_deref(),
+        link.provider_message.as_deref().unwrap_or(""),
+    ))
+}
+
+/// What the viewer can do about a link's failure: the admin's fix, or the member's part.
+pub(crate) fn link_hint(link: &LinkView, audience: Audience) -> Option<&'static str> {
+    link_cause(link).map(|cause| cause.hint(audience))
+}
+
+pub(crate) fn link_json(
+    link: &LinkView,
+    counts: &[LabelReconciliation],
+    audience: Audience,
+) -> Value {
     let labels: Vec<Value> = counts
         .iter()
         .map(|c| {
@@ -84,7 +120,8 @@ pub(crate) fn link_json(link: &LinkView, counts: &[LabelReconciliation]) -> Valu
         "mailbox": link.mailbox,
         "status": link.status.as_str(),
         "provider_message": link.provider_message,
-        "fix_hint": error_status(link.status).map(LinkErrorStatus::fix_hint),
+        "cause": link_cause(link),
+        "fix_hint": link_hint(link, audience),
         "last_success_ms": link.last_success_ms,
         "last_summary": link.last_summary,
         "next_attempt_ms": link.next_attempt_ms,
@@ -101,6 +138,29 @@ pub(crate) fn link_json(link: &LinkView, counts: &[LabelReconciliation]) -> Valu
 #[serde(deny_unknown_fields)]
 pub struct LinksRequest {
     links: Vec<i64>,
+}
+
+/// `ids` without repeats (a link named twice is acted on and counted once); a list
+/// longer than [`MAX_LINKS_PER_ACTION`], repeats included, is refused before anything
+/// is looked up.
+fn distinct_links(ids: &[i64]) -> Result<Vec<LinkId>, ApiError> {
+    if ids.len() > MAX_LINKS_PER_ACTION {
+        return Err(ApiError::bad_request(
+            "too_many_links",
+            format!(
+                "at most {MAX_LINKS_PER_ACTION} links per request, not {}: send them in batches",
+                ids.len()
+            ),
+        )
+        .with_field("links"));
+    }
+    let mut seen = HashSet::new();
+    Ok(ids
+        .iter()
+        .copied()
+        .filter(|id| seen.insert(*id))
+        .map(LinkId)
+        .collect())
 }
 
 #[derive(Clone, Copy)]
@@ -122,7 +182,7 @@ async fn act(
                 .with_field("links"),
         );
     }
-    let links: Vec<LinkId> = ids.iter().copied().map(LinkId).collect();
+    let links = distinct_links(ids)?;
     let runtime = &state.runtime;
     let tenant: &TenantId = &caller.tenant;
     let changed = match action {

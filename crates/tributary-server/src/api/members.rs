@@ -1,8 +1,12 @@
-//! Members: list, create, update (role, active), CSV import, and each member's extra
+//! Members: list, create, update (active), CSV import, and each member's extra
 //! labels and the labels its mailbox has to choose from (a member's token may read and
 //! set its own).
+//!
+//! A member is a captured mailbox's owner, not a sign-in: it has no role here. Roles
+//! belong to console accounts (`/api/v1/accounts`), the only thing that decides access;
+//! a request that sets a member's role is refused with 400 naming that route.
 
-use super::extract::{ApiJson, ApiPath, CsvBody};
+use super::extract::{ApiJson, ApiPath, CsvBody, not_null};
 use crate::AppState;
 use crate::auth::{AdminCaller, ApiCaller};
 use crate::error::ApiError;
@@ -14,23 +18,7 @@ use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use tributary_core::EmailAddress;
 use tributary_store::{AuditEvent, MemberId, MemberRole, MemberView};
-use tributary_sync::label_choices;
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum RoleName {
-    Admin,
-    Member,
-}
-
-impl From<RoleName> for MemberRole {
-    fn from(role: RoleName) -> Self {
-        match role {
-            RoleName::Admin => MemberRole::Admin,
-            RoleName::Member => MemberRole::Member,
-        }
-    }
-}
+use tributary_sync::{RuntimeError, label_choices};
 
 pub(crate) fn role_str(role: MemberRole) -> &'static str {
     match role {
@@ -44,9 +32,21 @@ fn member_json(member: &MemberView) -> Value {
         "id": member.id.0,
         "email": member.email,
         "aliases": member.aliases,
-        "role": role_str(member.role),
         "active": member.active,
     })
+}
+
+/// What a member role write answers: roles live on accounts.
+const NO_MEMBER_ROLE: &str = "members have no role: a role belongs to a console account and \
+     decides its access; change it with PATCH /api/v1/accounts/{id}";
+
+fn refuse_member_role(role: Option<&Value>) -> Result<(), ApiError> {
+    match role {
+        None => Ok(()),
+        Some(_) => {
+            Err(ApiError::bad_request("role_is_per_account", NO_MEMBER_ROLE).with_field("role"))
+        }
+    }
 }
 
 pub async fn list(
@@ -69,18 +69,29 @@ pub struct CreateRequest {
     email: String,
     #[serde(default)]
     aliases: Vec<String>,
-    #[serde(default = "default_role")]
-    role: RoleName,
+    /// Refused when present: see [`NO_MEMBER_ROLE`].
+    #[serde(default, deserialize_with = "not_null")]
+    role: Option<Value>,
 }
 
-fn default_role() -> RoleName {
-    RoleName::Member
-}
+/// Most aliases one member may be created with.
+pub(crate) const MAX_ALIASES: usize = 100;
 
+/// A typed address, checked by the one validator of typed addresses
+/// ([`EmailAddress::parse_mailbox`]: at most 254 characters).
 fn parse_address(raw: &str, field: &str) -> Result<String, String> {
-    EmailAddress::parse(raw.trim())
-        .map(|a| a.as_str().to_lowercase())
-        .map_err(|_| format!("{field}: `{raw}` is not an email address"))
+    EmailAddress::parse_mailbox(raw)
+        .map(|a| a.as_str().to_owned())
+        .map_err(|e| format!("{field}: `{}` is not an email address: {e}", shown(raw)))
+}
+
+/// At most the first 80 characters of what a client sent, for an error message.
+pub(crate) fn shown(raw: &str) -> String {
+    const SHOWN: usize = 80;
+    match raw.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{}…", &raw[..cut]),
+        None => raw.to_owned(),
+    }
 }
 
 /// Every address of the tenant's members, to the member owning it.
@@ -100,8 +111,19 @@ pub async fn create(
     AdminCaller(caller): AdminCaller,
     ApiJson(request): ApiJson<CreateRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    refuse_member_role(request.role.as_ref())?;
     let email = parse_address(&request.email, "email")
         .map_err(|m| ApiError::unprocessable("invalid_email", m).with_field("email"))?;
+    if request.aliases.len() > MAX_ALIASES {
+        return Err(ApiError::unprocessable(
+            "invalid_email",
+            format!(
+                "aliases: at most {MAX_ALIASES}, not {}",
+                request.aliases.len()
+            ),
+        )
+        .with_field("aliases"));
+    }
     let aliases = request
         .aliases
         .iter()
@@ -122,7 +144,7 @@ pub async fn create(
     }
     let alias_refs: Vec<&str> = aliases.iter().map(String::as_str).collect();
     let id = store
-        .add_member(&caller.tenant, &email, &alias_refs, request.role.into())
+        .add_member(&caller.tenant, &email, &alias_refs, MemberRole::Member)
         .await?;
     audit(
         &state,
@@ -182,7 +204,10 @@ async fn find_member(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRequest {
-    role: Option<RoleName>,
+    /// Refused when present: see [`NO_MEMBER_ROLE`].
+    #[serde(default, deserialize_with = "not_null")]
+    role: Option<Value>,
+    #[serde(default, deserialize_with = "not_null")]
     active: Option<bool>,
 }
 
@@ -192,15 +217,9 @@ pub async fn update(
     ApiPath(id): ApiPath<i64>,
     ApiJson(request): ApiJson<UpdateRequest>,
 ) -> Result<Json<Value>, ApiError> {
+    refuse_member_role(request.role.as_ref())?;
     let member = find_member(&state, &caller, MemberId(id)).await?;
     let store = state.store();
-    if let Some(role) = request.role.map(MemberRole::from)
-        && role != member.role
-    {
-        store
-            .set_member_role(&caller.tenant, member.id, role, &caller.actor)
-            .await?;
-    }
     if let Some(active) = request.active
         && active != member.active
     {
@@ -224,13 +243,13 @@ pub async fn update(
 #[derive(Debug)]
 struct ImportRow {
     email: String,
-    role: MemberRole,
     aliases: Vec<String>,
 }
 
-/// Imports members from CSV with the header `email,role,aliases`; aliases are
-/// separated by `;` or spaces, an empty role is `member`. Every row is checked before
-/// anything is written: one bad row changes nothing.
+/// Imports members from CSV with the header `email,aliases` (or the older
+/// `email,role,aliases` with the role column empty: members have no role); aliases are
+/// separated by `;` or spaces. Every row is checked before anything is written: one
+/// bad row changes nothing.
 pub async fn import(
     State(state): State<AppState>,
     AdminCaller(caller): AdminCaller,
@@ -264,7 +283,7 @@ pub async fn import(
         match by_email.get(row.email.as_str()) {
             None => {
                 store
-                    .add_member(&caller.tenant, &row.email, &aliases, row.role)
+                    .add_member(&caller.tenant, &row.email, &aliases, MemberRole::Member)
                     .await?;
                 created += 1;
             }
@@ -272,15 +291,8 @@ pub async fn import(
                 let new_alias = row.aliases.iter().any(|a| !existing.aliases.contains(a));
                 if new_alias {
                     store
-                        .add_member(&caller.tenant, &row.email, &aliases, row.role)
+                        .add_member(&caller.tenant, &row.email, &aliases, existing.role)
                         .await?;
-                }
-                if existing.role != row.role {
-                    store
-                        .set_member_role(&caller.tenant, existing.id, row.role, &caller.actor)
-                        .await?;
-                }
-                if new_alias || existing.role != row.role {
                     updated += 1;
                 } else {
                     unchanged += 1;
@@ -307,15 +319,17 @@ fn parse_csv(text: &str) -> Result<Vec<ImportRow>, String> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty());
     let Some((_, header)) = lines.next() else {
-        return Err("the CSV is empty: its first line must be `email,role,aliases`".to_owned());
+        return Err("the CSV is empty: its first line must be `email,aliases`".to_owned());
     };
     let header: Vec<String> = split_csv_line(header)?
         .iter()
         .map(|h| h.trim().to_lowercase())
         .collect();
-    if header != ["email", "role", "aliases"] {
+    // The older header had a role column; it is accepted while the column is empty.
+    let with_role = header == ["email", "role", "aliases"];
+    if !with_role && header != ["email", "aliases"] {
         return Err(format!(
-            "line 1: the header must be `email,role,aliases`, not `{}`",
+            "line 1: the header must be `email,aliases`, not `{}`",
             header.join(",")
         ));
     }
@@ -324,9 +338,11 @@ fn parse_csv(text: &str) -> Result<Vec<ImportRow>, String> {
     for (index, line) in lines {
         let number = index + 1;
         let fields = split_csv_line(line).map_err(|m| format!("line {number}: {m}"))?;
-        if fields.len() != 3 {
+        if fields.len() != header.len() {
             return Err(format!(
-                "line {number}: expected 3 fields (email,role,aliases), found {}",
+                "line {number}: expected {} fields ({}), found {}",
+                header.len(),
+                header.join(","),
                 fields.len()
             ));
         }
@@ -335,25 +351,15 @@ fn parse_csv(text: &str) -> Result<Vec<ImportRow>, String> {
         if !seen.insert(email.clone()) {
             return Err(format!("line {number}: {email} is listed twice"));
         }
-        let role = match fields[1].trim().to_lowercase().as_str() {
-            "" | "member" => MemberRole::Member,
-            "admin" => MemberRole::Admin,
-            other => {
-                return Err(format!(
-                    "line {number}: role `{other}` is neither admin nor member"
-                ));
-            }
-        };
-        let aliases = fields[2]
+        if with_role && !fields[1].trim().is_empty() {
+            return Err(format!("line {number}: {NO_MEMBER_ROLE}"));
+        }
+        let aliases = fields[header.len() - 1]
             .split([';', ' '])
             .filter(|a| !a.trim().is_empty())
             .map(|a| parse_address(a, "aliases").map_err(|m| format!("line {number}: {m}")))
             .collect::<Result<Vec<_>, _>>()?;
-        rows.push(ImportRow {
-            email,
-            role,
-            aliases,
-        });
+        rows.push(ImportRow { email, aliases });
     }
     Ok(rows)
 }
@@ -437,9 +443,15 @@ pub async fn set_labels(
 ) -> Result<Json<Value>, ApiError> {
     let member = label_access(&state, &caller, id).await?;
     state
-        .store()
-        .set_member_labels(&caller.tenant, member.id, &request.labels, &caller.actor)
-        .await?;
+        .runtime
+        .save_member_labels(&caller.tenant, member.id, &request.labels, &caller.actor)
+        .await
+        .map_err(|error| match error {
+            RuntimeError::Labels(refused) => {
+                ApiError::unprocessable("invalid_label", refused.to_string()).with_field("labels")
+            }
+            other => ApiError::from(other),
+        })?;
     Ok(Json(labels_json(&state, &caller, &member).await?))
 }
 
@@ -480,26 +492,33 @@ mod tests {
     #[test]
     fn csv_rows_parse_with_quotes_and_aliases() {
         let rows = parse_csv(
-            "email,role,aliases\nAda@Acme.test,admin,\"a@acme.test; ada@acme.test\"\nbo@acme.test,,\n",
+            "email,aliases\nAda@Acme.test,\"a@acme.test; ada@acme.test\"\nbo@acme.test,\n",
         )
         .unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].email, "ada@acme.test");
-        assert_eq!(rows[0].role, MemberRole::Admin);
         assert_eq!(rows[0].aliases, ["a@acme.test", "ada@acme.test"]);
-        assert_eq!(rows[1].role, MemberRole::Member);
         assert!(rows[1].aliases.is_empty());
+        // The older header, its role column empty.
+        let older = parse_csv("email,role,aliases\nbo@acme.test,,b@acme.test\n").unwrap();
+        assert_eq!(older[0].aliases, ["b@acme.test"]);
+    }
+
+    #[test]
+    fn a_member_role_in_csv_is_refused_naming_accounts() {
+        let refused = parse_csv("email,role,aliases\nx@acme.test,admin,\n").unwrap_err();
+        assert!(
+            refused.contains("line 2") && refused.contains("/api/v1/accounts"),
+            "{refused}"
+        );
     }
 
     #[test]
     fn csv_errors_name_the_line() {
         let wrong_header = parse_csv("mail,role\nx@acme.test,member").unwrap_err();
         assert!(wrong_header.starts_with("line 1:"), "{wrong_header}");
-        let bad_role = parse_csv("email,role,aliases\nx@acme.test,owner,\n").unwrap_err();
-        assert!(
-            bad_role.contains("line 2") && bad_role.contains("owner"),
-            "{bad_role}"
-        );
+        let short = parse_csv("email,aliases\nx@acme.test\n").unwrap_err();
+        assert!(short.contains("line 2"), "{short}");
         let bad_email =
             parse_csv("email,role,aliases\nx@acme.test,,\nnot-an-address,,\n").unwrap_err();
         assert!(bad_email.contains("line 3"), "{bad_email}");

@@ -7,12 +7,13 @@
 //! The routes are listed once, in [`routes`], which builds the router and tells the
 //! OpenAPI test what must be documented.
 
+pub(crate) mod accounts;
 mod extract;
-mod links;
-mod members;
-mod reads;
+pub(crate) mod links;
+pub(crate) mod members;
+pub(crate) mod reads;
 mod setup;
-mod tokens;
+pub(crate) mod tokens;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -89,14 +90,34 @@ fn build() -> Routes {
         .add(Method::GET, "/tokens", tokens::list)
         .add(Method::POST, "/tokens", tokens::create)
         .add(Method::DELETE, "/tokens/{id}", tokens::revoke)
+        .add(Method::GET, "/accounts", accounts::list)
+        .add(Method::POST, "/accounts", accounts::create)
+        .add(Method::PATCH, "/accounts/{id}", accounts::update)
+        .add(Method::DELETE, "/accounts/{id}", accounts::remove)
+        .add(
+            Method::POST,
+            "/accounts/{id}/password-reset",
+            accounts::reset_password,
+        )
 }
 
 /// The API's router; unknown paths and methods answer in the API's JSON error shape.
+/// Every answer, errors included, carries `Cache-Control: no-store`: they hold tenant
+/// data (and once a token's secret) that no cache may keep.
 pub fn router() -> Router<AppState> {
     build()
         .router
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_method)
+        .layer(axum::middleware::map_response(no_store))
+}
+
+async fn no_store(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 async fn unknown_route() -> ApiError {
@@ -120,6 +141,15 @@ pub fn routes() -> Vec<ApiRoute> {
 pub(crate) const DEFAULT_PAGE: usize = 100;
 pub(crate) const MAX_PAGE: usize = 1000;
 
-pub(crate) fn page_size(asked: Option<usize>) -> usize {
-    asked.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE)
+/// The page size asked for, or the default; outside 1..=[`MAX_PAGE`] it is refused
+/// (400 `invalid_query`) rather than quietly changed, as the OpenAPI document says.
+pub(crate) fn page_size(asked: Option<usize>) -> Result<usize, ApiError> {
+    match asked {
+        None => Ok(DEFAULT_PAGE),
+        Some(limit) if (1..=MAX_PAGE).contains(&limit) => Ok(limit),
+        Some(limit) => Err(ApiError::bad_request(
+            "invalid_query",
+            format!("limit must be between 1 and {MAX_PAGE}, not {limit}"),
+        )),
+    }
 }

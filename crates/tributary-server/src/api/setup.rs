@@ -10,7 +10,8 @@ use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tributary_core::PolicySettings;
-use tributary_store::MemberRole;
+use tributary_sync::RuntimeError;
+use tributary_sync::runtime::KeyReplacement;
 
 /// The key file as uploaded: its JSON text, or the JSON object itself.
 #[derive(Debug, Deserialize)]
@@ -18,6 +19,10 @@ use tributary_store::MemberRole;
 pub struct ConnectRequest {
     key_file: Value,
     admin_email: String,
+    /// Replace a stored key even when the new one fails the connection test (the stored
+    /// one is already dead). Without it a failing key is refused and the stored one kept.
+    #[serde(default)]
+    replace_anyway: bool,
 }
 
 pub async fn connection(
@@ -50,11 +55,44 @@ pub async fn connect(
             .with_field("key_file"));
         }
     };
+    let replacement = if request.replace_anyway {
+        KeyReplacement::Anyway
+    } else {
+        KeyReplacement::IfItWorks
+    };
     let setup = state
         .runtime
-        .connect_google(&caller.tenant, &key, &request.admin_email, &caller.actor)
-        .await?;
+        .upload_google_key(
+            &caller.tenant,
+            &key,
+            &request.admin_email,
+            &caller.actor,
+            replacement,
+        )
+        .await
+        .map_err(connect_error)?;
     Ok(Json(json!(setup)))
+}
+
+/// The upload's own refusals; the rest as every handler answers them.
+fn connect_error(error: RuntimeError) -> ApiError {
+    match error {
+        RuntimeError::AdminDomain { .. } => {
+            ApiError::unprocessable("invalid_admin_email", error.to_string())
+                .with_field("admin_email")
+        }
+        RuntimeError::KeyNotReplaced { ref check } => {
+            let provider = check.status.map(|status| (status, check.message.clone()));
+            let message = format!(
+                "{error}. Send \"replace_anyway\": true to replace the working key anyway."
+            );
+            ApiError {
+                provider,
+                ..ApiError::conflict("key_test_failed", message).with_field("key_file")
+            }
+        }
+        other => other.into(),
+    }
 }
 
 pub async fn test_connection(
@@ -105,14 +143,7 @@ pub async fn set_capture(
 }
 
 async fn notify_admins(state: &AppState, caller: &ApiCaller) -> Result<Value, ApiError> {
-    let recipients: Vec<String> = state
-        .store()
-        .users(&caller.tenant)
-        .await?
-        .into_iter()
-        .filter(|u| u.role == MemberRole::Admin)
-        .map(|u| u.email)
-        .collect();
+    let recipients = state.store().active_admin_emails(&caller.tenant).await?;
     let notice = notify::CaptureNotice {
         tenant: caller.tenant.as_str(),
         enabled_by: &caller.user.email,

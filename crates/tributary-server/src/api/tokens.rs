@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tributary_core::EmailAddress;
 use tributary_store::{ApiTokenId, ApiTokenView};
 
 fn token_json(token: &ApiTokenView) -> Value {
@@ -47,16 +48,37 @@ pub struct CreateRequest {
     user: Option<String>,
 }
 
+/// Longest token name: a label for people, shown in lists and the audit log.
+pub(crate) const MAX_TOKEN_NAME_LEN: usize = 100;
+
+/// A token name within [`MAX_TOKEN_NAME_LEN`] and without control characters (it is
+/// shown in pages and logs).
+fn check_name(name: &str) -> Result<(), ApiError> {
+    let refuse = |message: String| {
+        Err(ApiError::unprocessable("invalid_token_name", message).with_field("name"))
+    };
+    if name.trim().chars().count() > MAX_TOKEN_NAME_LEN {
+        return refuse(format!(
+            "the name is longer than {MAX_TOKEN_NAME_LEN} characters"
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return refuse("the name holds a control character (a line break, a tab…)".to_owned());
+    }
+    Ok(())
+}
+
 pub async fn create(
     State(state): State<AppState>,
     AdminCaller(caller): AdminCaller,
     ApiJson(request): ApiJson<CreateRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    check_name(&request.name)?;
     let user = match &request.user {
         None => caller.user.clone(),
         Some(email) => state
             .store()
-            .user_by_email(&caller.tenant, email)
+            .user_by_email(&caller.tenant, &checked_address(email)?)
             .await?
             .ok_or_else(|| {
                 ApiError::new(
@@ -75,6 +97,20 @@ pub async fn create(
     body["role"] = json!(role_str(user.role));
     body["secret"] = json!(created.secret);
     Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// An account's address as typed, checked like every typed address.
+fn checked_address(email: &str) -> Result<String, ApiError> {
+    EmailAddress::parse_mailbox(email)
+        .map(|a| a.as_str().to_owned())
+        .map_err(|e| {
+            let shown = super::members::shown(email);
+            ApiError::unprocessable(
+                "invalid_email",
+                format!("user: `{shown}` is not an email address: {e}"),
+            )
+            .with_field("user")
+        })
 }
 
 pub async fn revoke(

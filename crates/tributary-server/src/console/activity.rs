@@ -2,22 +2,34 @@
 //! best, a company's and a contact's timeline of contact points, a member's page, and
 //! search by address, name or domain.
 //!
+//! An administrator sees the whole tenant. A member sees what the tenant's policy lets
+//! members see (`member_visibility`, see [`tributary_store::ReadScope`]): by default the
+//! activities they took part in, the contacts and companies met there, and their own
+//! relationships; anything else answers "not found", never "forbidden", so a member
+//! learns nothing of what exists outside their view. Scores are shown with a legend and
+//! a link to the page explaining them (`/help/relationship-score`).
+//!
 //! The store has no display names, so "name" search matches an address's local part
 //! (`jane` finds `jane.doe@…`). Each view asks the store for what it shows and no more:
 //! the ranking a page of companies at a time (`?page=`), timelines newest first a page
 //! at a time (`?before=`, an opaque cursor), searches the first matches and a count.
 
 use super::error::PageError;
+use super::help;
 use super::layout::{self, Section, date, empty, link, plural, status_badge, time};
-use super::session::{Admin, Viewer};
+use super::session::Viewer;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
-use axum::response::Html;
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use maud::{Markup, html};
 use serde::Deserialize;
-use tributary_store::{MemberStrength, ParticipantView, TimelineCursor, TimelineOf, TimelinePage};
+use tributary_core::settings::MemberVisibility;
+use tributary_store::{
+    ActivityView, MemberStrength, ParticipantView, ReadScope, TimelineCursor, TimelineOf,
+    TimelinePage,
+};
 
 /// Timeline entries shown on one page.
 const TIMELINE_LIMIT: usize = 200;
@@ -32,6 +44,66 @@ const RELATIONSHIPS_SHOWN: usize = 25;
 /// Matches listed per kind in a search.
 const SEARCH_SHOWN: usize = 100;
 
+/// What the signed-in viewer may see of the activity views.
+#[derive(Debug, Clone)]
+struct Access {
+    scope: ReadScope,
+    /// The primary address of the member the viewer is (by primary address or alias).
+    own: Option<String>,
+}
+
+impl Access {
+    /// Whether the viewer may open the page of the member with primary address `email`:
+    /// an admin any, a member their own.
+    fn may_open_member(&self, email: &str) -> bool {
+        self.scope == ReadScope::Tenant || self.own.as_deref() == Some(email)
+    }
+
+    /// A member's address, as a link to their page when the viewer may open it.
+    fn member(&self, email: &str) -> Markup {
+        if self.may_open_member(email) {
+            html! { a href=(link("members", email)) { (email) } }
+        } else {
+            html! { (email) }
+        }
+    }
+}
+
+/// An admin sees the tenant; a member what the policy's `member_visibility` says, and
+/// nothing when no member of the tenant has their address.
+async fn access(state: &AppState, viewer: &Viewer) -> Result<Access, PageError> {
+    let own = state
+        .store()
+        .member_by_address(&viewer.tenant, &viewer.email)
+        .await?;
+    let own_email = own.as_ref().map(|m| m.email.clone());
+    if viewer.is_admin() {
+        return Ok(Access {
+            scope: ReadScope::Tenant,
+            own: own_email,
+        });
+    }
+    let Some(member) = own else {
+        return Ok(Access {
+            scope: ReadScope::Nothing,
+            own: None,
+        });
+    };
+    let scope = match state
+        .runtime
+        .policy(&viewer.tenant)
+        .await?
+        .member_visibility
+    {
+        MemberVisibility::Own => ReadScope::Own(member.id),
+        MemberVisibility::Organization => ReadScope::Organization(member.id),
+    };
+    Ok(Access {
+        scope,
+        own: own_email,
+    })
+}
+
 #[derive(Debug, Deserialize)]
 pub struct RankingQuery {
     /// 1-based.
@@ -40,14 +112,15 @@ pub struct RankingQuery {
 
 pub async fn companies(
     State(state): State<AppState>,
-    Admin(viewer): Admin,
+    viewer: Viewer,
     Query(query): Query<RankingQuery>,
 ) -> Result<Html<String>, PageError> {
+    let access = access(&state, &viewer).await?;
     let page = query.page.unwrap_or(1).max(1);
     let offset = (page - 1).saturating_mul(RANKING_PAGE);
     let ranking = state
         .store()
-        .ranked_companies(&viewer.tenant, offset, RANKING_PAGE)
+        .ranked_companies_scoped(&viewer.tenant, offset, RANKING_PAGE, access.scope)
         .await?;
     let ranked = &ranking.companies;
     let body = html! {
@@ -57,10 +130,11 @@ pub async fn companies(
             } @else if ranked.is_empty() {
                 (empty("No more companies."))
             } @else {
+                p.muted { "Ranked by activities (most first). " (help::score_legend()) }
                 table.data #companies {
                     thead { tr {
                         th.num { "#" } th { "Company" } th.num { "Activities" } th.num { "Contacts" }
-                        th { "Last contact" } th { "Knows them best" }
+                        th { "Last contact" } th { "Knows them best (score)" }
                     } }
                     tbody {
                         @for (rank, company) in ranked.iter().enumerate() {
@@ -72,7 +146,8 @@ pub async fn companies(
                                 td.nowrap { @match company.last_ms { Some(ms) => (date(ms)), None => span.muted { "—" } } }
                                 td {
                                     @if let Some(best) = &company.best {
-                                        a href=(link("members", &best.member)) { (best.member) }
+                                        (access.member(&best.member))
+                                        " " span.score title="relationship score" { (score(best.score)) }
                                         span.muted { " · " (plural(best.total, "message", "messages")) }
                                     } @else { span.muted { "—" } }
                                 }
@@ -138,30 +213,33 @@ fn decode_timeline_cursor(text: &str) -> Result<TimelineCursor, PageError> {
 async fn load_timeline(
     state: &AppState,
     viewer: &Viewer,
+    access: &Access,
     of: TimelineOf,
     query: &TimelineQuery,
 ) -> Result<TimelinePage, PageError> {
     Ok(state
         .store()
-        .timeline_page(
+        .timeline_page_scoped(
             &viewer.tenant,
             &of,
             query.cursor()?.as_ref(),
             TIMELINE_LIMIT,
+            access.scope,
         )
         .await?)
 }
 
 pub async fn company(
     State(state): State<AppState>,
-    Admin(viewer): Admin,
+    viewer: Viewer,
     Path(domain): Path<String>,
     Query(query): Query<TimelineQuery>,
 ) -> Result<Html<String>, PageError> {
+    let access = access(&state, &viewer).await?;
     let domain = domain.to_lowercase();
     let store = state.store();
     let contacts = store
-        .company_contacts(&viewer.tenant, &domain, CONTACTS_SHOWN)
+        .company_contacts_scoped(&viewer.tenant, &domain, CONTACTS_SHOWN, access.scope)
         .await?;
     if contacts.total == 0 {
         return Err(PageError::NotFound(format!(
@@ -169,16 +247,22 @@ pub async fn company(
         )));
     }
     let best = store
-        .company_strengths(&viewer.tenant, &domain, STRENGTHS_SHOWN)
+        .company_strengths_scoped(&viewer.tenant, &domain, STRENGTHS_SHOWN, access.scope)
         .await?;
-    let timeline =
-        load_timeline(&state, &viewer, TimelineOf::Company(domain.clone()), &query).await?;
+    let timeline = load_timeline(
+        &state,
+        &viewer,
+        &access,
+        TimelineOf::Company(domain.clone()),
+        &query,
+    )
+    .await?;
     let here = link("companies", &domain);
     let body = html! {
         div.columns {
             section.card {
                 h2 { "Who knows them best" }
-                (strengths(&best))
+                (strengths(&access, &best))
             }
             section.card {
                 h2 { "Contacts (" (contacts.total) ")" }
@@ -192,7 +276,7 @@ pub async fn company(
         }
         section.card {
             h2 { "Timeline" }
-            (timeline_list(&timeline, &here, query.before.is_some()))
+            (timeline_list(&access, &timeline, &here, query.before.is_some()))
         }
     };
     let title = format!("Company · {domain}");
@@ -201,23 +285,28 @@ pub async fn company(
 
 pub async fn contact(
     State(state): State<AppState>,
-    Admin(viewer): Admin,
+    viewer: Viewer,
     Path(address): Path<String>,
     Query(query): Query<TimelineQuery>,
 ) -> Result<Html<String>, PageError> {
+    let access = access(&state, &viewer).await?;
     let address = address.to_lowercase();
     let store = state.store();
-    let Some(contact) = store.contact(&viewer.tenant, &address).await? else {
+    let Some(contact) = store
+        .contact_scoped(&viewer.tenant, &address, access.scope)
+        .await?
+    else {
         return Err(PageError::NotFound(format!(
             "no contact `{address}` in this organization"
         )));
     };
     let best = store
-        .contact_strengths(&viewer.tenant, &address, STRENGTHS_SHOWN)
+        .contact_strengths_scoped(&viewer.tenant, &address, STRENGTHS_SHOWN, access.scope)
         .await?;
     let timeline = load_timeline(
         &state,
         &viewer,
+        &access,
         TimelineOf::Contact(address.clone()),
         &query,
     )
@@ -233,11 +322,11 @@ pub async fn contact(
                 }
             }
             h2 { "Who knows them" }
-            (strengths(&best))
+            (strengths(&access, &best))
         }
         section.card {
             h2 { "Timeline" }
-            (timeline_list(&timeline, &here, query.before.is_some()))
+            (timeline_list(&access, &timeline, &here, query.before.is_some()))
         }
     };
     let title = format!("Contact · {address}");
@@ -246,28 +335,44 @@ pub async fn contact(
 
 pub async fn member(
     State(state): State<AppState>,
-    Admin(viewer): Admin,
+    viewer: Viewer,
     Path(email): Path<String>,
     Query(query): Query<TimelineQuery>,
-) -> Result<Html<String>, PageError> {
+) -> Result<Response, PageError> {
+    let access = access(&state, &viewer).await?;
     let email = email.to_lowercase();
     let store = state.store();
-    // The page is a member's by primary address; an alias finds the member but not it.
+    // A member other than the viewer's own is "not found" for a member, as one that
+    // does not exist.
     let Some(member) = store
         .member_by_address(&viewer.tenant, &email)
         .await?
-        .filter(|m| m.email == email)
+        .filter(|m| access.may_open_member(&m.email))
     else {
         return Err(PageError::NotFound(format!(
             "no member `{email}` in this organization"
         )));
     };
+    // The page is a member's by primary address: an alias (as timelines show it) leads
+    // there.
+    if member.email != email {
+        return Ok(Redirect::to(&link("members", &member.email)).into_response());
+    }
     let links = store.links_of_member(&viewer.tenant, member.id).await?;
     let labels = store.member_labels(&viewer.tenant, member.id).await?;
+    // Only a console account has a role that decides access; a member record has none.
+    let account = store.user_by_email(&viewer.tenant, &member.email).await?;
     let contacts = store
         .member_relationships(&viewer.tenant, member.id, RELATIONSHIPS_SHOWN)
         .await?;
-    let timeline = load_timeline(&state, &viewer, TimelineOf::Member(member.id), &query).await?;
+    let timeline = load_timeline(
+        &state,
+        &viewer,
+        &access,
+        TimelineOf::Member(member.id),
+        &query,
+    )
+    .await?;
     let here = link("members", &member.email);
     let body = html! {
         div.columns.wide-right {
@@ -279,7 +384,13 @@ pub async fn member(
                     p.muted { "Last sync " (time(link.last_success_ms)) }
                 }
                 p {
-                    "Role " strong { (if member.role == tributary_store::MemberRole::Admin { "admin" } else { "member" }) }
+                    @match &account {
+                        Some(account) => {
+                            "Console account: " strong { (if account.role == tributary_store::MemberRole::Admin { "admin" } else { "member" }) }
+                            @if !account.active { " (disabled)" }
+                        }
+                        None => { span.muted { "No console account" } }
+                    }
                     @if !member.active { " · " span.badge.status-unlinked { "inactive" } }
                 }
                 @if !member.aliases.is_empty() { p.muted { "Also: " (member.aliases.join(", ")) } }
@@ -288,6 +399,7 @@ pub async fn member(
             section.card {
                 h2 { "Strongest relationships" }
                 @if contacts.is_empty() { (empty("No relationships yet.")) } @else {
+                    p.muted { "Strongest first. " (help::score_legend()) }
                     table.data {
                         thead { tr { th { "Contact" } th.num { "Sent" } th.num { "Received" } th { "Last" } th.num { "Score" } } }
                         tbody {
@@ -296,7 +408,7 @@ pub async fn member(
                                     td { a href=(link("contacts", &r.contact)) { (r.contact) } }
                                     td.num { (r.sent) } td.num { (r.received) }
                                     td.nowrap { (date(r.last_ms)) }
-                                    td.num { (format!("{:.1}", r.score_at_last)) }
+                                    td.num { (score(r.score_at_last)) }
                                 }
                             }
                         }
@@ -306,11 +418,16 @@ pub async fn member(
         }
         section.card {
             h2 { "Timeline" }
-            (timeline_list(&timeline, &here, query.before.is_some()))
+            (timeline_list(&access, &timeline, &here, query.before.is_some()))
         }
     };
     let title = format!("Member · {}", member.email);
-    Ok(layout::page(&viewer, Section::Users, &title, &[], body))
+    let section = if viewer.is_admin() {
+        Section::Users
+    } else {
+        Section::Relationships
+    };
+    Ok(layout::page(&viewer, section, &title, &[], body).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -321,9 +438,11 @@ pub struct SearchQuery {
 
 pub async fn search(
     State(state): State<AppState>,
-    Admin(viewer): Admin,
+    viewer: Viewer,
     Query(query): Query<SearchQuery>,
 ) -> Result<Html<String>, PageError> {
+    let access = access(&state, &viewer).await?;
+    let scope = access.scope;
     let needle = query.q.trim().to_lowercase();
     let store = state.store();
     let tenant = &viewer.tenant;
@@ -332,10 +451,14 @@ pub async fn search(
     } else {
         Some((
             store
-                .search_companies(tenant, &needle, SEARCH_SHOWN)
+                .search_companies_scoped(tenant, &needle, SEARCH_SHOWN, scope)
                 .await?,
-            store.search_contacts(tenant, &needle, SEARCH_SHOWN).await?,
-            store.search_members(tenant, &needle, SEARCH_SHOWN).await?,
+            store
+                .search_contacts_scoped(tenant, &needle, SEARCH_SHOWN, scope)
+                .await?,
+            store
+                .search_members_scoped(tenant, &needle, SEARCH_SHOWN, scope)
+                .await?,
         ))
     };
     let body = html! {
@@ -384,19 +507,59 @@ fn more_note(total: i64, shown: usize) -> Markup {
     }
 }
 
-fn strengths(ranked: &[MemberStrength]) -> Markup {
+/// A relationship score as shown: one decimal.
+fn score(value: f64) -> String {
+    format!("{value:.1}")
+}
+
+/// Who knows a company or contact, strongest first, each with the score it is ranked by.
+fn strengths(access: &Access, ranked: &[MemberStrength]) -> Markup {
     if ranked.is_empty() {
-        return empty("Nobody in the organization has corresponded with them yet.");
+        return empty(if access.scope == ReadScope::Tenant {
+            "Nobody in the organization has corresponded with them yet."
+        } else {
+            "You have not corresponded with them yet."
+        });
     }
     html! {
+        p.muted { "Strongest first. " (help::score_legend()) }
         ol.strengths {
             @for s in ranked {
                 li {
-                    a href=(link("members", &s.member)) { (s.member) }
+                    (access.member(&s.member))
+                    " " span.score title="relationship score" { "score " (score(s.score)) }
                     span.muted { " · " (plural(s.total, "message", "messages")) ", last " (date(s.last_ms)) }
                 }
             }
         }
+    }
+}
+
+/// The mailboxes that hold a copy of the activity and the provider each was captured
+/// from; nothing when they are withheld from the viewer.
+fn captured_by(activity: &ActivityView) -> Markup {
+    html! {
+        @if activity.withheld {
+            div.captured.muted { "Someone else's contact point: subject and mailboxes are not shown to you." }
+        } @else if !activity.captured_by.is_empty() {
+            div.captured.muted {
+                "Captured from "
+                @for (i, c) in activity.captured_by.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    span.mailbox { (c.mailbox) } " (" (provider_name(&c.provider)) ")"
+                }
+            }
+        }
+    }
+}
+
+/// A link's provider as people name it.
+fn provider_name(provider: &str) -> &str {
+    match provider {
+        "google" => "Google",
+        "microsoft" => "Microsoft",
+        "imap" => "IMAP",
+        other => other,
     }
 }
 
@@ -417,7 +580,7 @@ fn in_header_order(participants: &[ParticipantView]) -> Vec<&ParticipantView> {
     ordered
 }
 
-fn timeline_list(timeline: &TimelinePage, here: &str, paged: bool) -> Markup {
+fn timeline_list(access: &Access, timeline: &TimelinePage, here: &str, paged: bool) -> Markup {
     html! {
         @if timeline.activities.is_empty() {
             (empty(if paged { "No older contact points." } else { "No contact points captured yet." }))
@@ -431,6 +594,7 @@ fn timeline_list(timeline: &TimelinePage, here: &str, paged: bool) -> Markup {
                             " "
                             @match &activity.subject {
                                 Some(subject) if !subject.is_empty() => strong { (subject) },
+                                _ if activity.withheld => span.muted { "(subject not shown)" },
                                 _ => span.muted { "(subject not kept)" },
                             }
                             div.people {
@@ -439,14 +603,15 @@ fn timeline_list(timeline: &TimelinePage, here: &str, paged: bool) -> Markup {
                                         span.role { (p.role) }
                                         @if p.kind == "external" && timeline.contacts.contains(&p.address) {
                                             a href=(link("contacts", &p.address)) { (p.address) }
-                                        } @else if p.kind == "member" {
-                                            a href=(link("members", &p.address)) { (p.address) }
+                                        } @else if let Some(member) = p.member.as_deref().filter(|m| access.may_open_member(m)) {
+                                            a href=(link("members", member)) { (p.address) }
                                         } @else {
                                             (p.address)
                                         }
                                     }
                                 }
                             }
+                            (captured_by(activity))
                         }
                     }
                 }
@@ -474,6 +639,7 @@ mod tests {
             address: address.to_owned(),
             role: role.to_owned(),
             kind: "external".to_owned(),
+            member: None,
         };
         let stored = [
             person("a@x.example", "cc"),

@@ -16,6 +16,10 @@ pub enum PageError {
     Csrf,
     #[error("{0}")]
     NotFound(String),
+    #[error(
+        "this address only takes a form's answer: open the page from the console and use its buttons"
+    )]
+    MethodNotAllowed,
     #[error("{0}")]
     BadRequest(String),
     #[error("the request body is larger than {0} bytes")]
@@ -31,6 +35,7 @@ impl PageError {
         match self {
             PageError::AdminOnly | PageError::Csrf => StatusCode::FORBIDDEN,
             PageError::NotFound(_) => StatusCode::NOT_FOUND,
+            PageError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PageError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             PageError::Store(_) | PageError::Runtime(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -53,11 +58,23 @@ impl PageError {
     }
 }
 
+/// The console's answer to an address it does not have.
+pub async fn not_found() -> PageError {
+    PageError::NotFound("there is no page at this address".to_owned())
+}
+
+/// The console's answer to a method an address does not take (opening a form's target,
+/// such as `/users/rebuild`, in the address bar).
+pub async fn method_not_allowed() -> PageError {
+    PageError::MethodNotAllowed
+}
+
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let status = self.status();
         if status.is_server_error() {
-            tracing::error!(error = %self, "console page failed");
+            // Debug-formatted: user text in the error cannot start a log line of its own.
+            tracing::error!(error = ?self.to_string(), "console page failed");
         }
         let page = layout::bare(
             status.canonical_reason().unwrap_or("Error"),
@@ -65,7 +82,7 @@ impl IntoResponse for PageError {
                 div.card.narrow {
                     h1 { (status.as_u16()) " · " (status.canonical_reason().unwrap_or("Error")) }
                     p { (self.public_message()) }
-                    p { a href="/" { "Back to the console" } }
+                    p { a #back href="/" { "Back to the console" } }
                 }
             },
         );

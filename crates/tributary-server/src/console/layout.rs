@@ -14,7 +14,10 @@ pub enum Section {
     Policy,
     Companies,
     Audit,
+    Accounts,
     Me,
+    /// A member's own page (relationships and timeline), as members reach it.
+    Relationships,
 }
 
 /// A message at the top of a page after an action.
@@ -132,25 +135,34 @@ pub fn page(
 }
 
 fn navigation(viewer: &Viewer, current: Section) -> Markup {
-    let entries: &[(Section, &str, &str)] = if viewer.is_admin() {
-        &[
-            (Section::Setup, "/setup", "Google setup"),
-            (Section::Users, "/users", "Users"),
-            (Section::Policy, "/policy", "Policy"),
-            (Section::Companies, "/companies", "Companies"),
-            (Section::Audit, "/audit", "Audit log"),
+    let entries: Vec<(Section, String, &str)> = if viewer.is_admin() {
+        vec![
+            (Section::Setup, "/setup".into(), "Google setup"),
+            (Section::Users, "/users".into(), "Users"),
+            (Section::Policy, "/policy".into(), "Policy"),
+            (Section::Companies, "/companies".into(), "Companies"),
+            (Section::Audit, "/audit".into(), "Audit log"),
+            (Section::Accounts, "/accounts".into(), "Accounts"),
         ]
     } else {
-        &[(Section::Me, "/me", "My mailbox")]
+        // A member's own CRM: their relationships (their page, reached by the address
+        // they sign in with), the companies they know, and search over those.
+        vec![
+            (Section::Me, "/me".into(), "My mailbox"),
+            (
+                Section::Relationships,
+                link("members", &viewer.email),
+                "My relationships",
+            ),
+            (Section::Companies, "/companies".into(), "Companies"),
+        ]
     };
     html! {
-        @for (section, href, label) in entries {
+        @for (section, href, label) in &entries {
             a href=(href) class=[(*section == current).then_some("current")] { (label) }
         }
-        @if viewer.is_admin() {
-            form.search method="get" action="/search" {
-                input type="search" name="q" placeholder="Search…" title="Search by address, name or domain" aria-label="Search";
-            }
+        form.search method="get" action="/search" {
+            input type="search" name="q" placeholder="Search…" title="Search by address, name or domain" aria-label="Search";
         }
     }
 }

@@ -5,31 +5,47 @@
 //! through the runtime), shown by name, minus those the policy syncs for everyone, plus
 //! chosen ones the mailbox no longer has; which Gmail labels are never offered, and why,
 //! is in `tributary_sync::MailboxLabel::pickable`. When Google refuses the listing, the
-//! page says why and what to do, and the chosen labels and the free-text field still
-//! work.
+//! page says why and what to do, and the chosen labels can still be kept or dropped.
+//! Saving checks every newly chosen label against the mailbox (see
+//! `Runtime::save_member_labels`): an unknown one is refused with the labels that exist,
+//! and while the mailbox cannot be listed only Gmail's universal system labels can be
+//! added.
 
 use super::error::PageError;
+use super::flash::{self, Outcome};
 use super::forms::SignedForm;
 use super::layout::{self, Notice, Section, csrf_field, empty, status_badge, time};
 use super::session::Viewer;
 use crate::AppState;
-use axum::extract::State;
-use axum::response::Html;
+use crate::api::links::link_hint;
+use axum::extract::{Query, State};
+use axum::response::{Html, Response};
 use maud::{Markup, html};
-use tributary_store::{LinkView, MemberView, TenantId};
+use tributary_core::{Audience, FailureCause, FailureSite, HintProvider};
+use tributary_store::{LinkView, MemberView, StoreError};
 use tributary_sync::{LabelChoice, MailboxLabelKind, RuntimeError, label_choices};
+
+/// The page's query: only the outcome of the form posted just before.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct PageQuery {
+    #[serde(default)]
+    flash: Option<String>,
+}
 
 pub async fn page(
     State(state): State<AppState>,
     viewer: Viewer,
+    Query(query): Query<PageQuery>,
 ) -> Result<Html<String>, PageError> {
-    render(&state, &viewer, &[]).await
+    let outcome = flash::take(&viewer, query.flash.as_deref());
+    render(&state, &viewer, &outcome.notices).await
 }
 
+/// Saves the labels and answers 303 to the page, which says what was saved once.
 pub async fn save_labels(
     State(state): State<AppState>,
     form: SignedForm,
-) -> Result<Html<String>, PageError> {
+) -> Result<Response, PageError> {
     let viewer = form.viewer;
     let Some(member) = own_member(&state, &viewer).await? else {
         return Err(PageError::NotFound(
@@ -46,10 +62,22 @@ pub async fn save_labels(
             .filter(|label| !label.is_empty())
             .map(str::to_owned),
     );
-    state
-        .store()
-        .set_member_labels(&viewer.tenant, member.id, &labels, &viewer.email)
-        .await?;
+    let saved = state
+        .runtime
+        .save_member_labels(&viewer.tenant, member.id, &labels, &viewer.email)
+        .await;
+    let labels = match saved {
+        Ok(labels) => labels,
+        Err(RuntimeError::Labels(refused)) => {
+            let notice = Notice::error(format!("Not saved: {refused}."));
+            return Ok(flash::redirect(&viewer, "/me", Outcome::notice(notice)));
+        }
+        Err(RuntimeError::Store(StoreError::InvalidLabel { .. })) => {
+            let notice = Notice::error("Not saved: a label name is empty.");
+            return Ok(flash::redirect(&viewer, "/me", Outcome::notice(notice)));
+        }
+        Err(other) => return Err(other.into()),
+    };
     let notice = Notice::success(if labels.is_empty() {
         "Saved: only the labels the policy syncs for everyone are synced.".to_owned()
     } else {
@@ -58,7 +86,7 @@ pub async fn save_labels(
             labels.len()
         )
     });
-    render(&state, &viewer, &[notice]).await
+    Ok(flash::redirect(&viewer, "/me", Outcome::notice(notice)))
 }
 
 /// The member whose primary address or alias is the viewer's.
@@ -90,7 +118,8 @@ async fn render(
     let links: Vec<LinkView> = store.links_of_member(&viewer.tenant, member.id).await?;
     let chosen = store.member_labels(&viewer.tenant, member.id).await?;
     let everyone = state.runtime.policy(&viewer.tenant).await?.synced_labels();
-    let listing = label_listing(state, &viewer.tenant, &member, &everyone, &chosen).await?;
+    let listing = label_listing(state, viewer, &member, &everyone, &chosen).await?;
+    let audience = audience(viewer);
     let mut notices = notices.to_vec();
     notices.extend(listing.problem.clone());
     let body = html! {
@@ -104,6 +133,9 @@ async fn render(
                     strong { (link.mailbox) } " " (status_badge(link.status))
                     p.muted { "Last sync " (time(link.last_success_ms)) }
                     @if let Some(message) = &link.provider_message { p.provider-message { (message) } }
+                    @if let Some(hint) = link_hint(link, audience) {
+                        p.hint { strong { "What to do: " } (hint) }
+                    }
                 }
             }
         }
@@ -118,6 +150,16 @@ async fn render(
     ))
 }
 
+/// Who reads the hints on this page: an admin reading their own mailbox can fix the
+/// cause; a member can only wait for an admin or fix their labels.
+fn audience(viewer: &Viewer) -> Audience {
+    if viewer.is_admin() {
+        Audience::Admin
+    } else {
+        Audience::Member
+    }
+}
+
 /// What the labels form offers, and why the mailbox could not be read if it could not.
 struct LabelListing {
     choices: Vec<LabelChoice>,
@@ -130,12 +172,17 @@ struct LabelListing {
 /// only the chosen labels, with a notice saying why (Google's words and what to do).
 async fn label_listing(
     state: &AppState,
-    tenant: &TenantId,
+    viewer: &Viewer,
     member: &MemberView,
     everyone: &[String],
     chosen: &[String],
 ) -> Result<LabelListing, PageError> {
-    let problem = match state.runtime.mailbox_labels(tenant, member.id).await {
+    let audience = audience(viewer);
+    let problem = match state
+        .runtime
+        .mailbox_labels(&viewer.tenant, member.id)
+        .await
+    {
         Ok(mailbox) => {
             return Ok(LabelListing {
                 choices: label_choices(&mailbox, everyone, chosen),
@@ -143,10 +190,19 @@ async fn label_listing(
                 problem: None,
             });
         }
-        Err(RuntimeError::Provider { status, message }) => Notice::error(format!(
-            "Could not read your labels: {message} — {}",
-            status.fix_hint()
-        )),
+        Err(RuntimeError::Provider { status, message }) => {
+            let cause = FailureCause::classify(
+                HintProvider::Google,
+                FailureSite::Mailbox,
+                status,
+                None,
+                &message,
+            );
+            Notice::error(format!(
+                "Could not read your labels: {message} — {}",
+                cause.hint(audience)
+            ))
+        }
         Err(RuntimeError::NotConnected) => Notice::warning(
             "Your organization has not connected Google Workspace yet, so your mailbox's \
              labels cannot be listed; you can still type label ids below.",
@@ -192,7 +248,7 @@ fn labels_form(viewer: &Viewer, everyone: &[String], listing: &LabelListing) -> 
             label {
                 span { "Other labels" }
                 input type="text" name="other_labels" placeholder="Label_12, Label_40";
-                small { "Gmail label ids, comma-separated." }
+                small { "Label names or ids of your mailbox, comma-separated." }
             }
             div.form-actions { button.primary type="submit" { "Save labels" } }
         }

@@ -2,11 +2,14 @@
 //! every form, and two roles. An admin manages the tenant; a member sees only their own
 //! mailbox settings. Every page reads and writes through the signed-in tenant only.
 
+mod accounts;
 mod activity;
 mod assets;
 mod audit;
 mod error;
+mod flash;
 mod forms;
+mod help;
 mod layout;
 mod me;
 mod policy;
@@ -14,6 +17,7 @@ mod session;
 mod setup;
 mod users;
 
+pub use audit::sentence as audit_sentence;
 pub use session::{SESSION_COOKIE, SIGNIN_COOKIE};
 
 use crate::AppState;
@@ -41,8 +45,12 @@ pub fn router() -> Router<AppState> {
         .route("/contacts/{address}", get(activity::contact))
         .route("/members/{email}", get(activity::member))
         .route("/search", get(activity::search))
+        .route("/help/relationship-score", get(help::relationship_score))
         .route("/audit", get(audit::page))
+        .route("/accounts", get(accounts::page).post(accounts::act))
         .route("/static/{file}", get(assets::serve))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::map_response(security_headers))
 }
 

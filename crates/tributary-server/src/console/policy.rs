@@ -2,34 +2,52 @@
 //! never captured. Validation errors name the field and keep what was typed.
 
 use super::error::PageError;
+use super::flash::{self, Outcome};
 use super::forms::{Fields, SignedForm};
 use super::layout::{self, Notice, Section, csrf_field};
 use super::session::{Admin, Viewer};
 use crate::AppState;
-use axum::extract::State;
-use axum::response::Html;
+use axum::extract::{Query, State};
+use axum::response::{Html, IntoResponse, Response};
 use maud::{Markup, html};
+use tributary_core::settings::MemberVisibility;
 use tributary_core::{MAX_BACKFILL_DAYS, PolicySettings, PrivacyMode};
 use tributary_sync::RuntimeError;
+
+/// The page's query: only the outcome of the form posted just before.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct PageQuery {
+    #[serde(default)]
+    flash: Option<String>,
+}
 
 pub async fn page(
     State(state): State<AppState>,
     Admin(viewer): Admin,
+    Query(query): Query<PageQuery>,
 ) -> Result<Html<String>, PageError> {
+    let outcome = flash::take(&viewer, query.flash.as_deref());
     let settings = state.runtime.policy(&viewer.tenant).await?;
-    Ok(render(&viewer, &settings, &[]))
+    let mut notices = outcome.notices;
+    if state.runtime.google_setup(&viewer.tenant).await?.is_none() {
+        // The policy is kept with the connection (tributary-sync): say so up front
+        // rather than after the form was filled in.
+        notices.push(Notice::warning(
+            "These are the defaults. The policy is saved with the Google connection: upload a service-account key on the Google setup page first, then save it here.",
+        ));
+    }
+    Ok(render(&viewer, &settings, &notices))
 }
 
-pub async fn save(
-    State(state): State<AppState>,
-    form: SignedForm,
-) -> Result<Html<String>, PageError> {
+/// Saves and answers 303 to the page (Post/Redirect/Get). A refused form is shown
+/// again as typed instead: nothing changed, and what was typed is kept for fixing.
+pub async fn save(State(state): State<AppState>, form: SignedForm) -> Result<Response, PageError> {
     let viewer = form.viewer.require_admin()?;
     let settings = match settings_from(&form.fields) {
         Ok(settings) => settings,
         Err(problem) => {
             let current = state.runtime.policy(&viewer.tenant).await?;
-            return Ok(render(&viewer, &current, &[Notice::error(problem)]));
+            return Ok(render(&viewer, &current, &[Notice::error(problem)]).into_response());
         }
     };
     let notice = match state
@@ -39,14 +57,15 @@ pub async fn save(
     {
         Ok(()) => Notice::success("Policy saved. Syncs use it from their next run."),
         Err(RuntimeError::Policy(problem)) => {
-            Notice::error(format!("Not saved: {problem}. Fix it and save again."))
+            let notice = Notice::error(format!("Not saved: {problem}. Fix it and save again."));
+            return Ok(render(&viewer, &settings, &[notice]).into_response());
         }
         Err(RuntimeError::NotConnected) => {
             Notice::error("Not saved: upload a service-account key on the Google setup page first.")
         }
         Err(other) => return Err(other.into()),
     };
-    Ok(render(&viewer, &settings, &[notice]))
+    Ok(flash::redirect(&viewer, "/policy", Outcome::notice(notice)))
 }
 
 /// The form as settings; a field that does not parse is named.
@@ -60,6 +79,10 @@ fn settings_from(fields: &Fields) -> Result<PolicySettings, String> {
         .unwrap_or("subject")
         .parse()
         .map_err(|e| format!("Not saved: {e}."))?;
+    // Absent (an older form): members see their own only, the safe default.
+    let visibility = fields.get("member_visibility").unwrap_or("own");
+    let member_visibility = MemberVisibility::parse(visibility)
+        .ok_or_else(|| format!("Not saved: `{visibility}` is not a choice of what members see."))?;
     Ok(PolicySettings {
         sync_inbox: fields.checked("sync_inbox"),
         sync_sent: fields.checked("sync_sent"),
@@ -70,6 +93,7 @@ fn settings_from(fields: &Fields) -> Result<PolicySettings, String> {
         blocklist: lines(fields.get("blocklist")),
         extra_free_mail_domains: lines(fields.get("extra_free_mail_domains")),
         removed_free_mail_domains: lines(fields.get("removed_free_mail_domains")),
+        member_visibility,
     })
 }
 
@@ -126,6 +150,19 @@ fn render(viewer: &Viewer, settings: &PolicySettings, notices: &[Notice]) -> Htm
                 }
             }
             fieldset {
+                legend { "What members see" }
+                @for (visibility, title, text) in [
+                    (MemberVisibility::Own, "Their own", "Members see the contact points they took part in, the contacts and companies they met there, and their own relationships."),
+                    (MemberVisibility::Organization, "The organization's contact points", "Members also see every contact, company and relationship, and every activity's time, direction and participants; the subject and mailboxes only of activities they took part in."),
+                ] {
+                    label.radio {
+                        input type="radio" name="member_visibility" value=(visibility.as_str()) checked[settings.member_visibility == visibility];
+                        span { strong { (title) } " — " (text) }
+                    }
+                }
+                p.muted { "Administrators always see everything." }
+            }
+            fieldset {
                 legend { "Lists" }
                 (list_field("blocklist", "Blocklist", "Addresses or domains never captured, one per line.", &settings.blocklist))
                 (list_field("extra_free_mail_domains", "Extra free-mail domains", "Treated as personal mail, never as companies.", &settings.extra_free_mail_domains))
@@ -163,6 +200,22 @@ mod tests {
     fn fields(pairs: &[(&str, &str)]) -> Fields {
         let encoded: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
         crate::console::forms::parse_urlencoded(encoded.join("&").as_bytes())
+    }
+
+    #[test]
+    fn what_members_see_is_own_unless_the_form_says_organization() {
+        let base = [("backfill_days", "30"), ("privacy", "subject")];
+        let absent = settings_from(&fields(&base)).unwrap();
+        assert_eq!(absent.member_visibility, MemberVisibility::Own);
+        let open = settings_from(&fields(&[
+            base[0],
+            base[1],
+            ("member_visibility", "organization"),
+        ]))
+        .unwrap();
+        assert_eq!(open.member_visibility, MemberVisibility::Organization);
+        let unknown = settings_from(&fields(&[base[0], base[1], ("member_visibility", "all")]));
+        assert!(unknown.unwrap_err().contains("`all`"));
     }
 
     #[test]

@@ -4,12 +4,19 @@
 //! The session cookie holds a random token; the store keeps only its hash, with the
 //! session's CSRF token, which every form must echo. The sign-in form itself is
 //! protected by a double-submit token (a short-lived cookie equal to a form field), so
-//! no other site can sign a browser into an account of its choosing.
+//! no other site can sign a browser into an account of its choosing. Cookie names and
+//! flags come from [`crate::cookies::CookiePolicy`].
+//!
+//! Failed sign-ins are throttled per email address typed and per client address
+//! ([`crate::throttle`]): once either has spent its budget, attempts are answered 429
+//! without looking at the password.
 
 use super::error::PageError;
 use super::forms::{CSRF_FIELD, SignedForm, constant_time_eq};
 use super::layout;
 use crate::AppState;
+use crate::cookies::CookiePolicy;
+use crate::throttle::{ClientAddress, Throttled};
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -18,10 +25,7 @@ use maud::html;
 use rand::RngCore;
 use tributary_store::TenantId;
 
-/// The session cookie's name.
-pub const SESSION_COOKIE: &str = "tributary_session";
-/// The sign-in form's double-submit cookie.
-pub const SIGNIN_COOKIE: &str = "tributary_signin";
+pub use crate::cookies::{SESSION_COOKIE, SIGNIN_COOKIE};
 
 /// The console roles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +76,7 @@ impl FromRequestParts<AppState> for Viewer {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
+        let Some(token) = cookie(&parts.headers, cookies(state).session_cookie()) else {
             return Err(to_signin());
         };
         match accounts::session(state, token).await {
@@ -112,18 +116,9 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|value| !value.is_empty())
 }
 
-/// A `Set-Cookie` value: HTTP-only, same-site lax, `Secure` when configured;
-/// `max_age` zero clears it.
-fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Option<u32>) -> HeaderValue {
-    let mut text = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
-    if let Some(age) = max_age {
-        text.push_str(&format!("; Max-Age={age}"));
-    }
-    if state.config.secure_cookies {
-        text.push_str("; Secure");
-    }
-    // Names and values are our own ASCII (hex tokens).
-    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+/// This console's cookie names and flags.
+fn cookies(state: &AppState) -> CookiePolicy {
+    state.config.cookies()
 }
 
 /// A fresh random token, hex.
@@ -133,26 +128,57 @@ pub fn random_token() -> String {
     hex::encode(bytes)
 }
 
-/// `/`: the admin's users page, a member's own page.
-pub async fn home(viewer: Viewer) -> Redirect {
-    if viewer.is_admin() {
-        Redirect::to("/users")
-    } else {
-        Redirect::to("/me")
+/// `/`: the admin's users page (the Google setup while nothing is connected: a new
+/// admin starts there), a member's own page.
+pub async fn home(State(state): State<AppState>, viewer: Viewer) -> Result<Redirect, PageError> {
+    if !viewer.is_admin() {
+        return Ok(Redirect::to("/me"));
     }
+    let connected = state.runtime.google_setup(&viewer.tenant).await?.is_some();
+    Ok(Redirect::to(if connected { "/users" } else { "/setup" }))
 }
 
 pub async fn signin_page(State(state): State<AppState>) -> Response {
-    signin_form(&state, StatusCode::OK, None)
+    // A store failure here must not hide the form: the hint is only a help.
+    let first_run = state
+        .store()
+        .installation()
+        .await
+        .is_ok_and(|installation| installation.needs_first_admin());
+    signin_form_page(&state, StatusCode::OK, None, first_run)
 }
 
 fn signin_form(state: &AppState, status: StatusCode, problem: Option<&str>) -> Response {
+    signin_form_page(state, status, problem, false)
+}
+
+/// What a fresh installation's sign-in page says: no account exists, and how the
+/// server's operator creates the first admin.
+fn first_admin_hint() -> maud::Markup {
+    html! {
+        div.notice.warning #first-run role="status" {
+            p { strong { "No account exists yet." } " Create the first admin on the server, with the data directory (or database) "
+                code { "tributary serve" } " uses:" }
+            p { code { "tributary admin create-tenant acme --name \"Acme Inc\" --data-dir DIR" } }
+            p { code { "tributary admin create-user acme you@acme.com --role admin --data-dir DIR" } }
+            p.muted { "The password is printed once; then sign in here and follow the Google setup." }
+        }
+    }
+}
+
+fn signin_form_page(
+    state: &AppState,
+    status: StatusCode,
+    problem: Option<&str>,
+    first_run: bool,
+) -> Response {
     let token = random_token();
     let page = layout::bare(
         "Sign in",
         html! {
             div.card.narrow.signin {
                 h1 { "Sign in to Tributary" }
+                @if first_run { (first_admin_hint()) }
                 @if let Some(problem) = problem {
                     div.notice.error role="alert" { (problem) }
                 }
@@ -171,8 +197,20 @@ fn signin_form(state: &AppState, status: StatusCode, problem: Option<&str>) -> R
             }
         },
     );
-    let cookie = set_cookie(state, SIGNIN_COOKIE, &token, Some(900));
+    let policy = cookies(state);
+    let cookie = policy.set_cookie(policy.signin_cookie(), &token, Some(900));
     (status, [(header::SET_COOKIE, cookie)], page).into_response()
+}
+
+/// The sign-in form again, 429, with when to try again (page and `Retry-After`).
+fn throttled_form(state: &AppState, throttled: Throttled) -> Response {
+    let seconds = throttled.retry_after_secs();
+    let problem = format!("Too many sign-in attempts; try again in {seconds} s.");
+    let mut response = signin_form(state, StatusCode::TOO_MANY_REQUESTS, Some(&problem));
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -187,10 +225,12 @@ pub struct SigninForm {
 
 pub async fn signin(
     State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     axum::Form(form): axum::Form<SigninForm>,
 ) -> Result<Response, PageError> {
-    let expected = cookie(&headers, SIGNIN_COOKIE).unwrap_or_default();
+    let policy = cookies(&state);
+    let expected = cookie(&headers, policy.signin_cookie()).unwrap_or_default();
     if !constant_time_eq(form.csrf.as_bytes(), expected.as_bytes()) {
         // Nothing is checked: a fresh form (and token) is all the user gets.
         return Ok(signin_form(
@@ -199,22 +239,27 @@ pub async fn signin(
             Some("The sign-in form expired or did not come from this console: sign in again."),
         ));
     }
-    let Some(opened) = accounts::sign_in(&state, form.email.trim(), &form.password).await? else {
-        return Ok(signin_form(
-            &state,
-            StatusCode::UNAUTHORIZED,
-            Some("That email and password do not match an account."),
-        ));
+    let email = form.email.trim();
+    let opened = match accounts::sign_in(&state, email, &form.password, address).await? {
+        Opened::Session(token) => token,
+        Opened::Throttled(throttled) => return Ok(throttled_form(&state, throttled)),
+        Opened::Refused => {
+            return Ok(signin_form(
+                &state,
+                StatusCode::UNAUTHORIZED,
+                Some("That email and password do not match an account."),
+            ));
+        }
     };
     let mut response = Redirect::to("/").into_response();
     let headers = response.headers_mut();
     headers.append(
         header::SET_COOKIE,
-        set_cookie(&state, SESSION_COOKIE, &opened, None),
+        policy.set_cookie(policy.session_cookie(), &opened, None),
     );
     headers.append(
         header::SET_COOKIE,
-        set_cookie(&state, SIGNIN_COOKIE, "", Some(0)),
+        policy.set_cookie(policy.signin_cookie(), "", Some(0)),
     );
     Ok(response)
 }
@@ -225,9 +270,10 @@ pub async fn signout(
 ) -> Result<Response, PageError> {
     accounts::sign_out(&state, &form.viewer).await?;
     let mut response = Redirect::to("/signin").into_response();
+    let policy = cookies(&state);
     response.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(&state, SESSION_COOKIE, "", Some(0)),
+        policy.set_cookie(policy.session_cookie(), "", Some(0)),
     );
     Ok(response)
 }
@@ -240,11 +286,21 @@ pub async fn tenant_admin_emails(
     accounts::admin_emails(state, tenant).await
 }
 
+/// What a sign-in attempt opened.
+enum Opened {
+    /// A session: the cookie value.
+    Session(String),
+    Refused,
+    Throttled(Throttled),
+}
+
 /// The bridge to the store's console accounts (passwords through [`crate::auth`]).
 mod accounts {
-    use super::{Role, Viewer};
+    use super::{Opened, Role, Viewer};
     use crate::AppState;
+    use crate::auth::SignIn;
     use crate::console::error::PageError;
+    use std::net::IpAddr;
     use tributary_store::{AccountError, MemberRole, TenantId};
 
     /// How long a sign-in lasts.
@@ -267,16 +323,20 @@ mod accounts {
         }))
     }
 
-    /// Checks the password and opens a session: the cookie value.
+    /// Checks the password (when the throttle lets it be checked) and opens a session.
     pub async fn sign_in(
         state: &AppState,
         email: &str,
         password: &str,
-    ) -> Result<Option<String>, PageError> {
+        address: IpAddr,
+    ) -> Result<Opened, PageError> {
         let store = state.store();
-        let Some(user) = crate::auth::authenticate(store, email, password).await? else {
-            return Ok(None);
-        };
+        let user =
+            match crate::auth::sign_in(store, &state.throttle, email, password, address).await? {
+                SignIn::Accepted(user) => user,
+                SignIn::Refused => return Ok(Opened::Refused),
+                SignIn::Throttled(throttled) => return Ok(Opened::Throttled(throttled)),
+            };
         let session = store
             .create_session(&user.tenant, user.id, SESSION_TTL_MS)
             .await
@@ -284,7 +344,7 @@ mod accounts {
                 AccountError::Store(store) => PageError::Store(store),
                 other => PageError::BadRequest(other.to_string()),
             })?;
-        Ok(Some(session.token))
+        Ok(Opened::Session(session.token))
     }
 
     pub async fn sign_out(state: &AppState, viewer: &Viewer) -> Result<(), PageError> {
@@ -295,14 +355,7 @@ mod accounts {
         state: &AppState,
         tenant: &TenantId,
     ) -> Result<Vec<String>, PageError> {
-        Ok(state
-            .store()
-            .users(tenant)
-            .await?
-            .into_iter()
-            .filter(|user| user.role == MemberRole::Admin)
-            .map(|user| user.email)
-            .collect())
+        Ok(state.store().active_admin_emails(tenant).await?)
     }
 }
 

@@ -3,31 +3,50 @@
 //! capture on or off (which mails the tenant's admins). The private key is never shown.
 
 use super::error::PageError;
+use super::flash::{self, Outcome};
 use super::forms::{SignedForm, SignedUpload};
 use super::layout::{self, Notice, Section, copy_button, csrf_field, status_badge};
 use super::session::{Admin, Viewer, tenant_admin_emails};
 use crate::AppState;
 use crate::notify::{self, Delivery};
-use axum::extract::State;
-use axum::response::Html;
+use axum::extract::{Query, State};
+use axum::response::{Html, Response};
 use maud::{Markup, html};
 use tributary_store::LinkStatus;
+use tributary_sync::runtime::KeyReplacement;
 use tributary_sync::{ConnectionCheck, GoogleSetup, RuntimeError};
 
 /// The form field holding the key file.
 pub const KEY_FILE_FIELD: &str = "key_file";
 
+/// The checkbox that replaces a stored key even when the new one fails its test.
+pub const REPLACE_ANYWAY_FIELD: &str = "replace_anyway";
+
+/// The page's query: only the outcome of the form posted just before.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct PageQuery {
+    #[serde(default)]
+    flash: Option<String>,
+}
+
 pub async fn page(
     State(state): State<AppState>,
     Admin(viewer): Admin,
+    Query(query): Query<PageQuery>,
 ) -> Result<Html<String>, PageError> {
-    render(&state, &viewer, &[], None).await
+    let outcome = flash::take(&viewer, query.flash.as_deref());
+    render(&state, &viewer, &outcome.notices, outcome.check).await
+}
+
+/// Every setup form answers 303 to the page, which shows the outcome once.
+fn back(viewer: &Viewer, outcome: Outcome) -> Response {
+    flash::redirect(viewer, "/setup", outcome)
 }
 
 pub async fn upload_key(
     State(state): State<AppState>,
     upload: SignedUpload,
-) -> Result<Html<String>, PageError> {
+) -> Result<Response, PageError> {
     let viewer = upload.viewer.require_admin()?;
     let admin_email = upload.fields.get("admin_email").unwrap_or_default().trim();
     let key = upload
@@ -36,49 +55,76 @@ pub async fn upload_key(
         .find(|(name, content)| name == KEY_FILE_FIELD && !content.is_empty());
     let Some((_, key)) = key else {
         let notice = Notice::error("Choose the service account's .json key file to upload.");
-        return render(&state, &viewer, &[notice], None).await;
+        return Ok(back(&viewer, Outcome::notice(notice)));
+    };
+    let replacement = if upload.fields.checked(REPLACE_ANYWAY_FIELD) {
+        KeyReplacement::Anyway
+    } else {
+        KeyReplacement::IfItWorks
     };
     let notice = match state
         .runtime
-        .connect_google(&viewer.tenant, key, admin_email, &viewer.email)
+        .upload_google_key(&viewer.tenant, key, admin_email, &viewer.email, replacement)
         .await
     {
         Ok(setup) => Notice::success(format!(
             "Key uploaded for {}. Now delegate the scopes below in Google's Admin console, then test the connection.",
             setup.client_email
         )),
-        Err(error @ (RuntimeError::KeyFile(_) | RuntimeError::AdminEmail(_))) => Notice::error(
-            format!("{}. Nothing was stored.", capitalized(&error.to_string())),
-        ),
+        Err(
+            error @ (RuntimeError::KeyFile(_)
+            | RuntimeError::AdminEmail(_)
+            | RuntimeError::AdminDomain { .. }),
+        ) => Notice::error(format!(
+            "{}. Nothing was stored.",
+            capitalized(&error.to_string())
+        )),
+        Err(RuntimeError::KeyNotReplaced { check }) => key_not_replaced(&check),
         Err(other) => return Err(other.into()),
     };
-    render(&state, &viewer, &[notice], None).await
+    Ok(back(&viewer, Outcome::notice(notice)))
+}
+
+/// A new key failed its test while a key is stored: what Google said, what to do, and
+/// how to replace the stored key anyway when it is the one that no longer works.
+fn key_not_replaced(check: &ConnectionCheck) -> Notice {
+    let hint = check
+        .hint
+        .map(|hint| format!(" What to do: {hint}"))
+        .unwrap_or_default();
+    Notice::error(format!(
+        "The new key failed the connection test, so the stored key was kept. Google said: {}.{hint} \
+         If the stored key no longer works either, tick \"Replace the stored key even if the new one fails the test\" and upload again.",
+        check.message.trim_end_matches('.')
+    ))
 }
 
 pub async fn test_connection(
     State(state): State<AppState>,
     form: SignedForm,
-) -> Result<Html<String>, PageError> {
+) -> Result<Response, PageError> {
     let viewer = form.viewer.require_admin()?;
-    match state
+    let outcome = match state
         .runtime
         .test_connection(&viewer.tenant, &viewer.email)
         .await
     {
-        Ok(check) => render(&state, &viewer, &[], Some(check)).await,
-        Err(RuntimeError::NotConnected) => {
-            let notice =
-                Notice::error("Upload a service-account key before testing the connection.");
-            render(&state, &viewer, &[notice], None).await
-        }
-        Err(other) => Err(other.into()),
-    }
+        Ok(check) => Outcome {
+            check: Some(check),
+            ..Outcome::default()
+        },
+        Err(RuntimeError::NotConnected) => Outcome::notice(Notice::error(
+            "Upload a service-account key before testing the connection.",
+        )),
+        Err(other) => return Err(other.into()),
+    };
+    Ok(back(&viewer, outcome))
 }
 
 pub async fn set_capture(
     State(state): State<AppState>,
     form: SignedForm,
-) -> Result<Html<String>, PageError> {
+) -> Result<Response, PageError> {
     let viewer = form.viewer.require_admin()?;
     let enable = form.fields.get("enabled") == Some("on");
     match state
@@ -89,19 +135,19 @@ pub async fn set_capture(
         Ok(()) => {}
         Err(RuntimeError::NotConnected) => {
             let notice = Notice::error("Upload a service-account key before turning capture on.");
-            return render(&state, &viewer, &[notice], None).await;
+            return Ok(back(&viewer, Outcome::notice(notice)));
         }
         Err(other) => return Err(other.into()),
     }
     if !enable {
         let notice = Notice::success("Capture is off: no mailbox is synced until it is on again.");
-        return render(&state, &viewer, &[notice], None).await;
+        return Ok(back(&viewer, Outcome::notice(notice)));
     }
     let mut notices = vec![Notice::success(
         "Capture is on: every linked mailbox is being synced.",
     )];
     notices.push(notify_admins(&state, &viewer).await?);
-    render(&state, &viewer, &notices, None).await
+    Ok(back(&viewer, Outcome::notices(notices)))
 }
 
 /// Mails the "capture is on" notice and says how delivery went.
@@ -203,6 +249,16 @@ fn upload_step(viewer: &Viewer, setup: Option<&GoogleSetup>) -> Markup {
                         placeholder="admin@yourcompany.com"
                         value=[setup.map(|s| s.admin_email.as_str())];
                     small { "An administrator Tributary impersonates to read the user directory." }
+                }
+                @if setup.is_some() {
+                    label.switch {
+                        input type="checkbox" name=(REPLACE_ANYWAY_FIELD);
+                        span {
+                            strong { "Replace the stored key even if the new one fails the test" }
+                            " — the new key is tested first and, when the test fails, the stored key is kept. "
+                            "Tick this only when the stored key no longer works either."
+                        }
+                    }
                 }
                 button.primary type="submit" { "Upload key" }
             }

@@ -5,15 +5,19 @@
 //! seconds from `/users/rows` while syncs run.
 
 use super::error::PageError;
-use super::forms::SignedForm;
+use super::flash::{self, Outcome};
+use super::forms::{Fields, SignedForm};
 use super::layout::{self, Notice, Section, csrf_field, empty, status_badge, status_words, time};
 use super::session::{Admin, Viewer};
 use crate::AppState;
 use axum::extract::{Query, State};
-use axum::response::Html;
+use axum::response::{Html, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
+use tributary_core::{Audience, FailureCause, FailureSite, HintProvider};
 use tributary_store::{LabelReconciliation, LinkId, LinkStatus, LinkView};
+use tributary_sync::runtime::MAX_LINKS_PER_ACTION;
 use tributary_sync::{DelegationReport, RuntimeError};
 
 #[derive(Debug, Default, Deserialize)]
@@ -21,6 +25,9 @@ pub struct Filter {
     /// A status name (`idle`, `unauthorized` …); anything else shows every link.
     #[serde(default)]
     pub status: Option<String>,
+    /// The outcome of the form posted just before (Post/Redirect/Get).
+    #[serde(default)]
+    pub flash: Option<String>,
 }
 
 impl Filter {
@@ -47,7 +54,8 @@ pub async fn page(
     Admin(viewer): Admin,
     Query(filter): Query<Filter>,
 ) -> Result<Html<String>, PageError> {
-    render(&state, &viewer, &filter, &[]).await
+    let outcome = flash::take(&viewer, filter.flash.as_deref());
+    render(&state, &viewer, &filter, &outcome.notices).await
 }
 
 /// The table body alone, for the page's live refresh.
@@ -60,46 +68,55 @@ pub async fn rows(
     Ok(Html(table_body(&rows).into_string()))
 }
 
-/// Bulk Start, Unlink or Retry of the ticked links.
+/// Bulk Start, Unlink or Retry of the ticked links; answers 303 to the page, which
+/// says what changed once.
 pub async fn act(
     State(state): State<AppState>,
     Query(filter): Query<Filter>,
     form: SignedForm,
-) -> Result<Html<String>, PageError> {
+) -> Result<Response, PageError> {
     let viewer = form.viewer.require_admin()?;
-    let links = form
-        .fields
-        .all("link")
-        .map(|id| id.parse().map(LinkId))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| PageError::BadRequest("a selected link id is not a number".to_owned()))?;
+    let back = format!("/users{}", filter.query());
+    // A row's own button names its action and link; the bulk buttons act on the ticks.
+    let (action, links) = match form.fields.get("row") {
+        Some(row) => row_action(row)?,
+        None => {
+            let action = form
+                .fields
+                .get("action")
+                .and_then(Action::from_name)
+                .ok_or_else(|| PageError::BadRequest("choose Start, Unlink or Retry".to_owned()))?;
+            (action, selected_links(&form.fields)?)
+        }
+    };
     if links.is_empty() {
         let notice = Notice::warning("Tick at least one user first.");
-        return render(&state, &viewer, &filter, &[notice]).await;
+        return Ok(flash::redirect(&viewer, &back, Outcome::notice(notice)));
     }
     let runtime = &state.runtime;
     let (tenant, actor) = (&viewer.tenant, viewer.email.as_str());
-    let result = match form.fields.get("action") {
-        Some("start") => runtime
-            .start_links(tenant, &links, actor)
-            .await
-            .map(|n| (n, "started")),
-        Some("unlink") => runtime
-            .unlink_links(tenant, &links, actor)
-            .await
-            .map(|n| (n, "unlinked")),
-        Some("retry") => runtime
-            .retry_links(tenant, &links, actor)
-            .await
-            .map(|n| (n, "retried")),
-        _ => {
-            return Err(PageError::BadRequest(
-                "choose Start, Unlink or Retry".to_owned(),
-            ));
-        }
+    // The statuses before acting say why a selected link did not change.
+    let before: HashMap<LinkId, LinkStatus> = state
+        .store()
+        .links(tenant)
+        .await?
+        .into_iter()
+        .map(|link| (link.id, link.status))
+        .collect();
+    let result = match action {
+        Action::Start => runtime.start_links(tenant, &links, actor).await,
+        Action::Unlink => runtime.unlink_links(tenant, &links, actor).await,
+        Action::Retry => runtime.retry_links(tenant, &links, actor).await,
     };
     let notice = match result {
-        Ok((changed, verb)) => action_notice(changed, links.len(), verb),
+        Ok(changed) => {
+            let unchanged: Vec<LinkStatus> = links
+                .iter()
+                .filter_map(|link| before.get(link).copied())
+                .filter(|status| !action.applies(*status))
+                .collect();
+            action_notice(action, changed, &unchanged)
+        }
         Err(RuntimeError::UnknownLink(id)) => {
             return Err(PageError::NotFound(format!(
                 "mailbox link {id} is not in this tenant"
@@ -107,27 +124,167 @@ pub async fn act(
         }
         Err(other) => return Err(other.into()),
     };
-    render(&state, &viewer, &filter, &[notice]).await
+    Ok(flash::redirect(&viewer, &back, Outcome::notice(notice)))
 }
 
-fn action_notice(changed: usize, selected: usize, verb: &str) -> Notice {
-    let unchanged = selected - changed.min(selected);
-    let mut text = format!("{changed} of {selected} selected mailbox(es) {verb}.");
-    if unchanged > 0 {
-        text.push_str(&format!(
-            " {unchanged} did not change: their status does not allow it."
-        ));
+/// What a Users page button does to a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Start,
+    Unlink,
+    Retry,
+}
+
+impl Action {
+    const ALL: [Action; 3] = [Action::Start, Action::Retry, Action::Unlink];
+
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|action| action.name() == name)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Action::Start => "start",
+            Action::Unlink => "unlink",
+            Action::Retry => "retry",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Action::Start => "Start",
+            Action::Unlink => "Unlink",
+            Action::Retry => "Retry",
+        }
+    }
+
+    fn past(self) -> &'static str {
+        match self {
+            Action::Start => "started",
+            Action::Unlink => "unlinked",
+            Action::Retry => "retried",
+        }
+    }
+
+    /// Whether the action changes a link in `status`: the runtime's own rules
+    /// (`start_links`, `retry_links`, `unlink_links`), so that a row offers only
+    /// buttons that do something and the notice can say why others did not.
+    fn applies(self, status: LinkStatus) -> bool {
+        match self {
+            Action::Start => !matches!(status, LinkStatus::Syncing | LinkStatus::Pending),
+            Action::Retry => matches!(
+                status,
+                LinkStatus::AuthenticationError
+                    | LinkStatus::Unauthorized
+                    | LinkStatus::LinkageError
+                    | LinkStatus::Idle
+            ),
+            Action::Unlink => status != LinkStatus::Unlinked,
+        }
+    }
+
+    /// The buttons a row in `status` shows: Start for a stopped link, Retry for a
+    /// failed one, Unlink for any linked one.
+    fn for_row(status: LinkStatus) -> Vec<Action> {
+        let start = status == LinkStatus::Unlinked;
+        let retry = matches!(
+            status,
+            LinkStatus::AuthenticationError | LinkStatus::Unauthorized | LinkStatus::LinkageError
+        );
+        let unlink = status != LinkStatus::Unlinked;
+        [
+            (Action::Start, start),
+            (Action::Retry, retry),
+            (Action::Unlink, unlink),
+        ]
+        .into_iter()
+        .filter_map(|(action, shown)| shown.then_some(action))
+        .collect()
+    }
+}
+
+/// A row button's value, `start:7`: the action and the one link.
+fn row_action(value: &str) -> Result<(Action, Vec<LinkId>), PageError> {
+    let bad = || PageError::BadRequest(format!("`{value}` is not a row action"));
+    let (name, id) = value.split_once(':').ok_or_else(bad)?;
+    let action = Action::from_name(name).ok_or_else(bad)?;
+    let id = id.parse().map_err(|_| bad())?;
+    Ok((action, vec![LinkId(id)]))
+}
+
+/// The ticked links, each once, at most [`MAX_LINKS_PER_ACTION`].
+fn selected_links(fields: &Fields) -> Result<Vec<LinkId>, PageError> {
+    let mut seen = HashSet::new();
+    let mut links = Vec::new();
+    for id in fields.all("link") {
+        let id = id
+            .parse()
+            .map_err(|_| PageError::BadRequest("a selected link id is not a number".to_owned()))?;
+        if seen.insert(id) {
+            links.push(LinkId(id));
+        }
+    }
+    if links.len() > MAX_LINKS_PER_ACTION {
+        return Err(PageError::BadRequest(format!(
+            "at most {MAX_LINKS_PER_ACTION} mailboxes can be selected at once, not {}",
+            links.len()
+        )));
+    }
+    Ok(links)
+}
+
+/// What an action changed, and for the links it did not change, why (their status):
+/// "2 started; 3 were already pending". Green only when something changed.
+fn action_notice(action: Action, changed: usize, unchanged: &[LinkStatus]) -> Notice {
+    let mut by_status: Vec<(LinkStatus, usize)> = Vec::new();
+    for status in unchanged {
+        match by_status.iter_mut().find(|(known, _)| known == status) {
+            Some((_, count)) => *count += 1,
+            None => by_status.push((*status, 1)),
+        }
+    }
+    let reasons: Vec<String> = by_status
+        .iter()
+        .map(|(status, count)| unchanged_reason(action, *status, *count))
+        .collect();
+    let mut text = format!("{changed} {}", action.past());
+    if !reasons.is_empty() {
+        text.push_str("; ");
+        text.push_str(&reasons.join("; "));
+    }
+    text.push('.');
+    if changed == 0 {
+        return Notice::warning(format!("Nothing changed: {text}"));
     }
     Notice::success(text)
+}
+
+/// Why `count` links in `status` were left as they were.
+fn unchanged_reason(action: Action, status: LinkStatus, count: usize) -> String {
+    let were = if count == 1 { "was" } else { "were" };
+    match (action, status) {
+        (_, LinkStatus::Pending) => {
+            format!("{count} {were} already pending (waiting to run; they run once capture is on)")
+        }
+        (_, LinkStatus::Syncing) => format!("{count} {were} already running"),
+        (Action::Unlink, LinkStatus::Unlinked) => format!("{count} {were} already unlinked"),
+        (Action::Retry, LinkStatus::Unlinked) => {
+            format!("{count} {were} unlinked (use Start to link them again)")
+        }
+        (_, status) => format!(
+            "{count} {were} {} and cannot be {}",
+            status_words(status),
+            action.past()
+        ),
+    }
 }
 
 /// *Rebuild*: User Delegation Sync now.
 pub async fn rebuild(
     State(state): State<AppState>,
     form: SignedForm,
-) -> Result<Html<String>, PageError> {
+) -> Result<Response, PageError> {
     let viewer = form.viewer.require_admin()?;
-    let filter = Filter::default();
     let notice = match state.runtime.rebuild(&viewer.tenant, &viewer.email).await {
         Ok(report) => Notice::success(format!(
             "User matching rebuilt: {} matched, {} not matched, {} unlinked.",
@@ -138,13 +295,23 @@ pub async fn rebuild(
         Err(RuntimeError::NotConnected) => {
             Notice::error("Upload a service-account key on the Google setup page first.")
         }
-        Err(RuntimeError::Provider { status, message }) => Notice::error(format!(
-            "Google refused ({status}): {message} — {}",
-            status.fix_hint()
-        )),
+        Err(RuntimeError::Provider { status, message }) => {
+            // Rebuild reads the directory as the admin address: the hint is for that.
+            let cause = FailureCause::classify(
+                HintProvider::Google,
+                FailureSite::Directory,
+                status,
+                None,
+                &message,
+            );
+            Notice::error(format!(
+                "Google refused ({status}): {message} — {}",
+                cause.hint(Audience::Admin)
+            ))
+        }
         Err(other) => return Err(other.into()),
     };
-    render(&state, &viewer, &filter, &[notice]).await
+    Ok(flash::redirect(&viewer, "/users", Outcome::notice(notice)))
 }
 
 async fn load_rows(
@@ -264,6 +431,7 @@ fn user_row(row: &Row) -> Markup {
             td.status {
                 (status_badge(link.status))
                 (problem(link))
+                (row_buttons(link))
             }
             td { (time(link.last_success_ms)) }
             td { (summary(link.last_summary.as_ref())) }
@@ -272,16 +440,27 @@ fn user_row(row: &Row) -> Markup {
     }
 }
 
-/// The provider's words and the fix hint, for a link in an error status.
-fn problem(link: &LinkView) -> Markup {
-    let hint = match link.status {
-        LinkStatus::AuthenticationError => {
-            Some(tributary_core::LinkErrorStatus::AuthenticationError.fix_hint())
+/// The row's own Start / Retry / Unlink, only those that apply to its status. They
+/// submit the surrounding bulk form (its CSRF token) with `row=<action>:<id>`, which
+/// acts on this link alone whatever is ticked.
+fn row_buttons(link: &LinkView) -> Markup {
+    html! {
+        div.row-actions {
+            @for action in Action::for_row(link.status) {
+                button.small.danger[action == Action::Unlink] type="submit" name="row"
+                    value={ (action.name()) ":" (link.id.0) }
+                    aria-label={ (action.label()) " " (link.mailbox) } {
+                    (action.label())
+                }
+            }
         }
-        LinkStatus::Unauthorized => Some(tributary_core::LinkErrorStatus::Unauthorized.fix_hint()),
-        LinkStatus::LinkageError => Some(tributary_core::LinkErrorStatus::LinkageError.fix_hint()),
-        _ => None,
-    };
+    }
+}
+
+/// The provider's words and the hint for the failure's cause, for a link in an error
+/// status.
+fn problem(link: &LinkView) -> Markup {
+    let hint = crate::api::links::link_hint(link, Audience::Admin);
     html! {
         @if let Some(message) = &link.provider_message {
             @if hint.is_some() {
@@ -405,25 +584,81 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_action_notice_counts_what_changed() {
-        assert_eq!(
-            action_notice(2, 3, "started").text,
-            "2 of 3 selected mailbox(es) started. 1 did not change: their status does not allow it."
+    fn the_action_notice_says_what_changed_and_why_the_rest_did_not() {
+        use crate::console::layout::NoticeKind;
+        let notice = action_notice(
+            Action::Start,
+            2,
+            &[
+                LinkStatus::Syncing,
+                LinkStatus::Syncing,
+                LinkStatus::Syncing,
+            ],
         );
-        assert_eq!(
-            action_notice(1, 1, "unlinked").text,
-            "1 of 1 selected mailbox(es) unlinked."
+        assert_eq!(notice.text, "2 started; 3 were already running.");
+        assert_eq!(notice.kind, NoticeKind::Success);
+        let unlinked = action_notice(Action::Unlink, 1, &[]);
+        assert_eq!(unlinked.text, "1 unlinked.");
+        // Start on pending users changes nothing: no green notice, and the reason.
+        let pending = action_notice(Action::Start, 0, &[LinkStatus::Pending]);
+        assert_ne!(pending.kind, NoticeKind::Success);
+        assert!(
+            pending
+                .text
+                .starts_with("Nothing changed: 0 started; 1 was already pending"),
+            "{}",
+            pending.text
         );
+    }
+
+    #[test]
+    fn rows_offer_only_the_actions_that_apply() {
+        use Action::*;
+        let cases = [
+            (LinkStatus::Unlinked, vec![Start]),
+            (LinkStatus::Pending, vec![Unlink]),
+            (LinkStatus::Syncing, vec![Unlink]),
+            (LinkStatus::Idle, vec![Unlink]),
+            (LinkStatus::AuthenticationError, vec![Retry, Unlink]),
+            (LinkStatus::Unauthorized, vec![Retry, Unlink]),
+            (LinkStatus::LinkageError, vec![Retry, Unlink]),
+        ];
+        for (status, actions) in cases {
+            assert_eq!(Action::for_row(status), actions, "{status:?}");
+            // Every offered button changes the link.
+            assert!(
+                actions.iter().all(|action| action.applies(status)),
+                "{status:?}"
+            );
+        }
+        assert_eq!(row_action("retry:7").unwrap(), (Retry, vec![LinkId(7)]));
+        assert!(row_action("drop:7").is_err() && row_action("start:x").is_err());
+    }
+
+    #[test]
+    fn selected_links_are_counted_once_and_capped() {
+        let form = |ids: &[String]| {
+            let encoded: Vec<String> = ids.iter().map(|id| format!("link={id}")).collect();
+            crate::console::forms::parse_urlencoded(encoded.join("&").as_bytes())
+        };
+        let repeated = vec!["7".to_owned(); 30_000];
+        assert_eq!(selected_links(&form(&repeated)).unwrap(), [LinkId(7)]);
+        let many: Vec<String> = (0..=MAX_LINKS_PER_ACTION).map(|i| i.to_string()).collect();
+        let refused = selected_links(&form(&many)).unwrap_err();
+        assert!(refused.to_string().contains("at most 1000"), "{refused}");
+        assert!(selected_links(&form(&["x".to_owned()])).is_err());
     }
 
     #[test]
     fn the_filter_keeps_only_known_statuses() {
         let known = Filter {
             status: Some("idle".into()),
+            flash: None,
         };
         assert_eq!(known.query(), "?status=idle");
         let unknown = Filter {
             status: Some("<script>".into()),
+            flash: None,
         };
         assert_eq!(unknown.query(), "");
     }

@@ -258,9 +258,9 @@ impl Console {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let config = ServerConfig {
             public_url: url.clone(),
-            secure_cookies: false,
             smtp,
             max_body_bytes: 256 * 1024,
+            ..ServerConfig::default()
         };
         let (shutdown, stop) = watch::channel(false);
         let state = AppState::new(runtime.clone(), config);
@@ -292,7 +292,9 @@ impl Console {
 
     /// A console account in `tenant`.
     pub async fn add_user(&self, tenant: &TenantId, email: &str, role: MemberRole) {
-        let hash = tributary_server::auth::hash_password(PASSWORD).unwrap();
+        let hash = tributary_server::auth::hash_password(PASSWORD)
+            .await
+            .unwrap();
         self.store()
             .create_user(tenant, email, role, &hash, "test")
             .await
@@ -484,6 +486,32 @@ impl Browser {
             .await
             .unwrap();
         self.finish(response).await
+    }
+
+    /// The page a form's 303 answer leads to (Post/Redirect/Get), as a browser would
+    /// open it; any other answer as it is.
+    pub async fn follow(&mut self, answer: Page) -> Page {
+        match (answer.status, answer.location.clone()) {
+            (303, Some(location)) => self.get(&location).await,
+            _ => answer,
+        }
+    }
+
+    /// Posts a form and opens the page its answer redirects to.
+    pub async fn submit(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let answer = self.post(path, form).await;
+        self.follow(answer).await
+    }
+
+    /// Posts a multipart form and opens the page its answer redirects to.
+    pub async fn submit_multipart(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: (&str, &[u8]),
+    ) -> Page {
+        let answer = self.post_multipart(path, fields, file).await;
+        self.follow(answer).await
     }
 
     /// Signs in as `email`; panics unless the console accepts it.

@@ -20,7 +20,8 @@ pub struct ServeArgs {
     /// Address the console and API listen on.
     #[arg(long, env = "TRIBUTARY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// The URL users reach the console at (default: http://LISTEN).
+    /// The URL users reach the console at (default: http://LISTEN). An https:// URL
+    /// (behind a TLS proxy) makes the session cookies Secure and __Host- prefixed.
     #[arg(long, env = "TRIBUTARY_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Serve only: no sync scheduler in this process.
@@ -85,8 +86,20 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             smtp: args.smtp.config(),
             ..ServerConfig::default()
         };
-        eprintln!("Tributary console at {}", config.public_url);
         eprintln!("database {}", args.store.describe());
+        let installation = runtime
+            .store()
+            .installation()
+            .await
+            .context("cannot read the accounts")?;
+        if installation.needs_first_admin() {
+            eprintln!(
+                "{}",
+                first_admin_help(&args.store, installation.tenants > 0)
+            );
+        }
+        // Last: scripts wait for this line to know the console is up.
+        eprintln!("Tributary console at {}", config.public_url);
         let state = AppState::new(runtime.clone(), config);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let worker = (!args.no_worker).then(|| {
@@ -113,4 +126,83 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// What `serve` prints on a database with no console account: the commands that create
+/// the first admin, with this server's store flags, ready to paste.
+fn first_admin_help(store: &StoreArgs, has_tenant: bool) -> String {
+    let flags = store_flags(store);
+    let mut text = String::from(
+        "No console account exists yet. Create the first admin (its password is printed once), then sign in:\n",
+    );
+    if has_tenant {
+        text.push_str(&format!(
+            "  tributary admin create-user TENANT-ID you@example.com --role admin{flags}\n"
+        ));
+    } else {
+        text.push_str(&format!(
+            "  tributary admin create-tenant acme --name \"Acme Inc\"{flags}\n  tributary admin create-user acme you@example.com --role admin{flags}\n"
+        ));
+    }
+    text
+}
+
+/// The store flags `serve` was given, as the admin commands take them. A database URL
+/// is named by its variable: it may hold a password.
+fn store_flags(store: &StoreArgs) -> String {
+    let mut flags = match &store.database_url {
+        Some(_) => " --database-url \"$TRIBUTARY_DATABASE_URL\"".to_owned(),
+        None => format!(
+            " --data-dir {}",
+            shell_word(&store.data_dir.display().to_string())
+        ),
+    };
+    if let Some(file) = &store.master_key_file {
+        flags.push_str(&format!(
+            " --master-key-file {}",
+            shell_word(&file.display().to_string())
+        ));
+    }
+    flags
+}
+
+/// `word` as one shell word: quoted unless it is plain.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(dir: &str) -> StoreArgs {
+        StoreArgs {
+            data_dir: dir.into(),
+            database_url: None,
+            master_key_file: None,
+        }
+    }
+
+    #[test]
+    fn the_first_admin_commands_carry_this_servers_store() {
+        let help = first_admin_help(&store("/var/lib/tributary"), false);
+        assert!(help.contains("tributary admin create-tenant acme --name \"Acme Inc\" --data-dir /var/lib/tributary\n"), "{help}");
+        assert!(help.contains("tributary admin create-user acme you@example.com --role admin --data-dir /var/lib/tributary"), "{help}");
+        let spaced = first_admin_help(&store("my data"), true);
+        assert!(
+            spaced.contains(
+                "create-user TENANT-ID you@example.com --role admin --data-dir 'my data'"
+            ),
+            "{spaced}"
+        );
+        assert!(!spaced.contains("create-tenant"));
+    }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tributary_google::GoogleEndpoints;
 use tributary_store::{MASTER_KEY_ENV, MasterKey, Store};
-use tributary_sync::{EngineConfig, Runtime, RuntimeConfig, WorkerConfig};
+use tributary_sync::{EngineConfig, PacingConfig, Runtime, RuntimeConfig, WorkerConfig};
 
 /// Where the data lives.
 #[derive(Args, Debug, Clone)]
@@ -76,7 +76,7 @@ impl StoreArgs {
             None => self.data_dir.join(tributary_store::MASTER_KEY_FILE),
         };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
+            tributary_store::create_private_dir(parent)
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
         MasterKey::load_or_create_file(&path)
@@ -94,8 +94,11 @@ pub struct SyncArgs {
     /// Seconds between incremental syncs of a mailbox.
     #[arg(long, env = "TRIBUTARY_POLL_SECONDS", default_value_t = 300)]
     pub poll_seconds: u64,
-    /// Mailboxes one process syncs at once.
-    #[arg(long, env = "TRIBUTARY_SYNC_CONCURRENCY", default_value_t = 4)]
+    /// Jobs (mailbox syncs) one process runs at once; a quarter of them stay free for
+    /// incremental syncs of new mail while backfills run. The default, 80, is Gmail's
+    /// project budget (1,200,000 units/min) over its per-user one (15,000): one process
+    /// backfilling 80 mailboxes at their own budgets spends the whole project's.
+    #[arg(long, env = "TRIBUTARY_SYNC_CONCURRENCY", default_value_t = tributary_sync::scheduler::DEFAULT_CONCURRENCY)]
     pub sync_concurrency: usize,
     /// The instant backfill windows end at (Unix ms), for emulated organizations
     /// generated with a fixed `--now`; default: the clock.
@@ -108,6 +111,17 @@ pub struct SyncArgs {
     /// third of this while alive): how soon another worker takes over from a dead one.
     #[arg(long, env = "TRIBUTARY_LEASE_SECONDS", default_value_t = 60)]
     pub lease_seconds: u64,
+    /// The per-user budget paced at, in units per quota minute (default: Gmail's
+    /// published 15,000). For emulated, time-scaled quotas (`tributary bench`).
+    #[arg(long, env = "TRIBUTARY_USER_UNITS_PER_MINUTE", hide = true)]
+    pub user_units_per_minute: Option<u32>,
+    /// The per-project budget paced at (default: Gmail's published 1,200,000).
+    #[arg(long, env = "TRIBUTARY_PROJECT_UNITS_PER_MINUTE", hide = true)]
+    pub project_units_per_minute: Option<u32>,
+    /// How long a quota minute lasts, in real milliseconds (default 60,000): an
+    /// emulator's time-scaled quota.
+    #[arg(long, env = "TRIBUTARY_QUOTA_MINUTE_MS", hide = true)]
+    pub quota_minute_ms: Option<u64>,
 }
 
 impl SyncArgs {
@@ -118,17 +132,35 @@ impl SyncArgs {
             .as_deref()
             .map_or_else(GoogleEndpoints::default, GoogleEndpoints::from_base_url);
         let worker_defaults = WorkerConfig::default();
+        let engine_defaults = EngineConfig::default();
+        let published = engine_defaults.pacing.clone();
+        let pacing = PacingConfig {
+            user_units_per_minute: self
+                .user_units_per_minute
+                .unwrap_or(published.user_units_per_minute)
+                .max(1),
+            project_units_per_minute: self
+                .project_units_per_minute
+                .unwrap_or(published.project_units_per_minute)
+                .max(1),
+            minute: self
+                .quota_minute_ms
+                .map_or(published.minute, |ms| Duration::from_millis(ms.max(1))),
+            ..published
+        };
         RuntimeConfig {
             endpoints,
             engine: EngineConfig {
+                pacing,
                 concurrency: self.sync_concurrency.max(1),
                 reference_now_ms: self.reference_now_ms,
-                ..EngineConfig::default()
+                ..engine_defaults
             },
             worker: WorkerConfig {
                 worker_id: self.worker_id.clone().unwrap_or(worker_defaults.worker_id),
                 poll_interval: Duration::from_secs(self.poll_seconds.max(1)),
                 lease: Duration::from_secs(self.lease_seconds.max(1)),
+                concurrency: self.sync_concurrency.max(1),
                 ..worker_defaults
             },
             ..defaults

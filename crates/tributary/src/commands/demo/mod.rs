@@ -76,7 +76,7 @@ impl DataDir {
     fn new(given: Option<PathBuf>) -> anyhow::Result<Self> {
         match given {
             Some(path) => {
-                std::fs::create_dir_all(&path)
+                tributary_store::create_private_dir(&path)
                     .with_context(|| format!("cannot create --data-dir {}", path.display()))?;
                 Ok(DataDir::Given(path))
             }
@@ -235,15 +235,66 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
+/// The file in a kept data directory naming the organization the demo generated, so
+/// that running it again on that directory generates the same one (the same mail, at
+/// the same times) and finds its capture already there.
+const ORGANIZATION_FILE: &str = "demo-organization.json";
+
+/// What generates a demo organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct OrganizationRecord {
+    seed: u64,
+    users: usize,
+    messages_per_user: usize,
+    now_ms: i64,
+}
+
+/// This run's organization: the one recorded in `data` when the flags match it, else a
+/// new one as of now (recorded). A directory holding another organization's capture is
+/// refused: its capture would never equal this organization's ground truth.
+fn organization(args: &DemoArgs, data: &Path) -> anyhow::Result<OrganizationRecord> {
+    let path = data.join(ORGANIZATION_FILE);
+    let fresh = OrganizationRecord {
+        seed: args.seed,
+        users: args.users,
+        messages_per_user: args.messages_per_user,
+        // New mail delivered while serving arrives "now": the organization's now must
+        // be the clock's, which the engine's backfill window uses too.
+        now_ms: tributary_emulator::server::app::now_ms(),
+    };
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let recorded: OrganizationRecord = serde_json::from_slice(&bytes)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            anyhow::ensure!(
+                (recorded.seed, recorded.users, recorded.messages_per_user)
+                    == (fresh.seed, fresh.users, fresh.messages_per_user),
+                "{} holds the demo of another organization (--seed {} --users {} --messages-per-user {}): \
+                 run it with those flags, or pass another --data-dir",
+                data.display(),
+                recorded.seed,
+                recorded.users,
+                recorded.messages_per_user
+            );
+            Ok(recorded)
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::write(&path, serde_json::to_vec_pretty(&fresh)?)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            Ok(fresh)
+        }
+        Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
 async fn start_emulator(args: &DemoArgs, data: &Path) -> anyhow::Result<RunningEmulator> {
+    let organization = organization(args, data)?;
     let config = EmulatorConfig {
         organization: OrgSource::Generate(OrgConfig {
-            seed: args.seed,
-            users: args.users,
-            messages_per_user: args.messages_per_user,
-            // New mail delivered while serving arrives "now": the organization's now
-            // must be the clock's, which the engine's backfill window uses too.
-            now_ms: tributary_emulator::server::app::now_ms(),
+            seed: organization.seed,
+            users: organization.users,
+            messages_per_user: organization.messages_per_user,
+            now_ms: organization.now_ms,
         }),
         key_seed: args.seed,
         out_dir: Some(data.join("emulator")),
@@ -297,11 +348,20 @@ async fn create_logins(
         });
     }
     for login in &logins {
-        let role = if login.role == "admin" {
-            MemberRole::Admin
-        } else {
-            MemberRole::Member
-        };
+        ensure_login(store, tenant, login).await?;
+    }
+    Ok(logins)
+}
+
+/// Creates the login's account, or, when the demo ran on this data directory before,
+/// gives the account it made then this run's password (audited as a reset).
+async fn ensure_login(store: &Store, tenant: &TenantId, login: &Login) -> anyhow::Result<()> {
+    let role = if login.role == "admin" {
+        MemberRole::Admin
+    } else {
+        MemberRole::Member
+    };
+    let Some(existing) = store.account_by_email(&login.email).await? else {
         tributary_server::auth::create_user(
             store,
             tenant,
@@ -311,8 +371,29 @@ async fn create_logins(
             DEMO_ACTOR,
         )
         .await?;
+        return Ok(());
+    };
+    anyhow::ensure!(
+        existing.tenant == *tenant,
+        "the account {} belongs to another tenant ({}) in this data directory",
+        login.email,
+        existing.tenant.as_str()
+    );
+    let hash = tributary_server::auth::hash_new_password(&login.password, &[&login.email]).await?;
+    store
+        .reset_user_password(tenant, existing.id, &hash, true, DEMO_ACTOR)
+        .await?;
+    if !existing.active {
+        store
+            .set_user_active(tenant, existing.id, true, DEMO_ACTOR)
+            .await?;
     }
-    Ok(logins)
+    if existing.role != role {
+        store
+            .set_user_role(tenant, existing.id, role, DEMO_ACTOR)
+            .await?;
+    }
+    Ok(())
 }
 
 fn spawn_server(

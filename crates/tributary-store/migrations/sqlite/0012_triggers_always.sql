@@ -1,0 +1,16 @@
+-- No schema change on SQLite; the number is kept so both backends have the same
+-- migrations (PostgreSQL's 0012 makes its immutability triggers fire in every session).
+--
+-- SQLite's REPLACE (and INSERT OR REPLACE, UPDATE OR REPLACE) deletes the rows in its way
+-- without firing delete triggers unless the connection runs with
+-- `PRAGMA recursive_triggers = ON`, which is a connection setting, not a schema one: the
+-- store turns it on for every pooled connection (store.rs), so the delete triggers of
+-- 0001 refuse a REPLACE over a captured activity or participant. An upsert (INSERT ... ON
+-- CONFLICT DO UPDATE) fires the UPDATE triggers of 0008 and 0011.
+--
+-- A BEFORE INSERT trigger refusing a row whose key exists would guard even connections
+-- without the pragma, but it would also fail the capture path's `ON CONFLICT DO NOTHING`
+-- on a duplicate instead of skipping it, and cannot see a REPLACE over an explicit rowid;
+-- a trigger reading the pragma (pragma_recursive_triggers) is refused as an "unsafe use
+-- of virtual table" where trusted_schema is off. Hence the pragma alone.
+SELECT 1;
