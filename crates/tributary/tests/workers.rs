@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tributary_emulator::server::EmulatorConfig;
+use tributary_emulator::server::faults::FaultConfig;
 use tributary_google::GoogleEndpoints;
 use tributary_store::{LinkStatus, MasterKey, Store, TenantId};
 use tributary_sync::{EngineConfig, Runtime, RuntimeConfig};
@@ -216,7 +217,17 @@ async fn two_postgres_workers_share_links_one_at_a_time() {
     let Some(test_store) = TestStore::postgres().await else {
         return;
     };
-    let emulated = emulator(12, 120, EmulatorConfig::default()).await;
+    // Every call takes 100 ms, so the backfill lasts seconds, longer than a worker takes
+    // to start and join (a heartbeat and a bit): otherwise the first worker up can sync
+    // every link before the second leases one.
+    let slow = EmulatorConfig {
+        faults: FaultConfig {
+            latency_ms: 100,
+            ..FaultConfig::default()
+        },
+        ..EmulatorConfig::default()
+    };
+    let emulated = emulator(12, 120, slow).await;
     let url = test_store.url().expect("a PostgreSQL store").to_owned();
     let setup = setup(emulated, test_store.store.clone(), Location::Url(url)).await;
     let workers = [spawn_worker(&setup, "w1"), spawn_worker(&setup, "w2")];
