@@ -5,13 +5,14 @@
 
 use crate::error::{
     ApiCall, ApiFailure, api_failure, describe_answer, malformed_answer, transport_failure,
+    unreadable_answer,
 };
 use crate::token::{AccessToken, TokenProvider};
 use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use reqwest::{RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
-use tributary_core::{ProviderDetail, ProviderError};
+use tributary_core::ProviderError;
 
 /// Google's OAuth token endpoint: what Google's key files name as `token_uri`, and the
 /// audience (`aud`) Google expects in every JWT-bearer assertion.
@@ -223,11 +224,7 @@ pub(crate) fn decode_answer<T: DeserializeOwned>(
 
 /// `Ok(None)` from a call that cannot answer "gone".
 pub(crate) fn required<T>(value: Option<T>, what: &str) -> Result<T, ProviderError> {
-    value.ok_or_else(|| {
-        ProviderError::other(ProviderDetail::new(format!(
-            "unexpected answer from Google ({what}): not found"
-        )))
-    })
+    value.ok_or_else(|| unreadable_answer(what, "not found"))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 use crate::endpoints::{GRAPH_DEFAULT_SCOPE, ParsedEndpoints};
 use crate::error::{
     GraphCall, GraphFailure, describe_answer, graph_failure, malformed_answer, transport_failure,
+    unreadable_answer,
 };
 use crate::token::TokenProvider;
 use reqwest::header::{AUTHORIZATION, HeaderMap};
@@ -122,9 +123,5 @@ pub(crate) fn decode_answer<T: DeserializeOwned>(
 
 /// `Ok(None)` from a call that cannot answer "gone".
 pub(crate) fn required<T>(value: Option<T>, what: &str) -> Result<T, ProviderError> {
-    value.ok_or_else(|| {
-        ProviderError::other(ProviderDetail::new(format!(
-            "unexpected answer from Microsoft ({what}): not found"
-        )))
-    })
+    value.ok_or_else(|| unreadable_answer(what, "not found"))
 }
