@@ -6,6 +6,7 @@ use crate::automated::{AutomatedReason, automated_reason};
 use crate::classify::{Direction, Participant, direction, participants};
 use crate::company::{FreeMailList, company_domain};
 use crate::dedupe::{DedupeKey, ThreadKey};
+use crate::display_name::NameCandidate;
 use crate::message::MessageRecord;
 use crate::parse::{ParseProblem, ParsedHeaders};
 use crate::policy::CapturePolicy;
@@ -81,6 +82,17 @@ impl Extraction {
     /// found later in another mailbox may have been received earlier.
     pub fn time_from_receipt(&self) -> bool {
         self.date.is_none() && self.time_ms.is_some()
+    }
+
+    /// The display names this message gives its participants, each dated by the
+    /// activity time (a message without any time counts as the oldest): the candidates
+    /// [`crate::display_name::choose_display_name`] picks from.
+    pub fn name_candidates(&self) -> impl Iterator<Item = (&EmailAddress, NameCandidate<'_>)> {
+        let seen_ms = self.time_ms.unwrap_or(0);
+        self.participants.iter().filter_map(move |participant| {
+            let name = participant.name.as_deref()?;
+            Some((&participant.address, NameCandidate { name, seen_ms }))
+        })
     }
 }
 
@@ -269,6 +281,24 @@ mod tests {
     const OUTBOUND: &str = "From: Ann Lee <ann.lee@acme.com>\n\
         To: bob@mail.globex.co.uk, dana@gmail.com\nCc: carl@acme.com\n\
         Subject: Renewal\nMessage-ID: <1@acme.com>\nDate: Tue, 01 Jul 2025 10:00:00 +0000\n";
+
+    #[test]
+    fn name_candidates_are_the_named_participants_dated_by_the_activity() {
+        let extraction = extractor().extract(&record(OUTBOUND));
+        let candidates: Vec<(&str, &str, i64)> = extraction
+            .name_candidates()
+            .map(|(address, c)| (address.as_str(), c.name, c.seen_ms))
+            .collect();
+        // 2025-07-01T10:00:00Z; bob, dana and carl come without a name.
+        assert_eq!(
+            candidates,
+            [("ann.lee@acme.com", "Ann Lee", 1_751_364_000_000)]
+        );
+        let undated =
+            extractor().extract(&record("From: Bob <bob@globex.com>\nTo: ann@acme.com\n"));
+        let seen: Vec<i64> = undated.name_candidates().map(|(_, c)| c.seen_ms).collect();
+        assert_eq!(seen, [0]);
+    }
 
     #[test]
     fn outbound_message_is_captured_with_contacts_and_companies() {

@@ -120,6 +120,100 @@ pub struct CapturePolicy {
     pub synced_labels: Vec<String>,
     /// How far back from `now` a sighting's `internalDate` may lie, in days.
     pub backfill_days: u32,
+    /// Which calendar occurrences become meetings (see [`crate::meeting`]).
+    pub meetings: MeetingPolicy,
+}
+
+/// What meeting capture considers (docs/capture-model.md, "Meetings"). The default is
+/// the default meeting policy: on, 180 days back, 30 days ahead, large above 25.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MeetingPolicy {
+    /// Capture calendars at all.
+    pub capture: bool,
+    /// Occurrences starting at most this many days before `now` are considered.
+    pub backfill_days: u32,
+    /// Occurrences not yet ended and starting less than this many days after `now` are
+    /// upcoming meetings.
+    pub horizon_days: u32,
+    /// A meeting with more participants than this counts for the organization (company
+    /// timeline) but not for personal relationship scores.
+    pub large_meeting_attendees: u32,
+    /// Whose calendars are read: the "Calendar sync" permission.
+    pub calendar_sync: CalendarSync,
+}
+
+/// The "Calendar sync" permission (Planhat's role permission beside "Email sync"):
+/// whose calendars are captured. Tributary's members have a role from the directory
+/// (administrator or not), so the choice is by that role, which an admin can check on
+/// the Users page, rather than a list to keep up to date by hand.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CalendarSync {
+    /// Every linked member's calendar.
+    #[default]
+    Everyone,
+    /// Only members the directory marks as administrators.
+    Admins,
+    /// Nobody's: mail only.
+    Nobody,
+}
+
+impl CalendarSync {
+    /// The form and JSON value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CalendarSync::Everyone => "everyone",
+            CalendarSync::Admins => "admins",
+            CalendarSync::Nobody => "nobody",
+        }
+    }
+
+    /// The value of [`Self::as_str`], if it is one.
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            CalendarSync::Everyone,
+            CalendarSync::Admins,
+            CalendarSync::Nobody,
+        ]
+        .into_iter()
+        .find(|choice| choice.as_str() == text)
+    }
+}
+
+impl MeetingPolicy {
+    /// Whether the engine reads the calendar of a member whose directory role is
+    /// administrator (`directory_admin`) or not: meeting capture must be on and the
+    /// "Calendar sync" permission must include the member.
+    pub fn captures_calendar_of(&self, directory_admin: bool) -> bool {
+        self.capture
+            && match self.calendar_sync {
+                CalendarSync::Everyone => true,
+                CalendarSync::Admins => directory_admin,
+                CalendarSync::Nobody => false,
+            }
+    }
+
+    /// The earliest start (Unix ms) an occurrence may have to be considered at `now_ms`.
+    pub fn window_start_ms(&self, now_ms: i64) -> i64 {
+        now_ms.saturating_sub(i64::from(self.backfill_days) * MILLIS_PER_DAY)
+    }
+
+    /// The horizon (Unix ms) at `now_ms`: an upcoming meeting starts before it.
+    pub fn horizon_end_ms(&self, now_ms: i64) -> i64 {
+        now_ms.saturating_add(i64::from(self.horizon_days) * MILLIS_PER_DAY)
+    }
+}
+
+impl Default for MeetingPolicy {
+    fn default() -> Self {
+        Self {
+            capture: true,
+            backfill_days: 180,
+            horizon_days: 30,
+            large_meeting_attendees: 25,
+            calendar_sync: CalendarSync::Everyone,
+        }
+    }
 }
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
@@ -151,6 +245,7 @@ impl Default for CapturePolicy {
             privacy: PrivacyMode::Subject,
             synced_labels: vec!["INBOX".to_owned(), "SENT".to_owned()],
             backfill_days: 365,
+            meetings: MeetingPolicy::default(),
         }
     }
 }
@@ -191,6 +286,44 @@ mod tests {
         assert!(!policy.sees(&record(&["INBOX"], -1), now));
         assert!(!policy.sees(&record(&["SPAM"], 1), now));
         assert!(!policy.sees(&record(&["TRASH", "DRAFT"], 1), now));
+    }
+
+    #[test]
+    fn meeting_window_reaches_back_and_ahead_from_now() {
+        let policy = MeetingPolicy::default();
+        let now = 1_750_000_000_000;
+        assert_eq!(policy.window_start_ms(now), now - 180 * MILLIS_PER_DAY);
+        assert_eq!(policy.horizon_end_ms(now), now + 30 * MILLIS_PER_DAY);
+        assert!(policy.capture);
+        assert_eq!(policy.large_meeting_attendees, 25);
+    }
+
+    #[test]
+    fn calendar_sync_decides_whose_calendar_is_read() {
+        let with = |capture, calendar_sync| MeetingPolicy {
+            capture,
+            calendar_sync,
+            ..MeetingPolicy::default()
+        };
+        let cases = [
+            (true, CalendarSync::Everyone, [true, true]),
+            (true, CalendarSync::Admins, [false, true]),
+            (true, CalendarSync::Nobody, [false, false]),
+            (false, CalendarSync::Everyone, [false, false]),
+        ];
+        for (capture, sync, [member, admin]) in cases {
+            let policy = with(capture, sync);
+            assert_eq!(policy.captures_calendar_of(false), member, "{sync:?}");
+            assert_eq!(policy.captures_calendar_of(true), admin, "{sync:?}");
+        }
+        for choice in [
+            CalendarSync::Everyone,
+            CalendarSync::Admins,
+            CalendarSync::Nobody,
+        ] {
+            assert_eq!(CalendarSync::parse(choice.as_str()), Some(choice));
+        }
+        assert_eq!(CalendarSync::parse("all"), None);
     }
 
     #[test]

@@ -189,86 +189,70 @@ const MICROSOFT_ACCESS_POLICY_HINT: &str = "An Exchange application access polic
      or remove the policy (Test-ApplicationAccessPolicy shows the result; changes take up \
      to 30 minutes), then press Retry on the Users page.";
 
-/// Microsoft's codes with the hint for their cause.
-const MICROSOFT_HINTS: &[(&[&str], &str)] = &[
-    (
-        &["AADSTS7000215"],
-        "The client secret is wrong: in Entra ID under App registrations > Tributary > \
-         Certificates & secrets, create a new client secret and enter its Value (not its \
-         Secret ID) in Tributary's Microsoft 365 setup, then press Retry on the Users page.",
-    ),
-    (
-        &["AADSTS7000222"],
-        "The client secret has expired: create a new one under App registrations > \
-         Tributary > Certificates & secrets and enter it in Tributary's Microsoft 365 \
-         setup (or upload a certificate instead), then press Retry on the Users page.",
-    ),
-    (
-        &[
-            "AADSTS700027",
-            "AADSTS700024",
-            "AADSTS700021",
-            "AADSTS700023",
-            "AADSTS50027",
-        ],
-        "Microsoft refused the certificate: check that the certificate in Tributary's \
-         Microsoft 365 setup is the one registered under App registrations > Tributary > \
-         Certificates & secrets (the thumbprints must match) and has not expired, and \
-         that this server's clock is right, then press Retry on the Users page.",
-    ),
-    (
-        &["AADSTS7000229", "AADSTS65001", "AADSTS65004"],
-        "Admin consent is missing or was revoked: a Global or Privileged Role \
-         Administrator must grant it again with Grant admin consent in Tributary's \
-         Microsoft 365 setup, then press Retry on the Users page.",
-    ),
-    (
-        &["AADSTS700016"],
-        "Microsoft does not know this application in this tenant: check the client ID and \
-         tenant ID in Tributary's Microsoft 365 setup and grant admin consent in this \
-         tenant, then press Retry on the Users page.",
-    ),
-    (
-        &["AADSTS7000112"],
-        "The application is disabled: in Entra ID under Enterprise applications > \
-         Tributary > Properties, set Enabled for users to sign-in to Yes, then press \
-         Retry on the Users page.",
-    ),
-    (
-        &["AADSTS90002"],
-        "Microsoft does not know this tenant: check the tenant ID (or domain) in \
-         Tributary's Microsoft 365 setup, then press Retry on the Users page.",
-    ),
-    (
-        &["Authorization_RequestDenied"],
-        "The app may not read the directory: add the User.Read.All application \
-         permission under App registrations > Tributary > API permissions and grant admin \
-         consent, then press Retry on the Users page.",
-    ),
-    (
-        &["ErrorAccessDenied", "AccessDenied"],
-        "The app may not read mail: add the Mail.ReadBasic.All (or Mail.Read) application \
-         permission under App registrations > Tributary > API permissions and grant admin \
-         consent, then press Retry on the Users page.",
-    ),
-    (
-        &[
-            "MailboxNotEnabledForRESTAPI",
-            "MailboxNotSupportedForRESTAPI",
-        ],
-        "The user has no Exchange Online mailbox (unlicensed, inactive, soft-deleted or \
-         on-premises): assign an Exchange Online license, or leave the user out of capture.",
-    ),
-    (
-        &[
-            "ResourceNotFound",
-            "Request_ResourceNotFound",
-            "ErrorInvalidUser",
-        ],
-        "The user no longer exists in Entra ID: restore the user, or Rebuild to drop the \
-         mailbox from capture.",
-    ),
-];
+/// The fix for each Microsoft cause (which codes name which cause: `MICROSOFT_CAUSES`).
+const MS_SECRET_WRONG_HINT: &str = "The client secret is wrong: in Entra ID under App \
+     registrations > Tributary > Certificates & secrets, create a new client secret and enter \
+     its Value (not its Secret ID) in Tributary's Microsoft 365 setup, then press Retry on the \
+     Users page.";
+
+const MS_SECRET_EXPIRED_HINT: &str = "The client secret has expired: create a new one under \
+     App registrations > Tributary > Certificates & secrets and enter it in Tributary's \
+     Microsoft 365 setup (or upload a certificate instead), then press Retry on the Users \
+     page.";
+
+const MS_CERTIFICATE_REFUSED_HINT: &str = "Microsoft refused the certificate: check that the \
+     certificate in Tributary's Microsoft 365 setup is the one registered under App \
+     registrations > Tributary > Certificates & secrets (the thumbprints must match) and has \
+     not expired, and that this server's clock is right, then press Retry on the Users page.";
+
+const MS_CONSENT_MISSING_HINT: &str = "Admin consent is missing or was revoked: a Global or \
+     Privileged Role Administrator must grant it again with Grant admin consent in Tributary's \
+     Microsoft 365 setup, then press Retry on the Users page.";
+
+const MS_UNKNOWN_APP_HINT: &str = "Microsoft does not know this application in this tenant: \
+     check the client ID and tenant ID in Tributary's Microsoft 365 setup and grant admin \
+     consent in this tenant, then press Retry on the Users page.";
+
+const MS_APP_DISABLED_HINT: &str = "The application is disabled: in Entra ID under Enterprise \
+     applications > Tributary > Properties, set Enabled for users to sign-in to Yes, then \
+     press Retry on the Users page.";
+
+const MS_UNKNOWN_TENANT_HINT: &str = "Microsoft does not know this tenant: check the tenant ID \
+     (or domain) in Tributary's Microsoft 365 setup, then press Retry on the Users page.";
+
+const MS_DIRECTORY_DENIED_HINT: &str = "The app may not read the directory: add the \
+     User.Read.All application permission under App registrations > Tributary > API \
+     permissions and grant admin consent, then press Retry on the Users page.";
+
+const MS_MAIL_DENIED_HINT: &str = "The app may not read mail: add the Mail.ReadBasic.All (or \
+     Mail.Read) application permission under App registrations > Tributary > API permissions \
+     and grant admin consent, then press Retry on the Users page.";
+
+const MS_NO_MAILBOX_HINT: &str = "The user has no Exchange Online mailbox (unlicensed, \
+     inactive, soft-deleted or on-premises): assign an Exchange Online license in the \
+     Microsoft 365 admin center under Users > Active users > Licenses and apps, then press \
+     Retry on the Users page; or Unlink the mailbox.";
+
+const MS_USER_GONE_HINT: &str = "The user no longer exists in Entra ID: restore the user \
+     (Deleted users, within 30 days) and press Retry, or press Rebuild on the Users page to \
+     drop the mailbox from capture.";
+
+const CALENDAR_SCOPE_HINT: &str = "Google refused the calendar while mail reads: the \
+     calendar scope (https://www.googleapis.com/auth/calendar.readonly) is missing from the \
+     client ID's entry in the Google Admin console under Security > Access and data control > \
+     API controls > Domain-wide delegation. Edit that entry to add the scope (keep the ones it \
+     has), then tick the member on the Users page and press Retry; mail keeps syncing \
+     meanwhile.";
+
+const CALENDAR_API_HINT: &str = "The Google Calendar API is off in the service account's \
+     Cloud project: enable it under APIs & Services > Library > Google Calendar API, then \
+     tick the member on the Users page and press Retry; mail keeps syncing meanwhile.";
+
+const MS_CALENDAR_DENIED_HINT: &str = "Microsoft denied the calendar while mail reads: add \
+     the Calendars.Read application permission under App registrations > Tributary > API \
+     permissions, grant admin consent (Grant admin consent in Tributary's Microsoft 365 \
+     setup), then tick the member on the Users page and press Retry; mail keeps syncing \
+     meanwhile.";
 
 impl fmt::Display for LinkErrorStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -388,6 +372,10 @@ pub enum FailureSite {
     Mailbox,
     /// Reading the directory as the admin address (Test connection, Rebuild).
     Directory,
+    /// Reading a member's calendar (the calendar stream of a link's run): a permission
+    /// refused here is the calendar's own (its scope, API or application permission),
+    /// while mail may be fine.
+    Calendar,
 }
 
 /// The cause codes the engine itself stores for failures that are not the provider's
@@ -453,6 +441,14 @@ pub enum FailureCause {
     MsAccessOther,
     /// The IMAP server refused the login or the mailbox.
     ImapLoginRefused,
+    /// Google: the calendar scope is not in the client ID's domain-wide delegation
+    /// (`unauthorized_client`, `insufficientPermissions` on the calendar alone).
+    CalendarScopeNotDelegated,
+    /// Google: the Calendar API is off in the service account's Cloud project.
+    CalendarApiNotEnabled,
+    /// Microsoft: the app lacks the Calendars.Read application permission (or its
+    /// admin consent), so Graph denies the calendar while mail reads.
+    MsCalendarDenied,
 }
 
 /// Microsoft's codes for each cause (`AADSTS…` or Graph's `error.code`).
@@ -539,6 +535,11 @@ impl FailureCause {
             INCOMPLETE_RUN_CODE => return FailureCause::IncompleteRun,
             _ => {}
         }
+        if site == FailureSite::Calendar
+            && let Some(cause) = calendar_cause(provider, reason, message)
+        {
+            return cause;
+        }
         match provider {
             HintProvider::Google => google_cause(site, status, reason, message),
             HintProvider::Microsoft => microsoft_cause(status, reason, message),
@@ -557,6 +558,38 @@ impl FailureCause {
             FailureCause::Throttled
                 | FailureCause::ProviderUnavailable
                 | FailureCause::MissingLabel
+        )
+    }
+
+    /// Whether the cause is the connection's, not one mailbox's: a key, an app
+    /// registration, delegation or consent, API access, or the directory admin. Every
+    /// link meets it alike, so the console shows it once, and links stopped by it
+    /// resume once a connection test passes. Causes that only their message could
+    /// place (`…AuthOther`, `…AccessOther`) are not counted: they may be one user's.
+    pub fn is_connection_wide(self) -> bool {
+        use FailureCause::*;
+        matches!(
+            self,
+            KeyRejected
+                | ServiceAccountDisabled
+                | ClockSkew
+                | ScopeNotDelegated
+                | AppRestricted
+                | ApiNotEnabled
+                | AdminNotInWorkspace
+                | AdminNotAdministrator
+                | MsSecretWrong
+                | MsSecretExpired
+                | MsCertificateRefused
+                | MsConsentMissing
+                | MsUnknownApp
+                | MsAppDisabled
+                | MsUnknownTenant
+                | MsDirectoryDenied
+                | MsMailDenied
+                | CalendarScopeNotDelegated
+                | CalendarApiNotEnabled
+                | MsCalendarDenied
         )
     }
 
@@ -584,6 +617,11 @@ impl FailureCause {
                 "Your account has no usable mailbox right now (suspended, or mail not \
                  enabled for it). Your administrators see this on the Users page; ask them \
                  if you expected your mail to be captured."
+            }
+            CalendarScopeNotDelegated | CalendarApiNotEnabled | MsCalendarDenied => {
+                "Your organization's connection may not read calendars yet, so your \
+                 meetings are not captured; your mail is not affected. Your administrators \
+                 see this on your Calendar card and can fix it; nothing to do on your side."
             }
             _ => MEMBER_WAITS_FOR_ADMIN,
         }
@@ -674,17 +712,17 @@ impl FailureCause {
                  retries by itself. If it persists, press Retry and check the provider message."
             }
             Unexpected => LinkErrorStatus::LinkageError.fix_hint(),
-            MsSecretWrong => MICROSOFT_HINTS[0].1,
-            MsSecretExpired => MICROSOFT_HINTS[1].1,
-            MsCertificateRefused => MICROSOFT_HINTS[2].1,
-            MsConsentMissing => MICROSOFT_HINTS[3].1,
-            MsUnknownApp => MICROSOFT_HINTS[4].1,
-            MsAppDisabled => MICROSOFT_HINTS[5].1,
-            MsUnknownTenant => MICROSOFT_HINTS[6].1,
-            MsDirectoryDenied => MICROSOFT_HINTS[7].1,
-            MsMailDenied => MICROSOFT_HINTS[8].1,
-            MsNoMailbox => MICROSOFT_HINTS[9].1,
-            MsUserGone => MICROSOFT_HINTS[10].1,
+            MsSecretWrong => MS_SECRET_WRONG_HINT,
+            MsSecretExpired => MS_SECRET_EXPIRED_HINT,
+            MsCertificateRefused => MS_CERTIFICATE_REFUSED_HINT,
+            MsConsentMissing => MS_CONSENT_MISSING_HINT,
+            MsUnknownApp => MS_UNKNOWN_APP_HINT,
+            MsAppDisabled => MS_APP_DISABLED_HINT,
+            MsUnknownTenant => MS_UNKNOWN_TENANT_HINT,
+            MsDirectoryDenied => MS_DIRECTORY_DENIED_HINT,
+            MsMailDenied => MS_MAIL_DENIED_HINT,
+            MsNoMailbox => MS_NO_MAILBOX_HINT,
+            MsUserGone => MS_USER_GONE_HINT,
             MsAccessPolicy => MICROSOFT_ACCESS_POLICY_HINT,
             MsAuthOther => MICROSOFT_AUTH_HINT,
             MsAccessOther => MICROSOFT_ACCESS_HINT,
@@ -693,7 +731,44 @@ impl FailureCause {
                  address, password and server on the setup page, then press Retry on the \
                  Users page."
             }
+            CalendarScopeNotDelegated => CALENDAR_SCOPE_HINT,
+            CalendarApiNotEnabled => CALENDAR_API_HINT,
+            MsCalendarDenied => MS_CALENDAR_DENIED_HINT,
         }
+    }
+}
+
+/// The calendar's own permission causes; `None` for the rest (throttling, a user gone,
+/// rejected credentials), which are classified as for the mailbox.
+fn calendar_cause(provider: HintProvider, reason: &str, message: &str) -> Option<FailureCause> {
+    let says = |words: &str| message.to_ascii_lowercase().contains(words);
+    let any = |codes: &[&str]| codes.iter().any(|c| c.eq_ignore_ascii_case(reason));
+    match provider {
+        HintProvider::Google if any(&["accessNotConfigured", "SERVICE_DISABLED"]) => {
+            Some(FailureCause::CalendarApiNotEnabled)
+        }
+        HintProvider::Google
+            if any(&[
+                "unauthorized_client",
+                "invalid_scope",
+                "insufficientPermissions",
+            ]) || (reason.is_empty()
+                && (says("client is unauthorized")
+                    || says("insufficient authentication scopes"))) =>
+        {
+            Some(FailureCause::CalendarScopeNotDelegated)
+        }
+        HintProvider::Google if reason.is_empty() && says("calendar api has not been used") => {
+            Some(FailureCause::CalendarApiNotEnabled)
+        }
+        // Graph's ErrorAccessDenied for an application access policy is the mailbox's
+        // cause (the policy excludes the whole mailbox), not a calendar permission.
+        HintProvider::Microsoft
+            if any(&["ErrorAccessDenied", "AccessDenied"]) && !message.contains("OData") =>
+        {
+            Some(FailureCause::MsCalendarDenied)
+        }
+        _ => None,
     }
 }
 
@@ -732,7 +807,7 @@ fn google_cause(
     match reason {
         "invalid_grant" if user_missing => match site {
             FailureSite::Directory => FailureCause::AdminNotInWorkspace,
-            FailureSite::Mailbox => FailureCause::UserGone,
+            FailureSite::Mailbox | FailureSite::Calendar => FailureCause::UserGone,
         },
         "invalid_grant" if says("Robot is disabled") => FailureCause::ServiceAccountDisabled,
         "invalid_grant" if says("short-lived token") || says("reasonable timeframe") => {
@@ -1156,6 +1231,152 @@ mod tests {
             FailureCause::Throttled
                 .hint(Audience::Member)
                 .contains("Nothing to do")
+        );
+    }
+
+    #[test]
+    fn connection_causes_are_told_from_one_mailbox_s() {
+        use FailureCause::*;
+        for cause in [
+            KeyRejected,
+            ScopeNotDelegated,
+            AppRestricted,
+            AdminNotAdministrator,
+            MsConsentMissing,
+            MsSecretExpired,
+        ] {
+            assert!(cause.is_connection_wide(), "{cause:?}");
+            assert!(cause.needs_admin(), "{cause:?}");
+        }
+        for cause in [
+            UserGone,
+            UserSuspended,
+            GmailNotEnabled,
+            MsNoMailbox,
+            MsAccessPolicy,
+            GoogleAuthOther,
+            Throttled,
+            MissingLabel,
+            ImapLoginRefused,
+        ] {
+            assert!(!cause.is_connection_wide(), "{cause:?}");
+        }
+    }
+
+    /// A calendar refused alone gets the calendar's fix, not the mail permission's,
+    /// cause by cause, for the admin and the member; the same answer met on the mailbox
+    /// keeps the mailbox's cause.
+    #[test]
+    fn each_calendar_cause_gets_its_own_hint() {
+        use FailureCause::*;
+        use HintProvider::*;
+        use LinkErrorStatus::*;
+        /// Provider, reason, message, the calendar's cause, the mailbox's, the fix's words.
+        type Case = (
+            HintProvider,
+            Option<&'static str>,
+            &'static str,
+            FailureCause,
+            FailureCause,
+            &'static str,
+        );
+        let cases: &[Case] = &[
+            (
+                Google,
+                Some("unauthorized_client"),
+                "Client is unauthorized to retrieve access tokens using this method",
+                CalendarScopeNotDelegated,
+                ScopeNotDelegated,
+                "calendar.readonly",
+            ),
+            (
+                Google,
+                None,
+                "Client is unauthorized to retrieve access tokens using this method",
+                CalendarScopeNotDelegated,
+                ScopeNotDelegated,
+                "Domain-wide delegation",
+            ),
+            (
+                Google,
+                Some("insufficientPermissions"),
+                "Request had insufficient authentication scopes.",
+                CalendarScopeNotDelegated,
+                ScopeNotDelegated,
+                "calendar.readonly",
+            ),
+            (
+                Google,
+                Some("accessNotConfigured"),
+                "Google Calendar API has not been used in project 1 before or it is disabled.",
+                CalendarApiNotEnabled,
+                ApiNotEnabled,
+                "Google Calendar API",
+            ),
+            (
+                Microsoft,
+                Some("ErrorAccessDenied"),
+                "Access is denied. Check credentials and try again.",
+                MsCalendarDenied,
+                MsMailDenied,
+                "Calendars.Read",
+            ),
+        ];
+        for (provider, reason, message, calendar, mailbox, words) in cases {
+            let at = |site| FailureCause::classify(*provider, site, Unauthorized, *reason, message);
+            assert_eq!(
+                at(FailureSite::Calendar),
+                *calendar,
+                "{reason:?}: {message}"
+            );
+            assert_eq!(at(FailureSite::Mailbox), *mailbox, "{reason:?}: {message}");
+            let admin = calendar.hint(Audience::Admin);
+            assert!(admin.contains(words), "{calendar:?}: {admin}");
+            assert!(admin.contains("Retry"), "{admin}");
+            assert!(
+                !admin.contains("Mail.ReadBasic") && !admin.contains("Gmail API"),
+                "{admin}"
+            );
+            assert_ne!(admin, mailbox.hint(Audience::Admin));
+            let member = calendar.hint(Audience::Member);
+            assert!(member.contains("meetings") && member.contains("administrators"));
+            assert!(!member.contains("Admin console") && !member.contains("API permissions"));
+        }
+        // On the calendar, what is not a calendar permission keeps its own cause.
+        let calendar = |provider, status, reason, message| {
+            FailureCause::classify(
+                provider,
+                FailureSite::Calendar,
+                status,
+                Some(reason),
+                message,
+            )
+        };
+        assert_eq!(
+            calendar(Google, LinkageError, "userRateLimitExceeded", ""),
+            Throttled
+        );
+        assert_eq!(
+            calendar(
+                Google,
+                AuthenticationError,
+                "invalid_grant",
+                "Invalid email or User ID"
+            ),
+            UserGone
+        );
+        assert_eq!(
+            calendar(
+                Microsoft,
+                Unauthorized,
+                "ErrorAccessDenied",
+                "Access to OData is disabled."
+            ),
+            MsAccessPolicy
+        );
+        assert_eq!(
+            calendar(Microsoft, LinkageError, INCOMPLETE_RUN_CODE, "gap"),
+            IncompleteRun
         );
     }
 

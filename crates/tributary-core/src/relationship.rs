@@ -5,6 +5,7 @@
 use crate::address::EmailAddress;
 use crate::classify::{Participant, Role};
 use crate::extract::{Contact, Extraction};
+use crate::meeting::Meeting;
 use crate::tenant::AddressClass;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -21,6 +22,9 @@ pub const COPRESENT_WEIGHT: f64 = 0.1;
 pub const REPLY_FACTOR: f64 = 1.5;
 /// The addressed party was only on Cc or Bcc.
 pub const COPY_FACTOR: f64 = 0.5;
+/// A meeting attended together: twice a mail written to the other, audience for
+/// audience, since sitting down together says more than writing.
+pub const MEETING_WEIGHT: f64 = 2.0;
 
 /// One captured activity as relationships see it.
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +64,9 @@ pub struct RelationshipStats {
     pub received: u64,
     /// Activities where both are participants in any role.
     pub total: u64,
+    /// Captured meetings (not large) both attended; not part of `total`, which counts
+    /// mail as the capture contract does.
+    pub meetings: u64,
     /// The decayed score as of `last_ms` (what a store persists); read it at another
     /// time with [`RelationshipStats::score_at`].
     pub score_at_last: f64,
@@ -73,19 +80,30 @@ impl RelationshipStats {
             sent: 0,
             received: 0,
             total: 0,
+            meetings: 0,
             score_at_last: 0.0,
         }
     }
 
-    /// Adds one activity's contribution, in any order of activity times.
+    /// Adds one mail activity's contribution, in any order of activity times.
     fn record(&mut self, time_ms: i64, weight: f64) {
+        self.add_contribution(time_ms, weight);
+        self.total += 1;
+    }
+
+    /// Adds one meeting's contribution, in any order of meeting times.
+    fn record_meeting(&mut self, time_ms: i64, weight: f64) {
+        self.add_contribution(time_ms, weight);
+        self.meetings += 1;
+    }
+
+    fn add_contribution(&mut self, time_ms: i64, weight: f64) {
         if time_ms > self.last_ms {
             self.score_at_last *= decay(time_ms - self.last_ms);
             self.last_ms = time_ms;
         }
         self.first_ms = self.first_ms.min(time_ms);
         self.score_at_last += weight * decay(self.last_ms - time_ms);
-        self.total += 1;
     }
 
     /// The strength score at `now_ms`: the sum over activities of weight × 2^(−age /
@@ -122,6 +140,24 @@ pub fn touch_weight(touch: &Touch<'_>, member: &EmailAddress, contact: &EmailAdd
     } else {
         COPRESENT_WEIGHT * audience
     }
+}
+
+/// How much one captured meeting says about each (member, contact) pair that attended
+/// it: [`MEETING_WEIGHT`] × 1/√(attendees other than oneself), the same audience
+/// factor as mail's, so a one-to-one meeting weighs 2 and one of five people 1.
+pub fn meeting_weight(meeting: &Meeting) -> f64 {
+    let attending = meeting
+        .participants
+        .iter()
+        .filter(|p| p.organizer || p.attends())
+        .count();
+    meeting_weight_of(attending)
+}
+
+/// [`meeting_weight`] of a meeting `attending` people attended (the organizer and
+/// everyone who did not decline): what a store replays from its stored participants.
+pub fn meeting_weight_of(attending: usize) -> f64 {
+    MEETING_WEIGHT / (attending.saturating_sub(1).max(1) as f64).sqrt()
 }
 
 fn role_factor(role: Role) -> f64 {
@@ -181,6 +217,37 @@ impl RelationshipBook {
             }
             for &member in &members {
                 self.record_pair(touch, member, &contact.address);
+            }
+        }
+    }
+
+    /// Records one captured meeting for every member who took part and every external
+    /// participant who did not decline. Call once per meeting (not per calendar); an
+    /// upcoming, excluded or large meeting records nothing.
+    pub fn record_meeting(&mut self, meeting: &Meeting) {
+        if !meeting.counts_for_relationships() {
+            return;
+        }
+        let weight = meeting_weight(meeting);
+        let attending = meeting
+            .participants
+            .iter()
+            .filter(|p| p.class == AddressClass::External && (p.organizer || p.attends()));
+        for participant in attending {
+            let contact = &participant.address;
+            let company = meeting
+                .contacts
+                .iter()
+                .find(|c| c.address == *contact)
+                .and_then(|c| c.company.clone());
+            if let Some(company) = company {
+                self.companies.insert(contact.clone(), company);
+            }
+            for member in &meeting.took_part {
+                self.pairs
+                    .entry((member.clone(), contact.clone()))
+                    .or_insert_with(|| RelationshipStats::new(meeting.start_ms))
+                    .record_meeting(meeting.start_ms, weight);
             }
         }
     }

@@ -2,12 +2,21 @@
 //! its translation into the [`CapturePolicy`] and [`FreeMailList`] extraction runs on.
 
 use crate::company::FreeMailList;
-use crate::policy::{Blocklist, BlocklistError, CapturePolicy, PrivacyMode};
+use crate::policy::{
+    Blocklist, BlocklistError, CalendarSync, CapturePolicy, MeetingPolicy, PrivacyMode,
+};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// Longest backfill window an administrator may choose (ten years).
 pub const MAX_BACKFILL_DAYS: u32 = 3_650;
+
+/// Longest horizon for upcoming meetings an administrator may choose (one year).
+pub const MAX_MEETING_HORIZON_DAYS: u32 = 366;
+
+/// Largest "large meeting" threshold: the bound on a meeting's attendees
+/// ([`crate::meeting::MAX_MEETING_ATTENDEES`]).
+pub const MAX_LARGE_MEETING_ATTENDEES: u32 = crate::meeting::MAX_MEETING_ATTENDEES as u32;
 
 /// Most entries in each list of the form (blocklist, free-mail additions and removals):
 /// every entry is checked against every captured participant.
@@ -40,6 +49,61 @@ pub struct PolicySettings {
     pub removed_free_mail_domains: Vec<String>,
     /// What members (role member) see of the captured activity besides their own.
     pub member_visibility: MemberVisibility,
+    /// Meeting capture from calendars.
+    pub meetings: MeetingSettings,
+}
+
+/// The meeting part of the policy form; `{}` is the default meeting policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MeetingSettings {
+    /// Capture meetings from everyone's calendar.
+    pub capture: bool,
+    /// How many days back the first calendar sync reaches.
+    pub backfill_days: u32,
+    /// How many days ahead upcoming meetings are shown.
+    pub horizon_days: u32,
+    /// Meetings with more participants count for the company, not for relationships.
+    pub large_meeting_attendees: u32,
+    /// Whose calendars are captured ("Calendar sync"): `everyone`, `admins`, `nobody`.
+    pub calendar_sync: CalendarSync,
+}
+
+impl Default for MeetingSettings {
+    fn default() -> Self {
+        let policy = MeetingPolicy::default();
+        Self {
+            capture: policy.capture,
+            backfill_days: policy.backfill_days,
+            horizon_days: policy.horizon_days,
+            large_meeting_attendees: policy.large_meeting_attendees,
+            calendar_sync: policy.calendar_sync,
+        }
+    }
+}
+
+impl MeetingSettings {
+    /// The meeting policy these settings describe; the first problem names the field.
+    pub fn meeting_policy(&self) -> Result<MeetingPolicy, PolicyError> {
+        if !(1..=MAX_BACKFILL_DAYS).contains(&self.backfill_days) {
+            return Err(PolicyError::MeetingBackfillDays(self.backfill_days));
+        }
+        if self.horizon_days > MAX_MEETING_HORIZON_DAYS {
+            return Err(PolicyError::MeetingHorizonDays(self.horizon_days));
+        }
+        if !(1..=MAX_LARGE_MEETING_ATTENDEES).contains(&self.large_meeting_attendees) {
+            return Err(PolicyError::LargeMeetingAttendees(
+                self.large_meeting_attendees,
+            ));
+        }
+        Ok(MeetingPolicy {
+            capture: self.capture,
+            backfill_days: self.backfill_days,
+            horizon_days: self.horizon_days,
+            large_meeting_attendees: self.large_meeting_attendees,
+            calendar_sync: self.calendar_sync,
+        })
+    }
 }
 
 /// What a member sees of the CRM. Administrators always see everything.
@@ -89,6 +153,7 @@ impl Default for PolicySettings {
             extra_free_mail_domains: Vec::new(),
             removed_free_mail_domains: Vec::new(),
             member_visibility: MemberVisibility::default(),
+            meetings: MeetingSettings::default(),
         }
     }
 }
@@ -98,6 +163,14 @@ impl Default for PolicySettings {
 pub enum PolicyError {
     #[error("backfill_days must be between 1 and {MAX_BACKFILL_DAYS}, not {0}")]
     BackfillDays(u32),
+    #[error("meetings.backfill_days must be between 1 and {MAX_BACKFILL_DAYS}, not {0}")]
+    MeetingBackfillDays(u32),
+    #[error("meetings.horizon_days must be at most {MAX_MEETING_HORIZON_DAYS}, not {0}")]
+    MeetingHorizonDays(u32),
+    #[error(
+        "meetings.large_meeting_attendees must be between 1 and {MAX_LARGE_MEETING_ATTENDEES}, not {0}"
+    )]
+    LargeMeetingAttendees(u32),
     #[error("blocklist: {0}")]
     Blocklist(#[from] BlocklistError),
     #[error("{field}: `{entry}` is not a domain")]
@@ -169,6 +242,7 @@ impl PolicySettings {
             privacy: self.privacy,
             synced_labels: self.synced_labels(),
             backfill_days: self.backfill_days,
+            meetings: self.meetings.meeting_policy()?,
         })
     }
 
@@ -260,6 +334,67 @@ mod tests {
         ));
         let unknown: Result<PolicySettings, _> = serde_json::from_str(r#"{"sync_drafts":true}"#);
         assert!(unknown.unwrap_err().to_string().contains("sync_drafts"));
+    }
+
+    #[test]
+    fn meeting_settings_default_on_and_name_the_bad_field() {
+        let settings: PolicySettings = serde_json::from_str(r#"{"meetings":{}}"#).unwrap();
+        let meetings = settings.capture_policy().unwrap().meetings;
+        assert_eq!(meetings, MeetingPolicy::default());
+        assert!(meetings.capture);
+        assert_eq!(
+            (
+                meetings.backfill_days,
+                meetings.horizon_days,
+                meetings.large_meeting_attendees
+            ),
+            (180, 30, 25)
+        );
+        let off: PolicySettings =
+            serde_json::from_str(r#"{"meetings":{"capture":false,"large_meeting_attendees":8}}"#)
+                .unwrap();
+        let off = off.capture_policy().unwrap().meetings;
+        assert!(!off.capture);
+        assert_eq!(off.large_meeting_attendees, 8);
+        let with = |meetings: MeetingSettings| PolicySettings {
+            meetings,
+            ..PolicySettings::default()
+        };
+        let defaults = MeetingSettings::default();
+        assert_eq!(
+            with(MeetingSettings {
+                backfill_days: 0,
+                ..defaults
+            })
+            .validate(),
+            Err(PolicyError::MeetingBackfillDays(0))
+        );
+        assert_eq!(
+            with(MeetingSettings {
+                horizon_days: 400,
+                ..defaults
+            })
+            .validate(),
+            Err(PolicyError::MeetingHorizonDays(400))
+        );
+        let zero = with(MeetingSettings {
+            large_meeting_attendees: 0,
+            ..defaults
+        })
+        .validate()
+        .unwrap_err();
+        assert!(
+            zero.to_string()
+                .starts_with("meetings.large_meeting_attendees")
+        );
+        let admins: PolicySettings =
+            serde_json::from_str(r#"{"meetings":{"calendar_sync":"admins"}}"#).unwrap();
+        let admins = admins.capture_policy().unwrap().meetings;
+        assert!(admins.captures_calendar_of(true) && !admins.captures_calendar_of(false));
+        let bad = serde_json::from_str::<PolicySettings>(r#"{"meetings":{"calendar_sync":"all"}}"#);
+        assert!(bad.unwrap_err().to_string().contains("everyone"));
+        let unknown = serde_json::from_str::<PolicySettings>(r#"{"meetings":{"rooms":true}}"#);
+        assert!(unknown.unwrap_err().to_string().contains("rooms"));
     }
 
     #[test]

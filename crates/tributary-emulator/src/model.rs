@@ -166,6 +166,10 @@ pub struct Mailbox {
     pub oldest_history_id: u64,
     /// `false` answers every Gmail call with 400 `failedPrecondition` "Mail service not enabled".
     pub mail_enabled: bool,
+    /// The user's mailbox and calendar live at another provider (a mixed organization's
+    /// part, `org::hosting`): this copy stays empty, but the user keeps the calendar the
+    /// whole organization generates, served by the provider hosting it.
+    pub hosted_elsewhere: bool,
     /// Seeds the random gaps between history ids, so ids stay deterministic.
     pub history_gap_state: u64,
 }
@@ -191,6 +195,7 @@ impl Mailbox {
             history_id: first_history_id,
             oldest_history_id: first_history_id,
             mail_enabled: true,
+            hosted_elsewhere: false,
             history_gap_state: first_history_id ^ 0x9E37_79B9_7F4A_7C15,
         }
     }

@@ -38,6 +38,8 @@ pub struct GoogleEndpoints {
     pub directory_base: String,
     /// Gmail's batch endpoint.
     pub batch_url: String,
+    /// Calendar API v3 root, up to and including `/calendar/v3`.
+    pub calendar_base: String,
 }
 
 impl Default for GoogleEndpoints {
@@ -47,6 +49,7 @@ impl Default for GoogleEndpoints {
             gmail_base: "https://gmail.googleapis.com/gmail/v1".to_string(),
             directory_base: "https://admin.googleapis.com/admin/directory/v1".to_string(),
             batch_url: "https://gmail.googleapis.com/batch/gmail/v1".to_string(),
+            calendar_base: "https://www.googleapis.com/calendar/v3".to_string(),
         }
     }
 }
@@ -60,6 +63,7 @@ impl GoogleEndpoints {
             gmail_base: format!("{base}/gmail/v1"),
             directory_base: format!("{base}/admin/directory/v1"),
             batch_url: format!("{base}/batch/gmail/v1"),
+            calendar_base: format!("{base}/calendar/v3"),
         }
     }
 
@@ -94,6 +98,7 @@ pub(crate) struct ParsedEndpoints {
     pub gmail_base: Url,
     pub directory_base: Url,
     pub batch_url: Url,
+    pub calendar_base: Url,
 }
 
 /// An endpoint that is not an http(s) URL.
@@ -120,6 +125,7 @@ impl ParsedEndpoints {
             gmail_base: parse("gmail_base", &endpoints.gmail_base)?,
             directory_base: parse("directory_base", &endpoints.directory_base)?,
             batch_url: parse("batch_url", &endpoints.batch_url)?,
+            calendar_base: parse("calendar_base", &endpoints.calendar_base)?,
         })
     }
 }

@@ -11,14 +11,17 @@
 
 mod api;
 mod batch;
+pub mod calendar;
 pub mod directory;
 mod error;
 pub mod gmail;
 pub mod keyfile;
+pub mod push;
 pub mod token;
 
 pub use api::{EndpointError, GOOGLE_TOKEN_URL, GoogleEndpoints};
 pub use batch::MAX_BATCH_PARTS;
+pub use calendar::{CalendarClient, CalendarOccurrence, EventsPage, EventsQuery};
 pub use directory::{DirectoryClient, DirectoryPage};
 pub use gmail::{
     GmailClient, HistoryChange, HistoryChangeKind, HistoryMessage, HistoryPage, HistoryQuery,
@@ -122,6 +125,11 @@ impl GoogleConnector {
     /// The Directory, read as `admin_email` (must be an administrator).
     pub fn directory(&self, admin_email: &str) -> DirectoryClient {
         DirectoryClient::new(Arc::clone(&self.api), admin_email)
+    }
+
+    /// The primary calendar of `user_email`, as that user.
+    pub fn calendar(&self, user_email: &str) -> CalendarClient {
+        CalendarClient::new(Arc::clone(&self.api), user_email)
     }
 
     /// Gmail as `user_email`.

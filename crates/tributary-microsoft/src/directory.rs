@@ -1,17 +1,23 @@
 //! The organization's users from Graph (`User.Read.All`), with every address they
-//! receive mail at.
+//! receive mail at, and which of them are administrators: the members of the Global
+//! Administrator directory role (`RoleManagement.Read.Directory`), which the policy's
+//! "Calendar sync: administrators only" reads.
 
 use crate::api::{Api, required};
 use crate::error::GraphCall;
 use serde::Deserialize;
+use std::collections::HashSet;
 use std::sync::Arc;
-use tributary_core::{DirectoryAccount, ProviderError};
+use tributary_core::{DirectoryAccount, ProviderError, ProviderErrorKind};
 
 /// What a user listing selects: only what matching members to mailboxes needs
 /// (`accountEnabled` and `proxyAddresses` are not default properties).
 const USER_SELECT: &str = "id,userPrincipalName,mail,proxyAddresses,accountEnabled,displayName";
 /// Graph's largest user page.
 const MAX_PAGE_SIZE: u16 = 999;
+/// The Global Administrator role's template id, the same in every tenant (Entra ID's
+/// built-in roles reference); the role object's own id differs per tenant.
+pub const GLOBAL_ADMIN_ROLE_TEMPLATE: &str = "62e90394-69f5-4237-9190-012177145e10";
 
 /// Reads the tenant's directory.
 #[derive(Debug, Clone)]
@@ -36,6 +42,10 @@ pub struct DirectoryUser {
     #[serde(default = "enabled")]
     pub account_enabled: bool,
     pub display_name: Option<String>,
+    /// A Global Administrator: not a user property, filled in from the role's members by
+    /// [`DirectoryClient::list_users`].
+    #[serde(skip)]
+    pub is_admin: bool,
 }
 
 fn enabled() -> bool {
@@ -93,9 +103,7 @@ impl DirectoryUser {
             aliases: self.aliases(),
             suspended: !self.account_enabled,
             archived: false,
-            // Graph says it only through directory role memberships, which capture does
-            // not need.
-            is_admin: false,
+            is_admin: self.is_admin,
             has_mailbox: self.has_mailbox(),
             full_name: self.display_name.clone().filter(|n| !n.trim().is_empty()),
         }
@@ -118,6 +126,20 @@ struct UsersAnswer {
     next_link: Option<String>,
 }
 
+/// A directory object by id: a role, or a role's member.
+#[derive(Debug, Deserialize)]
+struct ObjectId {
+    id: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ObjectsAnswer {
+    #[serde(default)]
+    value: Vec<ObjectId>,
+    #[serde(rename = "@odata.nextLink")]
+    next_link: Option<String>,
+}
+
 impl DirectoryClient {
     pub(crate) fn new(api: Arc<Api>) -> Self {
         DirectoryClient {
@@ -132,7 +154,7 @@ impl DirectoryClient {
         self
     }
 
-    /// Every user, all pages.
+    /// Every user, all pages, with the Global Administrators marked.
     pub async fn list_users(&self) -> Result<Vec<DirectoryUser>, ProviderError> {
         let mut users = Vec::new();
         let mut next = None;
@@ -141,7 +163,61 @@ impl DirectoryClient {
             users.extend(page.users);
             match page.next_link {
                 Some(link) => next = Some(link),
-                None => return Ok(users),
+                None => break,
+            }
+        }
+        let admins = self.global_admin_ids().await?;
+        for user in &mut users {
+            user.is_admin = admins.contains(&user.id);
+        }
+        Ok(users)
+    }
+
+    /// The ids of the Global Administrator role's members. Empty when the role was
+    /// never activated in the tenant (Graph lists only activated roles) or when the app
+    /// lacks the permission to read roles: an app consented before the permission was
+    /// asked for keeps reading users and mail, it only marks nobody an administrator.
+    pub async fn global_admin_ids(&self) -> Result<HashSet<String>, ProviderError> {
+        match self.read_global_admin_ids().await {
+            Err(error) if error.kind() == ProviderErrorKind::Unauthorized => Ok(HashSet::new()),
+            other => other,
+        }
+    }
+
+    async fn read_global_admin_ids(&self) -> Result<HashSet<String>, ProviderError> {
+        let mut url = self.api.endpoints.graph(&["directoryRoles"]);
+        url.query_pairs_mut()
+            .append_pair(
+                "$filter",
+                &format!("roleTemplateId eq '{GLOBAL_ADMIN_ROLE_TEMPLATE}'"),
+            )
+            .append_pair("$select", "id");
+        let roles: ObjectsAnswer = required(
+            self.api
+                .get_json(url, &[], GraphCall::Other, "directoryRoles.list")
+                .await?,
+            "directoryRoles.list",
+        )?;
+        let Some(role) = roles.value.first() else {
+            return Ok(HashSet::new());
+        };
+        let mut url = self
+            .api
+            .endpoints
+            .graph(&["directoryRoles", &role.id, "members"]);
+        url.query_pairs_mut().append_pair("$select", "id");
+        let mut ids = HashSet::new();
+        loop {
+            let page: ObjectsAnswer = required(
+                self.api
+                    .get_json(url, &[], GraphCall::Other, "directoryRoles.members")
+                    .await?,
+                "directoryRoles.members",
+            )?;
+            ids.extend(page.value.into_iter().map(|member| member.id));
+            match page.next_link.filter(|l| !l.is_empty()) {
+                Some(link) => url = self.api.graph_link(&link, "role members next")?,
+                None => return Ok(ids),
             }
         }
     }

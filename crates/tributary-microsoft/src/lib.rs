@@ -3,8 +3,9 @@
 //! One app registration, consented to by a tenant's administrator, reaches the whole
 //! organization with app-only tokens (client credentials, with a client secret or a
 //! certificate): [`MicrosoftConnector::directory`] lists its users with every SMTP
-//! address, and [`MicrosoftConnector::mailbox`] reads one mailbox's folders and per
-//! folder message delta. Every failure is a [`tributary_core::ProviderError`] carrying
+//! address, [`MicrosoftConnector::mailbox`] reads one mailbox's folders and per
+//! folder message delta, and [`MicrosoftConnector::calendar`] its primary calendar by
+//! `calendarView` delta. Every failure is a [`tributary_core::ProviderError`] carrying
 //! Microsoft's own code and message.
 //!
 //! The connector does no pacing and no retrying beyond one token refresh when Graph
@@ -13,6 +14,7 @@
 
 mod api;
 pub mod batch;
+pub mod calendar;
 pub mod credentials;
 pub mod directory;
 pub mod endpoints;
@@ -21,6 +23,10 @@ pub mod mail;
 pub mod token;
 
 pub use batch::{BatchRequest, BatchResponse, MAX_BATCH_REQUESTS};
+pub use calendar::{
+    CALENDAR_PERMISSION_FIX, CalendarClient, CalendarEvent, CalendarPage, CalendarWindow,
+    SkippedEvent, WindowError,
+};
 pub use credentials::{
     AppCredentials, AssertionAlgorithm, CertificateCredential, ClientCredential, ClientSecret,
     CredentialError,
@@ -119,6 +125,12 @@ impl MicrosoftConnector {
     /// One mailbox, by the user's id (preferred: it survives renames) or principal name.
     pub fn mailbox(&self, user: &str) -> MailClient {
         MailClient::new(Arc::clone(&self.api), user)
+    }
+
+    /// One user's primary calendar, by id or principal name; its occurrences are
+    /// attributed to `owner`, the user's address.
+    pub fn calendar(&self, user: &str, owner: tributary_core::EmailAddress) -> CalendarClient {
+        CalendarClient::new(Arc::clone(&self.api), user, owner)
     }
 
     /// Up to [`MAX_BATCH_REQUESTS`] GETs in one `$batch`; the answers in request order

@@ -11,29 +11,8 @@
 //   EXPECTED_CLIENT_ID, EXPECTED_SCOPES, MAILBOX_URL, CONTROL_URL, SCREENSHOT_DIR
 "use strict";
 
-const fs = require("node:fs");
-const path = require("node:path");
 const assert = require("node:assert/strict");
-
-let chromium;
-try {
-  ({ chromium } = require("playwright-core"));
-} catch {
-  console.error(
-    "playwright-core is not installed: run `npm ci --prefix crates/tributary-server/e2e`",
-  );
-  process.exit(2);
-}
-
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const STEP_TIMEOUT_MS = 20_000;
-const SYNC_TIMEOUT_MS = 90_000;
-
-function env(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`environment variable ${name} is not set`);
-  return value;
-}
+const { env, step, walker, start, SYNC_TIMEOUT_MS } = require("./lib.js");
 
 const config = {
   url: env("CONSOLE_URL").replace(/\/$/, ""),
@@ -49,44 +28,7 @@ const config = {
   shots: env("SCREENSHOT_DIR"),
 };
 
-let shotNumber = 0;
-async function shot(page, name) {
-  shotNumber += 1;
-  const file = path.join(config.shots, `${String(shotNumber).padStart(2, "0")}-${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  console.log(`  screenshot ${file}`);
-}
-
-function step(text) {
-  console.log(`- ${text}`);
-}
-
-async function signIn(page, email) {
-  await page.goto(`${config.url}/`);
-  assert.match(page.url(), /\/signin$/, "an anonymous visit lands on the sign-in page");
-  await page.fill('input[name="email"]', email);
-  await page.fill('input[name="password"]', config.password);
-  await Promise.all([page.waitForNavigation(), page.click('button:has-text("Sign in")')]);
-}
-
-async function noticeText(page) {
-  return (await page.locator(".notice").allTextContents()).join("\n");
-}
-
-async function waitForMail(to, subjectPart) {
-  const deadline = Date.now() + STEP_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    const response = await fetch(config.mailbox);
-    const mails = await response.json();
-    const found = mails.find((m) => m.to.includes(to) && m.data.includes(subjectPart));
-    if (found) return found;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`no mail to ${to} with "${subjectPart}" reached the SMTP listener`);
-}
-
-// The page in use, for a screenshot when a step fails.
-let currentPage = null;
+const { shot, signIn, noticeText, waitForMail, waitForStatuses, open, run } = walker(config);
 
 // Sets the emulated organization's domain-wide delegation for our client ID.
 async function setDelegation(scopes) {
@@ -112,22 +54,8 @@ async function createMailboxLabel(mailbox, name) {
   return response.json();
 }
 
-async function waitForStatuses(page, status) {
-  await page.waitForFunction(
-    (wanted) => {
-      const rows = [...document.querySelectorAll("#user-rows tr[data-link]")];
-      return rows.length > 0 && rows.every((row) => row.dataset.status === wanted);
-    },
-    status,
-    { timeout: SYNC_TIMEOUT_MS, polling: 250 },
-  );
-}
-
 async function adminWalk(browser) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
-  const page = await context.newPage();
-  currentPage = page;
-  page.setDefaultTimeout(STEP_TIMEOUT_MS);
+  const { context, page } = await open(browser, { viewport: { width: 1280, height: 860 } });
 
   step("sign in");
   await page.goto(`${config.url}/signin`);
@@ -139,6 +67,11 @@ async function adminWalk(browser) {
   step("upload the key and see the client ID and scopes");
   await page.goto(`${config.url}/setup`);
   await shot(page, "setup-start");
+  assert.equal(
+    await page.inputValue('input[name="admin_email"]'),
+    config.admin,
+    "the admin address starts as the signed-in admin's",
+  );
   await page.setInputFiles('input[name="key_file"]', config.keyFile);
   await page.fill('input[name="admin_email"]', config.workspaceAdmin);
   await Promise.all([page.waitForNavigation(), page.click('button:has-text("Upload key")')]);
@@ -170,8 +103,22 @@ async function adminWalk(browser) {
 
   step("rebuild user matching");
   await page.goto(`${config.url}/users`);
-  await Promise.all([page.waitForNavigation(), page.click('#rebuild button:has-text("Rebuild")')]);
-  assert.match(await noticeText(page), /User matching rebuilt/);
+  const rebuild = page.locator('#rebuild button:has-text("Rebuild")');
+  // While the directory is read, the button says so and cannot be pressed twice: what
+  // it showed at submit time is kept across the navigation in sessionStorage.
+  await page.evaluate(() => {
+    const button = document.querySelector("#rebuild button[data-busy]");
+    button.form.addEventListener("submit", () => {
+      sessionStorage.setItem("rebuild-button", `${button.disabled}|${button.textContent}`);
+    });
+  });
+  await Promise.all([page.waitForNavigation(), rebuild.click()]);
+  assert.equal(
+    await page.evaluate(() => sessionStorage.getItem("rebuild-button")),
+    "true|Matching the directory…",
+    "Rebuild shows that it runs",
+  );
+  assert.match(await noticeText(page), /User matching rebuilt, sync is completed: \d+ matched/);
   assert.match(await page.textContent("#rebuild-result"), /\d+ matched/);
   const rows = page.locator("#user-rows tr[data-link]");
   const linkCount = await rows.count();
@@ -207,20 +154,28 @@ async function adminWalk(browser) {
   assert.match(await page.textContent("#user-rows"), /INBOX\s*\d+\s*\/\s*\d+/);
   await shot(page, "users-idle");
 
-  step("Google refuses: the status, Google's message and the fix hint show; Retry recovers");
+  step("Google refuses: one banner with Google's message and the fix; it clears by itself after the fix");
   await setDelegation([]);
   await page.check("#select-all");
   await Promise.all([page.waitForNavigation(), page.click('#bulk button[value="retry"]')]);
   await waitForStatuses(page, "unauthorized");
+  // The live refresh brings the banner without a reload.
+  await page.waitForSelector("#connection-banner", { timeout: SYNC_TIMEOUT_MS });
+  assert.equal(await page.locator("#connection-banner").count(), 1, "one banner, not one per row");
+  const banner = await page.textContent("#connection-banner");
+  assert.ok((await page.locator("#connection-banner .provider-message").count()) > 0, "Google's message");
+  assert.match(banner, /Domain-wide delegation/, "the fix hint");
   const refused = await page.textContent("#user-rows");
   assert.match(refused, /Unauthorized/);
-  assert.ok((await page.locator("#user-rows .provider-message").count()) > 0, "Google's message");
-  assert.match(refused, /Domain-wide delegation/, "the fix hint");
+  assert.match(refused, /Waiting for the connection/, "rows wait for the connection");
   await shot(page, "users-unauthorized");
   await setDelegation(config.scopes.split(","));
-  await page.check("#select-all");
-  await Promise.all([page.waitForNavigation(), page.click('#bulk button[value="retry"]')]);
+  await page.goto(`${config.url}/setup`);
+  await Promise.all([page.waitForNavigation(), page.click('button:has-text("Test connection")')]);
+  await page.goto(`${config.url}/users`);
   await waitForStatuses(page, "idle");
+  await page.waitForSelector("#connection-banner", { state: "detached", timeout: SYNC_TIMEOUT_MS });
+  await shot(page, "users-resumed");
 
   step("unlink one user");
   const first = rows.first();
@@ -316,15 +271,12 @@ async function adminWalk(browser) {
 
 async function memberWalk(browser) {
   step("a member's restricted view");
-  const context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
-  const page = await context.newPage();
-  currentPage = page;
-  page.setDefaultTimeout(STEP_TIMEOUT_MS);
+  const { context, page } = await open(browser, { viewport: { width: 1280, height: 760 } });
   await signIn(page, config.member);
   assert.match(page.url(), /\/me$/);
   assert.match(await page.textContent("main"), new RegExp(config.member.replace(/\./g, "\\.")));
   const nav = await page.textContent(".topbar nav");
-  assert.ok(!nav.includes("Users") && !nav.includes("Google setup"), "no admin navigation");
+  assert.ok(!nav.includes("Users") && !nav.includes("Setup"), "no admin navigation");
   // The choices are the mailbox's own labels, by name: one made there just now is
   // offered under its name, with its id as the value saved.
   const label = await createMailboxLabel(config.member, "Walk/Named label");
@@ -371,34 +323,40 @@ async function memberWalk(browser) {
   await context.close();
 }
 
-async function main() {
-  fs.mkdirSync(config.shots, { recursive: true });
-  if (!fs.existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)`);
-  }
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    // Containers often run as root, where Chromium's sandbox cannot start.
-    args: ["--no-sandbox", "--disable-dev-shm-usage"],
-  });
-  try {
-    await adminWalk(browser);
-    await memberWalk(browser);
-  } catch (error) {
-    if (currentPage) {
-      const file = path.join(config.shots, "failure.png");
-      await currentPage.screenshot({ path: file, fullPage: true }).catch(() => {});
-      console.error(`failed at ${currentPage.url()}; screenshot ${file}`);
-    }
-    throw error;
-  } finally {
-    await browser.close();
-  }
-  console.log("walk passed");
+async function disconnectWalk(browser) {
+  step("Disconnect: capture stops, the key is forgotten, the timelines stay");
+  const { context, page } = await open(browser, { viewport: { width: 1280, height: 860 } });
+  await signIn(page, config.admin);
+  await page.goto(`${config.url}/companies`);
+  await Promise.all([
+    page.waitForNavigation(),
+    page.locator('#companies a[href^="/companies/"]').first().click(),
+  ]);
+  const company = page.url();
+  const before = await page.locator("ol.timeline > li").count();
+  assert.ok(before > 0, "the company has a timeline before");
+  await page.goto(`${config.url}/setup`);
+  await Promise.all([page.waitForNavigation(), page.click("a#disconnect")]);
+  assert.match(await page.textContent("#disconnect-confirm"), /keeps everything captured/);
+  await shot(page, "disconnect-confirm");
+  await Promise.all([page.waitForNavigation(), page.click('#disconnect-confirm button[type="submit"]')]);
+  assert.match(page.url(), /\/setup/, "back on the setup page");
+  assert.match(await noticeText(page), /[Dd]isconnected/);
+  await shot(page, "disconnected");
+  // The answer was a redirect: reloading the page posts nothing again.
+  await page.reload();
+  assert.equal(await page.locator("a#disconnect").count(), 0, "nothing left to disconnect");
+  await page.goto(company);
+  assert.equal(await page.locator("ol.timeline > li").count(), before, "the timeline is kept");
+  await page.goto(`${config.url}/users`);
+  const statuses = await page
+    .locator("#user-rows tr[data-link]")
+    .evaluateAll((rows) => rows.map((row) => row.dataset.status));
+  assert.ok(statuses.length > 0 && statuses.every((s) => s === "unlinked"), "every mailbox unlinked");
+  await shot(page, "users-after-disconnect");
+  await page.goto(`${config.url}/audit`);
+  assert.match(await page.textContent("#audit"), /[Dd]isconnected/, "the audit log says so");
+  await context.close();
 }
 
-main().catch((error) => {
-  console.error(error);
-  process.exit(1);
-});
+start(() => run(adminWalk, memberWalk, disconnectWalk));

@@ -6,7 +6,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tributary_core::LinkErrorStatus;
+use tributary_core::{Audience, FailureCause, FailureSite, HintProvider, LinkErrorStatus};
 use tributary_store::{AccountError, StoreError};
 use tributary_sync::RuntimeError;
 
@@ -17,9 +17,11 @@ pub struct ApiError {
     pub message: String,
     /// The request field at fault, when one is (`private_key` of a key file, `email`).
     pub field: Option<String>,
-    /// Google's refusal behind a `provider_error`: the taxonomy status and Google's own
-    /// message, answered with a hint of what to do.
+    /// The provider's refusal behind a `provider_error`: the taxonomy status and the
+    /// provider's own message, answered with its cause and the hint for that cause.
     pub provider: Option<(LinkErrorStatus, String)>,
+    /// Where that refusal was met: the directory (Rebuild, the default) or a mailbox.
+    pub refusal_site: FailureSite,
     /// Seconds before the caller may try again, sent as `Retry-After` (429).
     pub retry_after: Option<u64>,
 }
@@ -32,8 +34,17 @@ impl ApiError {
             message: message.into(),
             field: None,
             provider: None,
+            refusal_site: FailureSite::Directory,
             retry_after: None,
         }
+    }
+
+    /// The same error, its refusal (if any) met reading a member's mailbox rather than
+    /// the directory: Google's "Invalid email or User ID" then names the member, not
+    /// the directory admin.
+    pub fn at_mailbox(mut self) -> Self {
+        self.refusal_site = FailureSite::Mailbox;
+        self
     }
 
     /// The same error, its message prefixed with what was being done.
@@ -110,9 +121,11 @@ impl IntoResponse for ApiError {
             error["field"] = serde_json::Value::String(field);
         }
         if let Some((status, message)) = self.provider {
+            let cause = refusal_cause(status, &message, self.refusal_site);
             error["status"] = serde_json::json!(status);
+            error["cause"] = serde_json::json!(cause);
+            error["hint"] = serde_json::Value::String(cause.hint(Audience::Admin).to_owned());
             error["provider_message"] = serde_json::Value::String(message);
-            error["hint"] = serde_json::Value::String(status.fix_hint().to_owned());
         }
         let mut response =
             (self.status, Json(serde_json::json!({ "error": error }))).into_response();
@@ -123,6 +136,20 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// The cause of a provider's refusal met at `site`. The runtime hands over the
+/// provider's words without its code, so the cause is read from them: Microsoft's token
+/// errors open with their `AADSTS` code; Google's distinctive words name its causes.
+fn refusal_cause(status: LinkErrorStatus, message: &str, site: FailureSite) -> FailureCause {
+    let aadsts = message
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .find(|word| word.starts_with("AADSTS"));
+    let provider = match aadsts {
+        Some(_) => HintProvider::Microsoft,
+        None => HintProvider::Google,
+    };
+    FailureCause::classify(provider, site, status, aadsts, message)
 }
 
 impl From<RuntimeError> for ApiError {
@@ -208,5 +235,88 @@ impl From<AccountError> for ApiError {
             AccountError::UnknownTenant(_) => ApiError::internal(&error),
             AccountError::Store(store) => store.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(status: LinkErrorStatus, message: &str) -> serde_json::Value {
+        let error = ApiError::from(RuntimeError::Provider {
+            status,
+            message: message.to_owned(),
+        });
+        let response = error.into_response();
+        let body = futures_body(response);
+        body["error"].clone()
+    }
+
+    fn futures_body(response: Response) -> serde_json::Value {
+        let bytes = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(axum::body::to_bytes(response.into_body(), 1 << 20))
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    /// Each refusal gets its cause's hint, not its status's: a non-administrator, a
+    /// deleted key and a missing delegation are all told apart.
+    #[test]
+    fn provider_errors_carry_the_hint_for_their_cause() {
+        use LinkErrorStatus::*;
+        let cases = [
+            (
+                Unauthorized,
+                "Not Authorized to access this resource/api",
+                FailureCause::AdminNotAdministrator,
+            ),
+            (
+                AuthenticationError,
+                "Invalid email or User ID",
+                FailureCause::AdminNotInWorkspace,
+            ),
+            (
+                AuthenticationError,
+                "Invalid JWT Signature.",
+                FailureCause::KeyRejected,
+            ),
+            (
+                Unauthorized,
+                "Client is unauthorized to retrieve access tokens using this method.",
+                FailureCause::ScopeNotDelegated,
+            ),
+            (
+                AuthenticationError,
+                "AADSTS7000222: The provided client secret keys for app 'x' are expired.",
+                FailureCause::MsSecretExpired,
+            ),
+        ];
+        for (status, message, cause) in cases {
+            let error = refusal(status, message);
+            assert_eq!(error["cause"], serde_json::json!(cause), "{message}");
+            assert_eq!(error["hint"], cause.hint(Audience::Admin), "{message}");
+            assert_eq!(error["provider_message"], message);
+            assert_eq!(error["status"], serde_json::json!(status));
+        }
+        assert_ne!(
+            refusal(Unauthorized, "Not Authorized to access this resource/api")["hint"],
+            Unauthorized.fix_hint()
+        );
+    }
+
+    #[test]
+    fn a_mailbox_read_names_the_member_not_the_admin() {
+        let error = ApiError::from(RuntimeError::Provider {
+            status: LinkErrorStatus::AuthenticationError,
+            message: "Invalid email or User ID".to_owned(),
+        })
+        .at_mailbox();
+        let body = futures_body(error.into_response());
+        assert_eq!(
+            body["error"]["cause"],
+            serde_json::json!(FailureCause::UserGone)
+        );
     }
 }

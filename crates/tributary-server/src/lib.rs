@@ -10,11 +10,12 @@ pub mod cookies;
 pub mod error;
 pub mod notify;
 pub mod openapi;
+pub mod push;
 mod state;
 pub mod throttle;
 
 pub use cookies::CookiePolicy;
-pub use state::{AppState, ServerConfig, SmtpConfig};
+pub use state::{AppState, PushConfig, ServerConfig, SmtpConfig};
 pub use throttle::{FailureLimit, SignInLimits};
 
 use axum::Router;
@@ -26,6 +27,7 @@ use tokio::net::TcpListener;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api::router())
+        .merge(push::router(&state))
         .merge(console::router())
         .with_state(state)
 }

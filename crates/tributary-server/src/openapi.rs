@@ -44,6 +44,23 @@ const PAGE: [(&str, &str, &str); 2] = [
     ("limit", "integer", "page size (default 100, at most 1000)"),
 ];
 
+/// The filters of both meeting lists.
+const MEETING_QUERY: &[(&str, &str, &str)] = &[
+    (
+        "member",
+        "string",
+        "a member's address (primary or alias): meetings that member took part in",
+    ),
+    ("contact", "string", "a participant's address"),
+    ("company", "string", "a participant's company domain"),
+    PAGE[0],
+    (
+        "limit",
+        "integer",
+        "page size (default 100, at most 1000; a page holds at most 500 meetings)",
+    ),
+];
+
 pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "get",
@@ -82,6 +99,18 @@ pub const OPERATIONS: &[Operation] = &[
         errors: &[400, 409, 413, 415, 422],
     },
     Operation {
+        method: "delete",
+        path: "/connection",
+        id: "disconnect",
+        tag: "connection",
+        summary: "Disconnect Google Workspace: capture of its mailboxes stops (their links are unlinked), the stored key is deleted, and everything captured so far is kept; audited. 404 when no key is stored",
+        member_allowed: false,
+        query: &[],
+        body: Body::None,
+        success: (200, Some("Disconnected")),
+        errors: &[404],
+    },
+    Operation {
         method: "post",
         path: "/connection/test",
         id: "testConnection",
@@ -92,6 +121,78 @@ pub const OPERATIONS: &[Operation] = &[
         body: Body::None,
         success: (200, Some("ConnectionCheck")),
         errors: &[409],
+    },
+    Operation {
+        method: "get",
+        path: "/microsoft/connection",
+        id: "getMicrosoftConnection",
+        tag: "connection",
+        summary: "The Microsoft 365 setup: directory and client IDs, the credential's kind (a secret only by its last characters, a certificate by its thumbprint), the application permissions to grant, the last admin-consent outcome",
+        member_allowed: false,
+        query: &[],
+        body: Body::None,
+        success: (200, Some("MicrosoftSetup")),
+        errors: &[404],
+    },
+    Operation {
+        method: "post",
+        path: "/microsoft/connection",
+        id: "connectMicrosoft",
+        tag: "connection",
+        summary: "Store the app registration (directory ID, client ID, and a client secret or a certificate with its private key, PEM), sealed; a wrong field is refused with 422 naming it (`invalid_tenant_id`, `invalid_client_id`, `invalid_client_secret`, `invalid_certificate`, `invalid_credential`) and nothing is stored. From then on the tenant's provider is Microsoft 365",
+        member_allowed: false,
+        query: &[],
+        body: Body::Json("MicrosoftConnectRequest"),
+        success: (200, Some("MicrosoftSetup")),
+        errors: &[400, 404, 409, 413, 415, 422],
+    },
+    Operation {
+        method: "delete",
+        path: "/microsoft/connection",
+        id: "disconnectMicrosoft",
+        tag: "connection",
+        summary: "Disconnect Microsoft 365: capture of its mailboxes stops (their links are unlinked), the app registration and its secret or certificate are deleted, and everything captured so far is kept; audited. 404 when none is stored",
+        member_allowed: false,
+        query: &[],
+        body: Body::None,
+        success: (200, Some("Disconnected")),
+        errors: &[404],
+    },
+    Operation {
+        method: "post",
+        path: "/microsoft/connection/test",
+        id: "testMicrosoftConnection",
+        tag: "connection",
+        summary: "Ask Microsoft for a Graph token and read one page of users: the result in the link-status taxonomy, Microsoft's message (AADSTS code included) and what to do",
+        member_allowed: false,
+        query: &[],
+        body: Body::None,
+        success: (200, Some("ConnectionCheck")),
+        errors: &[409],
+    },
+    Operation {
+        method: "post",
+        path: "/microsoft/consent-link",
+        id: "microsoftConsentLink",
+        tag: "connection",
+        summary: "Microsoft's admin-consent URL for the stored app (on the server's configured identity platform), sending the admin back to `redirect_uri` with `state`",
+        member_allowed: false,
+        query: &[],
+        body: Body::Json("ConsentLinkRequest"),
+        success: (200, Some("ConsentLink")),
+        errors: &[400, 404, 413, 415, 422],
+    },
+    Operation {
+        method: "post",
+        path: "/microsoft/consent",
+        id: "recordMicrosoftConsent",
+        tag: "connection",
+        summary: "Record what Microsoft's consent redirect carried (`admin_consent` and `tenant`, or `error` and `error_description`); a grant in another directory than the connected one is refused (422 `consent_other_directory`), and a grant is tested at once",
+        member_allowed: false,
+        query: &[],
+        body: Body::Json("ConsentRequest"),
+        success: (200, Some("ConsentResult")),
+        errors: &[400, 409, 413, 415, 422, 502],
     },
     Operation {
         method: "get",
@@ -140,6 +241,30 @@ pub const OPERATIONS: &[Operation] = &[
         body: Body::Json("PolicySettings"),
         success: (200, Some("PolicySettings")),
         errors: &[400, 409, 413, 415, 422],
+    },
+    Operation {
+        method: "get",
+        path: "/settings",
+        id: "getSettings",
+        tag: "policy",
+        summary: "The tenant's settings: whether Rebuild connects new users automatically",
+        member_allowed: false,
+        query: &[],
+        body: Body::None,
+        success: (200, Some("TenantSettings")),
+        errors: &[],
+    },
+    Operation {
+        method: "put",
+        path: "/settings",
+        id: "setSettings",
+        tag: "policy",
+        summary: "Save the tenant's settings (audited; no connection needed): with `connect_new_users` false, Rebuild links new users without starting them",
+        member_allowed: false,
+        query: &[],
+        body: Body::Json("TenantSettings"),
+        success: (200, Some("TenantSettings")),
+        errors: &[400, 413, 415, 422],
     },
     Operation {
         method: "get",
@@ -264,6 +389,18 @@ pub const OPERATIONS: &[Operation] = &[
         body: Body::None,
         success: (200, Some("LinkList")),
         errors: &[400],
+    },
+    Operation {
+        method: "get",
+        path: "/links/{id}",
+        id: "getLink",
+        tag: "links",
+        summary: "One link with its progress (messages captured; a backfill's listed and captured counts against the provider's total and the time left at the quota; the worker running it, or that it stopped and when its job is taken over) and its recent runs (a member's token: its own only)",
+        member_allowed: true,
+        query: &[],
+        body: Body::None,
+        success: (200, Some("LinkDetail")),
+        errors: &[404],
     },
     Operation {
         method: "post",
@@ -405,6 +542,30 @@ pub const OPERATIONS: &[Operation] = &[
         ],
         body: Body::None,
         success: (200, Some("RelationshipPage")),
+        errors: &[400],
+    },
+    Operation {
+        method: "get",
+        path: "/meetings",
+        id: "listMeetings",
+        tag: "activity",
+        summary: "Captured meetings (contact points: meetings that have ended), latest first, cursor-paged; a member's token: only meetings that member took part in. A private event has no title",
+        member_allowed: true,
+        query: MEETING_QUERY,
+        body: Body::None,
+        success: (200, Some("MeetingPage")),
+        errors: &[400],
+    },
+    Operation {
+        method: "get",
+        path: "/meetings/upcoming",
+        id: "listUpcomingMeetings",
+        tag: "activity",
+        summary: "Upcoming meetings (not ended yet, within the policy's horizon; they may still move or be cancelled), soonest first, cursor-paged; a member's token: only meetings that member takes part in",
+        member_allowed: true,
+        query: MEETING_QUERY,
+        body: Body::None,
+        success: (200, Some("MeetingPage")),
         errors: &[400],
     },
     Operation {
@@ -691,7 +852,7 @@ pub fn document() -> Value {
         "info": {
             "title": "Tributary API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Manage a tenant's Google Workspace capture and read what it captured. \
+            "description": "Manage a tenant's Google Workspace or Microsoft 365 capture and read what it captured. \
                 Authenticate with `Authorization: Bearer <API token>`; a token acts with its \
                 account's role (admin: everything; member: its own links and labels). \
                 Errors are `{\"error\": {\"code\", \"message\", \"field\"?}}` with a stable code.",
@@ -737,7 +898,13 @@ fn schemas() -> Value {
                 "status": { "enum": ["authentication_error", "unauthorized", "linkage_error"],
                     "description": "with `provider_error` from a mailbox read: the link-status taxonomy of Google's refusal" },
                 "provider_message": { "type": "string", "description": "with `status`: Google's own words" },
-                "hint": { "type": "string", "description": "with `status`: what to do about it" } } } } }),
+                "cause": { "type": "string", "description": "with `status`: the cause of Google's or Microsoft's refusal (`key_rejected`, `scope_not_delegated` …)" },
+                "hint": { "type": "string", "description": "with `status`: what to do about that cause" } } } } }),
+    );
+    schemas.insert(
+        "TenantSettings".to_owned(),
+        json!({ "type": "object", "required": ["connect_new_users"], "additionalProperties": false, "properties": {
+            "connect_new_users": { "type": "boolean", "description": "Rebuild starts the users it newly matches (default true); false: their links are created unlinked, to be started on the Users page or with POST /links/start" } } }),
     );
     schemas.insert("ConnectRequest".to_owned(), json!({ "type": "object", "required": ["key_file", "admin_email"], "additionalProperties": false, "properties": {
             "key_file": { "description": "the service-account key file: its JSON text or its JSON object", "type": ["string", "object"] },
@@ -760,6 +927,44 @@ fn schemas() -> Value {
             "message": { "type": "string" },
             "hint": nullable("string"), "accounts_seen": nullable("integer") } }),
     );
+    schemas.insert("MicrosoftConnectRequest".to_owned(), json!({ "type": "object", "required": ["tenant_id", "client_id"], "additionalProperties": false, "properties": {
+            "tenant_id": { "type": "string", "maxLength": 253, "description": "the Directory (tenant) ID: a GUID, or the tenant's domain" },
+            "client_id": { "type": "string", "description": "the Application (client) ID, a GUID" },
+            "client_secret": { "type": "string", "maxLength": 1024, "description": "the client secret's Value (not its ID); or give certificate_pem" },
+            "certificate_pem": { "type": "string", "description": "the certificate registered on the app, PEM" },
+            "private_key_pem": { "type": "string", "description": "its RSA private key, PEM (PKCS #8 or #1); may be left out when certificate_pem holds it" } } }));
+    schemas.insert("MicrosoftSetup".to_owned(), json!({ "type": "object", "required": ["tenant_id", "client_id", "credential", "permissions", "capture_enabled"], "properties": {
+            "tenant_id": { "type": "string" }, "client_id": { "type": "string" },
+            "credential": { "type": "object", "required": ["kind"], "properties": {
+                "kind": { "enum": ["secret", "certificate"] },
+                "ending": { "type": "string", "description": "a secret's last characters, to tell which one is stored" },
+                "thumbprint_sha1": { "type": "string" } } },
+            "permissions": { "type": "array", "description": "the Microsoft Graph application permissions to grant",
+                "items": { "type": "object", "properties": { "name": { "type": "string" }, "purpose": { "type": "string" } } } },
+            "consent": { "oneOf": [{ "type": "null" }, { "$ref": "#/components/schemas/ConsentRecord" }] },
+            "connected_by": { "type": "string" },
+            "capture_enabled": { "type": "boolean" } } }));
+    schemas.insert("ConsentRecord".to_owned(), json!({ "type": "object", "required": ["granted", "at_ms", "by"], "properties": {
+            "granted": { "type": "boolean" }, "at_ms": { "type": "integer" }, "by": { "type": "string" },
+            "directory": nullable("string"), "error": nullable("string"),
+            "error_description": nullable("string") } }));
+    schemas.insert("ConsentLinkRequest".to_owned(), json!({ "type": "object", "required": ["redirect_uri", "state"], "additionalProperties": false, "properties": {
+            "redirect_uri": { "type": "string", "maxLength": 2048, "description": "an http(s) URL registered on the app" },
+            "state": { "type": "string", "maxLength": 512 } } }));
+    schemas.insert(
+        "ConsentLink".to_owned(),
+        json!({ "type": "object", "required": ["consent_url"], "properties": {
+            "consent_url": { "type": "string" } } }),
+    );
+    schemas.insert(
+        "ConsentRequest".to_owned(),
+        json!({ "type": "object", "additionalProperties": false, "properties": {
+            "admin_consent": { "type": "string" }, "tenant": { "type": "string" },
+            "error": { "type": "string" }, "error_description": { "type": "string" } } }),
+    );
+    schemas.insert("ConsentResult".to_owned(), json!({ "type": "object", "required": ["consent", "check"], "properties": {
+            "consent": { "$ref": "#/components/schemas/ConsentRecord" },
+            "check": { "oneOf": [{ "type": "null" }, { "$ref": "#/components/schemas/ConnectionCheck" }] } } }));
     schemas.insert(
         "Capture".to_owned(),
         json!({ "type": "object", "required": ["enabled"], "additionalProperties": false,
@@ -780,7 +985,14 @@ fn schemas() -> Value {
             "blocklist": policy_list.clone(), "extra_free_mail_domains": policy_list.clone(),
             "removed_free_mail_domains": policy_list,
             "member_visibility": { "type": "string", "enum": ["own", "organization"], "default": "own",
-                "description": "what members see: `own` the activities they took part in, the contacts and companies met there and their own relationships; `organization` also every contact, company, relationship and activity as metadata (no subject, no mailboxes)" } } }));
+                "description": "what members see: `own` the activities they took part in, the contacts and companies met there and their own relationships; `organization` also every contact, company, relationship and activity as metadata (no subject, no mailboxes)" },
+            "meetings": { "type": "object", "additionalProperties": false, "description": "meeting capture from calendars", "properties": {
+                "capture": { "type": "boolean", "default": true },
+                "backfill_days": { "type": "integer", "minimum": 1, "maximum": tributary_core::MAX_BACKFILL_DAYS, "default": 180 },
+                "horizon_days": { "type": "integer", "minimum": 0, "maximum": tributary_core::settings::MAX_MEETING_HORIZON_DAYS, "default": 30 },
+                "large_meeting_attendees": { "type": "integer", "minimum": 1, "maximum": tributary_core::settings::MAX_LARGE_MEETING_ATTENDEES, "default": 25 },
+                "calendar_sync": { "type": "string", "enum": ["everyone", "admins", "nobody"], "default": "everyone",
+                    "description": "the \"Calendar sync\" permission, whose calendars are captured: every member's, only those of members the directory marks as administrators, or nobody's" } } } } }));
     schemas.insert(
         "DelegationReport".to_owned(),
         json!({ "type": "object", "properties": {
@@ -792,11 +1004,15 @@ fn schemas() -> Value {
     );
     schemas.insert("DelegationResult".to_owned(), json!({ "type": "object", "required": ["last_result"], "properties": {
             "last_result": { "oneOf": [ { "$ref": "#/components/schemas/DelegationReport" }, { "type": "null" } ] } } }));
+    schemas.insert("Disconnected".to_owned(), json!({ "type": "object", "required": ["provider", "unlinked"], "properties": {
+            "provider": { "type": "string", "enum": ["google", "microsoft"] },
+            "unlinked": { "type": "integer", "minimum": 0, "description": "links of the provider that were unlinked" } } }));
     schemas.insert(
         "Member".to_owned(),
         json!({ "type": "object", "properties": {
-            "id": { "type": "integer" }, "email": { "type": "string" }, "aliases": string_list,
-            "active": { "type": "boolean" } } }),
+            "id": { "type": "integer" }, "email": { "type": "string" },
+            "display_name": { "type": ["string", "null"], "description": "the directory's name for the member, else the latest one captured headers gave its address; null when none is known" },
+            "aliases": string_list, "active": { "type": "boolean" } } }),
     );
     schemas.insert(
         "MemberList".to_owned(),
@@ -848,10 +1064,29 @@ fn schemas() -> Value {
             "provider_message": nullable("string"),
             "cause": { "type": ["string", "null"], "description": "the distinct cause of the failure (`key_rejected`, `scope_not_delegated`, `user_suspended` …), from the provider's cause code; null when the link is not in an error status" },
             "fix_hint": { "type": ["string", "null"], "description": "what the caller can do about the cause: an admin's fix for an admin token, a member's part for a member token" },
-            "last_success_ms": nullable("integer"), "last_summary": {}, "next_attempt_ms": nullable("integer"),
+            "last_success_ms": { "type": ["integer", "null"], "description": "when the latest successful run ended (the mailbox was last checked)" },
+            "last_summary": { "description": "what the last successful run that changed something did (fetched, added or removed a message): a later run that found nothing leaves it and moves only last_success_ms" }, "next_attempt_ms": nullable("integer"),
             "attempts": { "type": "integer" },
             "counts": { "type": "object", "properties": {
                 "listed": { "type": "integer" }, "captured": { "type": "integer" }, "labels": list_of("LabelCounts") } } } }));
+    schemas.insert("LinkDetail".to_owned(), json!({ "allOf": [{ "$ref": "#/components/schemas/Link" }, { "type": "object", "properties": {
+            "progress": { "type": "object", "properties": {
+                "captured": { "type": "integer", "description": "the link's copies of messages the store holds" },
+                "state": { "enum": ["running", "worker_stopped", "waiting", "not_running"], "description": "`worker_stopped`: the worker holding the job stopped renewing its heartbeat; the job is taken over when its lease expires (`worker.taken_over_after_ms`). `waiting`: `syncing`, but no live lease (about to be taken over)" },
+                "started_ms": { "type": ["integer", "null"], "description": "when the run in progress began" },
+                "backfill": { "type": ["object", "null"], "description": "the last backfill's counts so far; null before any", "properties": {
+                    "listed": { "type": "integer" }, "captured": { "type": "integer" },
+                    "provider_total": { "type": ["integer", "null"], "description": "what the provider counts in the link's containers, when it says" },
+                    "done": { "type": "boolean" }, "updated_ms": { "type": "integer" },
+                    "estimated_seconds_left": { "type": ["integer", "null"], "description": "the messages not yet listed at the per-user budget the engine paces at (the quota's floor); null when done or unknown" } } },
+                "worker": { "type": ["object", "null"], "description": "the worker holding the link's job, if any", "properties": {
+                    "id": { "type": "string" }, "lease_expires_ms": { "type": "integer" }, "stopped": { "type": "boolean" },
+                    "last_heartbeat_ms": { "type": ["integer", "null"], "description": "set when the worker stopped" },
+                    "taken_over_after_ms": { "type": ["integer", "null"] } } } } },
+            "runs": { "type": "array", "description": "the latest runs (at most 20, within 7 days), newest first", "items": { "type": "object", "properties": {
+                "started_ms": { "type": "integer" }, "ended_ms": { "type": ["integer", "null"] },
+                "status": { "type": "string", "description": "the status the run ended in; `syncing` while it runs" },
+                "provider_message": { "type": ["string", "null"] } } } } } }] }));
     schemas.insert(
         "LinkList".to_owned(),
         json!({ "type": "object", "properties": { "links": list_of("Link") } }),
@@ -870,7 +1105,9 @@ fn schemas() -> Value {
             "time_ms": nullable("integer"), "direction": { "enum": ["inbound", "outbound", "internal"] },
             "subject": nullable("string"),
             "participants": { "type": "array", "items": { "type": "object", "properties": {
-                "address": { "type": "string" }, "role": { "type": "string" }, "kind": { "type": "string" },
+                "address": { "type": "string" },
+                "display_name": { "type": ["string", "null"], "description": "the name to show: the directory's name of the member the address resolves to, else the most recent non-empty name captured headers gave the address" },
+                "role": { "type": "string" }, "kind": { "type": "string" },
                 "member": { "type": ["string", "null"], "description": "the primary address of the member this address resolves to (primary or alias)" } } } },
             "sightings": { "type": "array", "items": { "type": "object", "properties": {
                 "mailbox": { "type": "string" }, "provider": { "type": ["string", "null"], "enum": ["google", "microsoft", "imap", null] },
@@ -883,21 +1120,46 @@ fn schemas() -> Value {
         "ActivityPage".to_owned(),
         json!(page_of("activities", "Activity")),
     );
-    schemas.insert("Contact".to_owned(), json!({ "type": "object", "properties": { "address": { "type": "string" }, "company": nullable("string") } }));
+    schemas.insert("Contact".to_owned(), json!({ "type": "object", "properties": { "address": { "type": "string" },
+            "display_name": { "type": ["string", "null"], "description": "the most recent non-empty name captured headers gave the address" },
+            "company": nullable("string") } }));
     schemas.insert(
         "ContactPage".to_owned(),
         json!(page_of("contacts", "Contact")),
     );
-    schemas.insert("Company".to_owned(), json!({ "type": "object", "properties": { "domain": { "type": "string" }, "contacts": { "type": "integer" } } }));
+    schemas.insert("Company".to_owned(), json!({ "type": "object", "properties": { "domain": { "type": "string" },
+            "display_name": { "type": ["string", "null"], "description": "derived from the domain: its label before the public suffix, capitalized (`acme.co.uk` → `Acme`)" },
+            "contacts": { "type": "integer" } } }));
     schemas.insert(
         "CompanyPage".to_owned(),
         json!(page_of("companies", "Company")),
     );
     schemas.insert("Relationship".to_owned(), json!({ "type": "object", "properties": {
-            "member": { "type": "string" }, "contact": { "type": "string" },
+            "member": { "type": "string" }, "member_display_name": nullable("string"),
+            "contact": { "type": "string" }, "contact_display_name": nullable("string"),
             "first_ms": { "type": "integer" }, "last_ms": { "type": "integer" },
             "sent": { "type": "integer" }, "received": { "type": "integer" }, "total": { "type": "integer" },
-            "score_at_last": { "type": "number" } } }));
+            "meetings": { "type": "integer", "description": "captured meetings both attended (large meetings and declined invitations excluded); not part of `total`, which counts mail" },
+            "score_at_last": { "type": "number", "description": "the decayed score of mail and meetings together as of `last_ms` (the later contact point of either)" } } }));
+    let participant = json!({ "type": "object", "properties": {
+        "address": { "type": "string" }, "display_name": nullable("string"),
+        "organizer": { "type": "boolean" },
+        "response": { "enum": ["accepted", "tentative", "declined", "needs_action"] },
+        "kind": { "enum": ["member", "internal", "external"] },
+        "took_part": { "type": "boolean", "description": "a member who organized or did not decline" } } });
+    schemas.insert("Meeting".to_owned(), json!({ "type": "object", "properties": {
+            "key": { "type": "string", "description": "the meeting's identity across calendars and providers: `ical:` + original start (Unix ms) + `:` + iCalUID" },
+            "start_ms": { "type": "integer" }, "end_ms": { "type": "integer" }, "all_day": { "type": "boolean" },
+            "direction": { "enum": ["inbound", "outbound", "internal"] },
+            "title": { "type": ["string", "null"], "description": "null for a private event and under privacy mode `metadata`" },
+            "private": { "type": "boolean" },
+            "large": { "type": "boolean", "description": "more participants than the policy's `large_meeting_attendees`: counts for the company, not for relationships" },
+            "participants": { "type": "array", "items": participant },
+            "calendars": { "type": "array", "description": "the mailboxes whose calendars list it", "items": { "type": "string" } } } }));
+    schemas.insert(
+        "MeetingPage".to_owned(),
+        json!(page_of("meetings", "Meeting")),
+    );
     schemas.insert(
         "RelationshipPage".to_owned(),
         json!(page_of("relationships", "Relationship")),

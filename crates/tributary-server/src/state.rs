@@ -3,6 +3,7 @@
 use crate::cookies::CookiePolicy;
 use crate::throttle::{SignInLimits, SignInThrottle};
 use std::sync::Arc;
+use tributary_google::push::PushVerifier;
 use tributary_store::Store;
 use tributary_sync::Runtime;
 
@@ -30,6 +31,25 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Failed sign-ins (console passwords, API tokens) allowed per account and address.
     pub sign_in_limits: SignInLimits,
+    /// Receiving provider push (docs/push.md); `None`: the push routes do not exist and
+    /// mailboxes are polled as before.
+    pub push: Option<PushConfig>,
+}
+
+/// How the server checks provider push deliveries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushConfig {
+    /// Where the keys that sign Pub/Sub's push tokens are served (JWKS): Google's
+    /// `https://www.googleapis.com/oauth2/v3/certs`, or the emulator's.
+    pub google_certs_url: String,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        PushConfig {
+            google_certs_url: tributary_google::push::GOOGLE_CERTS_URL.to_owned(),
+        }
+    }
 }
 
 impl ServerConfig {
@@ -46,6 +66,7 @@ impl Default for ServerConfig {
             smtp: None,
             max_body_bytes: 1024 * 1024,
             sign_in_limits: SignInLimits::default(),
+            push: None,
         }
     }
 }
@@ -57,12 +78,23 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// Failed sign-ins counted per account and client address.
     pub throttle: Arc<SignInThrottle>,
+    /// Verifies Gmail push tokens (its certificates cached); set when push is configured.
+    pub google_push: Option<Arc<PushVerifier>>,
 }
 
 impl AppState {
     pub fn new(runtime: Runtime, config: ServerConfig) -> Self {
+        // Building the HTTP client fails only when TLS cannot be set up at all, which
+        // every other request of the server would hit first.
+        let google_push = config.push.as_ref().map(|push| {
+            Arc::new(
+                PushVerifier::new(&push.google_certs_url)
+                    .expect("the push certificates client builds"),
+            )
+        });
         AppState {
             runtime,
+            google_push,
             throttle: Arc::new(SignInThrottle::new(config.sign_in_limits)),
             config: Arc::new(config),
         }

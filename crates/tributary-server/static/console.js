@@ -55,6 +55,17 @@ function updateSelectedCount() {
   if (all) all.checked = boxes.length > 0 && ticked === boxes.length;
 }
 
+// A part of the page that refreshes with the table (the connection's banner).
+async function refreshSlot(slot) {
+  if (!slot || !slot.dataset.refresh) return;
+  const response = await fetch(slot.dataset.refresh, {
+    credentials: "same-origin",
+    headers: { Accept: "text/html" },
+  });
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  slot.innerHTML = await response.text();
+}
+
 function setUpUsersTable() {
   const body = document.getElementById("user-rows");
   if (!body) return;
@@ -88,6 +99,7 @@ function setUpUsersTable() {
         box.checked = ticked.has(box.value);
       }
       updateSelectedCount();
+      await refreshSlot(document.getElementById("banner-slot"));
       failures = 0;
       if (live) {
         live.textContent = "Live";
@@ -106,8 +118,21 @@ function setUpUsersTable() {
   setInterval(refresh, REFRESH_MS);
 }
 
+// A form whose work takes a while (Rebuild reads the whole directory) says so while it
+// runs, and cannot be sent twice.
+function setUpBusyButtons() {
+  for (const button of document.querySelectorAll("button[data-busy]")) {
+    button.form.addEventListener("submit", () => {
+      button.disabled = true;
+      button.classList.add("busy");
+      button.textContent = button.dataset.busy;
+    });
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   setUpCopyButtons();
+  setUpBusyButtons();
   setUpAutoSubmit();
   setUpUsersTable();
 });

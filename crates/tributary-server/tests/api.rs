@@ -974,9 +974,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
     api.post_empty("/delegation/rebuild")
         .await
         .expect_error(409, "not_connected");
-    api.put("/policy", &json!({ "backfill_days": 30 }))
-        .await
-        .expect_error(409, "not_connected");
+    // (The policy needs no connection: it is the tenant's, see console_control.rs.)
     api.put("/capture", &json!({ "enabled": "yes" }))
         .await
         .expect_error(422, "invalid_body");
@@ -1383,9 +1381,13 @@ async fn mailbox_labels_are_the_mailboxs_own_by_name() {
     let said = error["provider_message"].as_str().unwrap();
     assert!(said.contains("Mail service not enabled"), "{error}");
     assert!(error["message"].as_str().unwrap().contains(said), "{error}");
+    // The hint is the cause's (Gmail off for this user), not the status's catch-all.
+    let cause = tributary_core::FailureCause::GmailNotEnabled;
+    assert_eq!(error["cause"], json!(cause), "{error}");
     assert_eq!(
         error["hint"],
-        tributary_core::LinkErrorStatus::Unauthorized.fix_hint()
+        cause.hint(tributary_core::Audience::Admin),
+        "{error}"
     );
     server.stop().await;
 }

@@ -77,7 +77,12 @@ async fn run(store: &Store, org: &Organization, sources: &[Source]) -> Measured 
             .unwrap();
         links.push(
             store
-                .link_mailbox(&tenant, member, &source.mailbox)
+                .link_mailbox(
+                    &tenant,
+                    member,
+                    &source.mailbox,
+                    tributary_store::ConnectionKind::Google,
+                )
                 .await
                 .unwrap(),
         );

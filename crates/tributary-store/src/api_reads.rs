@@ -260,9 +260,10 @@ impl Store {
             conditions.push(format!("c.address{order} > {}", b.text(after)));
         }
         let sql = format!(
-            "SELECT c.address, co.domain FROM contacts c
+            "SELECT {} FROM contacts c
              LEFT JOIN companies co ON co.tenant_id = c.tenant_id AND co.id = c.company_id
              WHERE {} ORDER BY c.address{order} LIMIT {}",
+            crate::read::contact_columns(),
             conditions.join(" AND "),
             b.count(limit + 1)
         );
@@ -432,9 +433,10 @@ impl Store {
             .map(|(i, a)| (a.id, i))
             .collect();
         let participants_sql = format!(
-            "SELECT p.activity_id, p.address, p.role, p.kind, {PARTICIPANT_MEMBER}
+            "SELECT p.activity_id, p.address, p.role, p.kind, {PARTICIPANT_MEMBER}, {}
              FROM activity_participants p
-             WHERE p.tenant_id = $1 AND p.activity_id IN ({list}) ORDER BY p.address, p.role"
+             WHERE p.tenant_id = $1 AND p.activity_id IN ({list}) ORDER BY p.address, p.role",
+            crate::read::name_of("p.tenant_id", "p.address")
         );
         let mut query = sqlx::query(AssertSqlSafe(participants_sql)).bind(tenant.as_str());
         for activity in activities.iter() {
@@ -448,6 +450,7 @@ impl Store {
                     role: row.try_get(2)?,
                     kind: row.try_get(3)?,
                     member: row.try_get(4)?,
+                    display_name: row.try_get(5)?,
                 });
             }
         }

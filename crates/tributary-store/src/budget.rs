@@ -1,7 +1,8 @@
 //! Live workers, so that several processes share each tenant's per-project provider
 //! budget: every worker renews a heartbeat row (like a job lease) and paces at
-//! 1/(live workers) of the budget. A killed worker's row expires and its share returns
-//! to the others; a worker stopping cleanly removes its row.
+//! its part of the jobs the live workers hold ([`Store::held_leases`]; 1 / live workers
+//! for a tenant whose jobs nobody holds). A killed worker's row expires and its share
+//! returns to the others; a worker stopping cleanly removes its row.
 
 use crate::error::StoreError;
 use crate::store::{LinkId, Store, TenantId};
@@ -76,6 +77,51 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// The live leases of one tenant's jobs: this worker's, and those of every live worker
+/// (this one included). A worker's share of the tenant's project budget is its part
+/// of them: the budget goes where the jobs that spend it run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldLeases {
+    pub tenant: TenantId,
+    pub mine: u32,
+    pub live: u32,
+}
+
+impl Store {
+    /// Per tenant with live leases at `now_ms`, how many `worker` holds and how many
+    /// live workers hold (a dead worker's leases, until they expire, spend nothing).
+    pub async fn held_leases(
+        &self,
+        worker: &str,
+        now_ms: i64,
+    ) -> Result<Vec<HeldLeases>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT jobs.tenant_id,
+                 CAST(SUM(CASE WHEN jobs.leased_by = $1 THEN 1 ELSE 0 END) AS BIGINT),
+                 CAST(COUNT(*) AS BIGINT)
+             FROM jobs LEFT JOIN worker_heartbeats beat ON beat.worker_id = jobs.leased_by
+             WHERE jobs.leased_by IS NOT NULL AND jobs.lease_expires_ms > $2
+               AND (jobs.leased_by = $1 OR beat.expires_ms > $2)
+             GROUP BY jobs.tenant_id
+             ORDER BY jobs.tenant_id",
+        )
+        .bind(worker)
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        let count = |value: i64| u32::try_from(value.max(0)).unwrap_or(u32::MAX);
+        rows.iter()
+            .map(|row| {
+                Ok(HeldLeases {
+                    tenant: TenantId(row.try_get(0)?),
+                    mine: count(row.try_get(1)?),
+                    live: count(row.try_get(2)?),
+                })
+            })
+            .collect()
     }
 }
 

@@ -11,13 +11,15 @@
 use crate::error::StoreError;
 use crate::relationship::{self, Change, StoredParticipant};
 use crate::store::{Backend, LinkId, Store, TenantId, now_ms};
-use sha2::{Digest, Sha256};
+use crate::tx::{ensure_link, kind_name, lock_key};
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use tributary_core::display_name::NameCandidate;
 use tributary_core::{
-    AddressClass, Decision, Direction, EmailAddress, ExclusionReason, Extraction, Participant, Role,
+    AddressClass, ChosenName, Decision, Direction, EmailAddress, ExclusionReason, Extraction,
+    Participant, Role, choose_display_name,
 };
 
 /// One message as one mailbox sees it.
@@ -108,6 +110,7 @@ impl Store {
         let mut known = writer.known_participants(page, &ids.activities).await?;
         let rows = participant_rows(page, &ids, &mut known.keys);
         writer.insert_participants(&rows.rows).await?;
+        writer.display_names(page).await?;
         let taken = writer.take_held(&ids.activities.inserted).await?;
         let retimed = writer
             .lower_receipt_times(&mut ids.activities, &receipts, &taken.receipts)
@@ -204,20 +207,6 @@ fn insert_time(extraction: &Extraction, receipts: &HashMap<&str, i64>) -> Option
     }
 }
 
-/// A stable 64-bit PostgreSQL advisory lock key for `parts` (the same in every process
-/// and release, unlike `std`'s hasher).
-fn lock_key(parts: &[&str]) -> i64 {
-    let mut hasher = Sha256::new();
-    for part in parts {
-        hasher.update(part.as_bytes());
-        hasher.update([0]);
-    }
-    let digest = hasher.finalize();
-    let mut first = [0; 8];
-    first.copy_from_slice(&digest[..8]);
-    i64::from_be_bytes(first)
-}
-
 /// The advisory lock key of one (member, contact) relationship.
 pub(crate) fn relationship_lock_key(tenant: &str, member: i64, contact: i64) -> i64 {
     lock_key(&[
@@ -250,25 +239,6 @@ pub(crate) async fn advisory_locks(
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-async fn ensure_link(
-    tx: &mut Transaction<'static, Any>,
-    tenant: &TenantId,
-    link: LinkId,
-) -> Result<(), StoreError> {
-    let found = sqlx::query("SELECT id FROM mailbox_links WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant.as_str())
-        .bind(link.0)
-        .fetch_optional(&mut **tx)
-        .await?;
-    match found {
-        Some(_) => Ok(()),
-        None => Err(StoreError::UnknownLink {
-            tenant: tenant.0.clone(),
-            link: link.0,
-        }),
-    }
 }
 
 async fn advance_cursor(
@@ -802,10 +772,26 @@ impl KnownParticipant {
     }
 }
 
-struct PageWriter<'t> {
+/// Writes a page's rows within one transaction (also used by a calendar page for the
+/// contacts its meetings name).
+pub(crate) struct PageWriter<'t> {
     tx: &'t mut Transaction<'static, Any>,
     tenant: &'t str,
     backend: Backend,
+}
+
+impl<'t> PageWriter<'t> {
+    pub(crate) fn new(
+        tx: &'t mut Transaction<'static, Any>,
+        tenant: &'t str,
+        backend: Backend,
+    ) -> Self {
+        PageWriter {
+            tx,
+            tenant,
+            backend,
+        }
+    }
 }
 
 impl<'p> PageWriter<'_> {
@@ -849,6 +835,16 @@ impl<'p> PageWriter<'_> {
                 }
             }
         }
+        self.contacts(contacts).await
+    }
+
+    /// Creates the companies, then the contacts, of `contacts` (address → the domain of
+    /// its company, if any), each in byte order, so that concurrent commits lock their
+    /// rows in one order; returns the contacts' ids by address.
+    pub(crate) async fn contacts(
+        &mut self,
+        contacts: BTreeMap<&'p str, Option<&'p str>>,
+    ) -> Result<HashMap<&'p str, i64>, StoreError> {
         let companies: BTreeSet<&'p str> = contacts.values().flatten().copied().collect();
         let companies: Vec<&'p str> = companies.into_iter().collect();
         for batch in batches(&companies) {
@@ -1141,6 +1137,47 @@ impl<'p> PageWriter<'_> {
                     .bind(kind_name(&row.participant.class))
                     .bind(row.member)
                     .bind(row.contact);
+            }
+            query.execute(&mut **self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Keeps, per address, the display name the page's captured sightings give it when it
+    /// is more recent than the stored one (core's `choose_display_name` within the page,
+    /// `ChosenName::replaces`' order against the store, in the upsert's `WHERE`).
+    async fn display_names(&mut self, page: &CapturePage) -> Result<(), StoreError> {
+        let mut candidates: BTreeMap<&EmailAddress, Vec<NameCandidate<'_>>> = BTreeMap::new();
+        for extraction in page.sightings.iter().map(|s| &s.extraction) {
+            if !extraction.is_captured() {
+                continue;
+            }
+            for (address, candidate) in extraction.name_candidates() {
+                candidates.entry(address).or_default().push(candidate);
+            }
+        }
+        let chosen: Vec<(&EmailAddress, ChosenName)> = candidates
+            .into_iter()
+            .filter_map(|(address, names)| Some((address, choose_display_name(address, names)?)))
+            .collect();
+        for batch in batches(&chosen) {
+            let mut p = self.params();
+            let mut query = built_query(format!(
+                "INSERT INTO display_names (tenant_id, address, name, seen_ms) VALUES {}
+                 ON CONFLICT (tenant_id, address) DO UPDATE
+                     SET name = excluded.name, seen_ms = excluded.seen_ms
+                     WHERE excluded.seen_ms > display_names.seen_ms
+                        OR (excluded.seen_ms = display_names.seen_ms
+                            AND excluded.name{order} > display_names.name{order})",
+                p.rows(batch.len(), 4),
+                order = crate::api_reads::byte_order(self.backend),
+            ));
+            for (address, name) in batch {
+                query = query
+                    .bind(self.tenant)
+                    .bind(address.as_str())
+                    .bind(name.name.clone())
+                    .bind(name.seen_ms);
             }
             query.execute(&mut **self.tx).await?;
         }
@@ -1465,14 +1502,6 @@ pub(crate) fn role_from_name(name: &str) -> Option<Role> {
         "bcc" => Role::Bcc,
         _ => return None,
     })
-}
-
-fn kind_name(class: &AddressClass) -> &'static str {
-    match class {
-        AddressClass::Member { .. } => "member",
-        AddressClass::Internal => "internal",
-        AddressClass::External => "external",
-    }
 }
 
 #[cfg(test)]

@@ -240,7 +240,7 @@ impl Store {
              ON CONFLICT (tenant_id, link_id, label_key) DO UPDATE SET label = excluded.label, {on_conflict}"
         );
         let mut tx = self.begin_write().await?;
-        ensure_link(&mut tx, tenant, link).await?;
+        crate::tx::ensure_link(&mut tx, tenant, link).await?;
         for row in rows {
             // The statement is built from constants only.
             sqlx::query(AssertSqlSafe(sql.clone()))
@@ -389,25 +389,6 @@ async fn member_labels_in(
         .collect::<Result<Vec<_>, _>>()
         .map(sorted_labels)
         .map_err(StoreError::from)
-}
-
-async fn ensure_link(
-    tx: &mut WriteTransaction,
-    tenant: &TenantId,
-    link: LinkId,
-) -> Result<(), StoreError> {
-    let found = sqlx::query("SELECT id FROM mailbox_links WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant.as_str())
-        .bind(link.0)
-        .fetch_optional(&mut ***tx)
-        .await?;
-    match found {
-        Some(_) => Ok(()),
-        None => Err(StoreError::UnknownLink {
-            tenant: tenant.0.clone(),
-            link: link.0,
-        }),
-    }
 }
 
 fn to_i64(count: u64) -> i64 {

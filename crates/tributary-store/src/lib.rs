@@ -24,8 +24,10 @@ mod first_run;
 mod jobs;
 mod labels;
 mod links;
+mod meetings;
 mod members;
 mod membership;
+mod progress;
 mod read;
 mod relationship;
 mod secrets;
@@ -33,6 +35,7 @@ mod settings;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tx;
 
 pub use accounts::{
     API_TOKEN_PREFIX, AccountError, ApiTokenAuth, ApiTokenId, ApiTokenView, NewApiToken,
@@ -43,21 +46,29 @@ pub use api_reads::{
     RelationshipCursor, RelationshipFilter, RelationshipPage,
 };
 pub use audit_reads::{AuditActors, AuditCursor, AuditEntry, AuditFilter, AuditPage};
-pub use budget::{LiveWorkers, RunningLink};
+pub use budget::{HeldLeases, LiveWorkers, RunningLink};
 pub use capture::{CapturePage, CapturedSighting, CursorAdvance, PageSummary};
 pub use error::StoreError;
 pub use files::create_private_dir;
 pub use first_run::Installation;
 pub use jobs::{HeldJob, JobId, LeaseScope, LeasedJob};
 pub use labels::{LabelReconciliation, label_key};
-pub use links::{AuditEvent, LinkFailure, LinkStatus, LinkView, SYSTEM_ACTOR};
+pub use links::{
+    AuditEvent, LinkFailure, LinkStatus, LinkView, SYSTEM_ACTOR, summary_found_nothing,
+};
+pub use meetings::{
+    CalendarCounts, CalendarSighting, CalendarState, CalendarSummary, MAX_MEETINGS_READ,
+    MeetingCursor, MeetingFilter, MeetingPage, MeetingParticipantView, MeetingView, MeetingsOf,
+};
+pub use progress::{LinkProgress, LinkRunRecord, MAX_RECENT_RUNS, StoredCursor};
 pub use read::{
     ActivityView, CapturedBy, CompanyRank, CompanyRanking, CompanyView, ContactView, Found,
     MemberStrength, ParticipantView, ReadScope, RelationshipView, TimelineCursor, TimelineOf,
     TimelinePage, address_matches,
 };
+pub use relationship::MeetingTie;
 pub use secrets::{MASTER_KEY_ENV, MASTER_KEY_FILE, MasterKey, Sealed, SecretBytes, SecretError};
-pub use settings::ConnectionView;
+pub use settings::{ConnectionView, TenantSettings};
 pub use store::{
     Backend, ConnectionKind, DATABASE_FILE, LinkId, MemberId, MemberRole, MemberView, Store,
     TenantId,

@@ -2,7 +2,7 @@
 //! transaction as the change.
 
 use crate::error::StoreError;
-use crate::store::{ConnectionKind, LinkId, Store, TenantId, now_ms};
+use crate::store::{ConnectionKind, LinkId, MemberId, Store, TenantId, now_ms};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use tributary_core::LinkErrorStatus;
@@ -78,6 +78,21 @@ pub struct LinkView {
     pub attempts: i64,
     /// The connection (provider) the link belongs to.
     pub provider: ConnectionKind,
+    /// Why the link is at `provider` when another connected provider also has a mailbox
+    /// for the member (a migration under way); `None` otherwise.
+    pub provider_reason: Option<String>,
+}
+
+impl LinkView {
+    /// When the run that `last_summary` describes ended (the last run that changed
+    /// something; `last_success_ms` is the latest run, which may have found nothing).
+    pub fn last_change_ms(&self) -> Option<i64> {
+        let summary = self.last_summary.as_ref()?;
+        summary
+            .get("at_ms")
+            .and_then(serde_json::Value::as_i64)
+            .or(self.last_success_ms)
+    }
 }
 
 /// A failed run as [`Store::record_link_failure_with_reason`] records it.
@@ -117,6 +132,163 @@ impl ConnectionKind {
 }
 
 impl Store {
+    /// Links a member's mailbox at `provider` (status `pending`), or returns the existing
+    /// link, moved to `provider` if it was another's (see [`Store::link_mailbox_with_reason`]).
+    pub async fn link_mailbox(
+        &self,
+        tenant: &TenantId,
+        member: MemberId,
+        mailbox: &str,
+        provider: ConnectionKind,
+    ) -> Result<LinkId, StoreError> {
+        self.link_mailbox_with_reason(tenant, member, mailbox, provider, None)
+            .await
+    }
+
+    /// [`Store::link_mailbox`] recording why the link is at `provider` (`None` clears
+    /// an earlier reason). An existing link of another provider moves to `provider`
+    /// (audited as `link.provider`): its cursors are namespaced by the old provider and
+    /// never read again, so the new provider starts with a full sync, and the store's
+    /// dedupe keeps mail seen at both from being captured twice.
+    pub async fn link_mailbox_with_reason(
+        &self,
+        tenant: &TenantId,
+        member: MemberId,
+        mailbox: &str,
+        provider: ConnectionKind,
+        reason: Option<&str>,
+    ) -> Result<LinkId, StoreError> {
+        let mailbox = mailbox.trim().to_lowercase();
+        let mut tx = self.begin_write().await?;
+        let existing = sqlx::query(
+            "SELECT id, provider FROM mailbox_links WHERE tenant_id = $1 AND mailbox = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(&mailbox)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let id = match existing {
+            Some(row) => {
+                let id: i64 = row.try_get(0)?;
+                let previous = self::provider(&row.try_get::<String, _>(1)?);
+                sqlx::query(
+                    "UPDATE mailbox_links SET provider = $3, provider_reason = $4
+                     WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant.as_str())
+                .bind(id)
+                .bind(provider.as_str())
+                .bind(reason)
+                .execute(&mut **tx)
+                .await?;
+                if previous != provider {
+                    let event = AuditEvent {
+                        at_ms: now_ms(),
+                        actor: SYSTEM_ACTOR.to_owned(),
+                        action: "link.provider".to_owned(),
+                        subject: Some(mailbox.clone()),
+                        detail: serde_json::json!({
+                            "link": id,
+                            "from": previous.as_str(),
+                            "to": provider.as_str(),
+                            "reason": reason,
+                        }),
+                    };
+                    insert_audit(&mut tx, tenant, &event).await?;
+                }
+                id
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO mailbox_links (tenant_id, member_id, mailbox, status, provider, provider_reason)
+                     VALUES ($1, $2, $3, 'pending', $4, $5)",
+                )
+                .bind(tenant.as_str())
+                .bind(member.0)
+                .bind(&mailbox)
+                .bind(provider.as_str())
+                .bind(reason)
+                .execute(&mut **tx)
+                .await?;
+                sqlx::query("SELECT id FROM mailbox_links WHERE tenant_id = $1 AND mailbox = $2")
+                    .bind(tenant.as_str())
+                    .bind(&mailbox)
+                    .fetch_one(&mut **tx)
+                    .await?
+                    .try_get(0)?
+            }
+        };
+        tx.commit().await?;
+        Ok(LinkId(id))
+    }
+
+    /// Disconnects the tenant's `provider`: its connection (sealed credentials, policy,
+    /// domains) is deleted and every link of that provider is unlinked (audited), in one
+    /// transaction. Links of the tenant's other providers are untouched; captured
+    /// activity stays. Answers how many links were unlinked.
+    pub async fn disconnect(
+        &self,
+        tenant: &TenantId,
+        provider: ConnectionKind,
+        actor: &str,
+    ) -> Result<usize, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let deleted = sqlx::query("DELETE FROM connections WHERE tenant_id = $1 AND kind = $2")
+            .bind(tenant.as_str())
+            .bind(provider.as_str())
+            .execute(&mut **tx)
+            .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(StoreError::NoConnection {
+                tenant: tenant.0.clone(),
+                kind: provider.as_str(),
+            });
+        }
+        let running: Vec<i64> = sqlx::query(
+            "SELECT id FROM mailbox_links
+             WHERE tenant_id = $1 AND provider = $2 AND status <> 'unlinked' ORDER BY id",
+        )
+        .bind(tenant.as_str())
+        .bind(provider.as_str())
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()?;
+        for &id in &running {
+            let link = LinkId(id);
+            let previous = current_status(&mut tx, tenant, link).await?;
+            sqlx::query(
+                "UPDATE mailbox_links SET status = 'unlinked' WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant.as_str())
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+            audit_status_change(
+                &mut tx,
+                tenant,
+                link,
+                actor,
+                previous,
+                LinkStatus::Unlinked,
+                None,
+            )
+            .await?;
+        }
+        let event = AuditEvent {
+            at_ms: now_ms(),
+            actor: actor.to_owned(),
+            action: format!("connection.{}.disconnected", provider.as_str()),
+            subject: None,
+            detail: serde_json::json!({ "unlinked": running.len() }),
+        };
+        insert_audit(&mut tx, tenant, &event).await?;
+        crate::settings::bump_config_version(&mut tx, tenant).await?;
+        tx.commit().await?;
+        Ok(running.len())
+    }
+
     /// Every mailbox link of the tenant, by mailbox.
     pub async fn links(&self, tenant: &TenantId) -> Result<Vec<LinkView>, StoreError> {
         let rows = sqlx::query(LINK_SELECT)
@@ -206,7 +378,10 @@ impl Store {
         Ok(())
     }
 
-    /// Records a successful run: status `idle`, its summary, no pending failure.
+    /// Records a successful run: status `idle`, no pending failure, `last_success_ms`
+    /// its time (when the mailbox was last checked). Its summary replaces the stored one
+    /// only when it found something ([`summary_found_nothing`]): the summary stays that of
+    /// the last run that changed something, not of the latest empty poll.
     pub async fn record_link_success(
         &self,
         tenant: &TenantId,
@@ -218,13 +393,17 @@ impl Store {
         let previous = current_status(&mut tx, tenant, link).await?;
         sqlx::query(
             "UPDATE mailbox_links SET status = 'idle', provider_message = NULL, status_reason = NULL,
-                 last_success_ms = $3, last_summary = $4, next_attempt_ms = NULL, attempts = 0
+                 last_success_ms = $3,
+                 last_summary = CASE WHEN $5 = 1 AND last_summary IS NOT NULL
+                                     THEN last_summary ELSE $4 END,
+                 next_attempt_ms = NULL, attempts = 0
              WHERE tenant_id = $1 AND id = $2",
         )
         .bind(tenant.as_str())
         .bind(link.0)
         .bind(at_ms)
         .bind(summary.to_string())
+        .bind(i64::from(summary_found_nothing(summary)))
         .execute(&mut **tx)
         .await?;
         audit_status_change(
@@ -344,17 +523,31 @@ impl Store {
     }
 }
 
+/// Whether a run's summary reports nothing new: nothing fetched, added or gone (the
+/// sync engine's `SyncSummary` counts; a missing count is zero).
+pub fn summary_found_nothing(summary: &serde_json::Value) -> bool {
+    ["fetched", "added", "gone"].iter().all(|count| {
+        summary
+            .get(count)
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0)
+            == 0
+    })
+}
+
 /// The columns [`link_view`] reads, from a link joined with its member; a `WHERE`
 /// clause follows.
 pub(crate) const LINK_COLUMNS: &str = "
     SELECT l.id, m.email, l.mailbox, l.status, l.provider_message, l.last_success_ms,
-           l.last_summary, l.next_attempt_ms, l.attempts, l.provider, l.status_reason
+           l.last_summary, l.next_attempt_ms, l.attempts, l.provider, l.status_reason,
+           l.provider_reason
     FROM mailbox_links l
     JOIN members m ON m.tenant_id = l.tenant_id AND m.id = l.member_id";
 
 const LINK_SELECT: &str = "
     SELECT l.id, m.email, l.mailbox, l.status, l.provider_message, l.last_success_ms,
-           l.last_summary, l.next_attempt_ms, l.attempts, l.provider, l.status_reason
+           l.last_summary, l.next_attempt_ms, l.attempts, l.provider, l.status_reason,
+           l.provider_reason
     FROM mailbox_links l
     JOIN members m ON m.tenant_id = l.tenant_id AND m.id = l.member_id
     WHERE l.tenant_id = $1 ORDER BY l.mailbox";
@@ -362,7 +555,8 @@ const LINK_SELECT: &str = "
 /// [`LINK_SELECT`] for one link.
 const ONE_LINK_SELECT: &str = "
     SELECT l.id, m.email, l.mailbox, l.status, l.provider_message, l.last_success_ms,
-           l.last_summary, l.next_attempt_ms, l.attempts, l.provider, l.status_reason
+           l.last_summary, l.next_attempt_ms, l.attempts, l.provider, l.status_reason,
+           l.provider_reason
     FROM mailbox_links l
     JOIN members m ON m.tenant_id = l.tenant_id AND m.id = l.member_id
     WHERE l.tenant_id = $1 AND l.id = $2";
@@ -383,6 +577,7 @@ pub(crate) fn link_view(row: &AnyRow) -> Result<LinkView, StoreError> {
         attempts: row.try_get(8)?,
         provider: provider(&row.try_get::<String, _>(9)?),
         status_reason: row.try_get(10)?,
+        provider_reason: row.try_get(11)?,
     })
 }
 

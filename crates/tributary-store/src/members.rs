@@ -1,10 +1,13 @@
 //! Lookups of one member and of its links, so that callers need not list every member
 //! or link of a tenant to find one.
 
+use crate::api_reads::Bindings;
 use crate::error::StoreError;
 use crate::links::{LINK_COLUMNS, LinkView, link_view};
+use crate::read::name_of;
 use crate::store::{MemberId, MemberRole, MemberView, Store, TenantId};
 use sqlx::{AssertSqlSafe, Row};
+use std::collections::{BTreeSet, HashMap};
 
 impl Store {
     /// The member with this id, with its aliases (sorted as [`Store::members`] sorts
@@ -76,6 +79,55 @@ impl Store {
             Some(row) => self.member(tenant, MemberId(row.try_get(0)?)).await,
             None => Ok(None),
         }
+    }
+
+    /// Sets the member's name as the directory gives it (cleaned as core's `clean_name`
+    /// cleans names; `None` or an empty name clears it, so the headers' name shows).
+    pub async fn set_member_display_name(
+        &self,
+        tenant: &TenantId,
+        member: MemberId,
+        name: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let name = name.and_then(tributary_core::display_name::clean_name);
+        sqlx::query("UPDATE members SET display_name = $3 WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(member.0)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The display names of `addresses` (each trimmed and lowercased) that have one: a
+    /// member's directory name for any of its addresses, else the most recent name
+    /// captured headers gave the address. One query, for a page's worth of addresses.
+    pub async fn display_names(
+        &self,
+        tenant: &TenantId,
+        addresses: &[&str],
+    ) -> Result<HashMap<String, String>, StoreError> {
+        let wanted: BTreeSet<String> = addresses.iter().map(|a| a.trim().to_lowercase()).collect();
+        if wanted.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut b = Bindings::new(tenant);
+        let values: Vec<String> = wanted
+            .iter()
+            .map(|address| format!("SELECT {} AS address", b.text(address.as_str())))
+            .collect();
+        let sql = format!(
+            "SELECT x.address, {} FROM ({}) x",
+            name_of("$1", "x.address"),
+            values.join(" UNION ALL ")
+        );
+        let mut names = HashMap::new();
+        for row in b.query(sql).fetch_all(&self.pool).await? {
+            if let Some(name) = row.try_get::<Option<String>, _>(1)? {
+                names.insert(row.try_get(0)?, name);
+            }
+        }
+        Ok(names)
     }
 
     /// The member's mailbox links, by mailbox (as [`Store::links`] orders them).

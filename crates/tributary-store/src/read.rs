@@ -24,6 +24,8 @@ pub struct ParticipantView {
     /// The primary address of the member the participant resolves to (by primary
     /// address or alias), if any.
     pub member: Option<String>,
+    /// The name to show beside the address (see [`name_of`]).
+    pub display_name: Option<String>,
 }
 
 /// A mailbox that holds a copy of an activity, and the provider it was captured from.
@@ -66,13 +68,22 @@ impl ReadScope {
     pub(crate) fn contacts(self, b: &mut Bindings, address: &str) -> Option<String> {
         match self {
             ReadScope::Tenant | ReadScope::Organization(_) => None,
+            // Met in mail, or at a captured meeting the member took part in.
             ReadScope::Own(member) => Some(format!(
-                "EXISTS (SELECT 1 FROM activity_participants vc
-                         JOIN activity_participants vm
-                           ON vm.tenant_id = vc.tenant_id AND vm.activity_id = vc.activity_id
-                         WHERE vc.tenant_id = $1 AND vc.address = {address}
-                           AND vm.address IN ({}))",
-                addresses_of(b, member)
+                "(EXISTS (SELECT 1 FROM activity_participants vc
+                          JOIN activity_participants vm
+                            ON vm.tenant_id = vc.tenant_id AND vm.activity_id = vc.activity_id
+                          WHERE vc.tenant_id = $1 AND vc.address = {address}
+                            AND vm.address IN ({}))
+                  OR EXISTS (SELECT 1 FROM contacts mcc
+                          JOIN meeting_participants mc
+                            ON mc.tenant_id = mcc.tenant_id AND mc.contact_id = mcc.id
+                          JOIN meeting_participants mm
+                            ON mm.tenant_id = mc.tenant_id AND mm.meeting_id = mc.meeting_id
+                          WHERE mcc.tenant_id = $1 AND mcc.address = {address}
+                            AND mm.took_part = 1 AND mm.member_id = {}))",
+                addresses_of(b, member),
+                b.int(member.0)
             )),
             ReadScope::Nothing => Some("1 = 0".to_owned()),
         }
@@ -142,6 +153,38 @@ pub(crate) const PARTICIPANT_MEMBER: &str = "COALESCE(
      WHERE pa.tenant_id = p.tenant_id AND pa.address = p.address
      ORDER BY pm.email LIMIT 1))";
 
+/// SQL for the display name of the address expression `address` of tenant expression
+/// `tenant`: the directory's name of the member the address resolves to (as
+/// [`PARTICIPANT_MEMBER`] resolves it), else the most recent name captured headers gave
+/// the address itself (`display_names`, chosen by core's `display_name` module).
+pub(crate) fn name_of(tenant: &str, address: &str) -> String {
+    // SQLite lets no ORDER BY of a subquery name an outer column: the member whose
+    // primary address it is is looked up on its own, before the alias owners.
+    format!(
+        "COALESCE(
+            (SELECT nm.display_name FROM members nm
+             WHERE nm.tenant_id = {tenant} AND nm.email = {address}),
+            CASE WHEN EXISTS (SELECT 1 FROM members nx
+                              WHERE nx.tenant_id = {tenant} AND nx.email = {address})
+            THEN NULL
+            ELSE (SELECT nm.display_name FROM member_addresses na
+                  JOIN members nm ON nm.tenant_id = na.tenant_id AND nm.id = na.member_id
+                  WHERE na.tenant_id = {tenant} AND na.address = {address}
+                  ORDER BY nm.email LIMIT 1) END,
+            (SELECT dn.name FROM display_names dn
+             WHERE dn.tenant_id = {tenant} AND dn.address = {address}))"
+    )
+}
+
+/// The columns [`ContactView::from_row`] reads, from `contacts c` left-joined with its
+/// `companies co`.
+pub(crate) fn contact_columns() -> String {
+    format!(
+        "c.address, co.domain, {}",
+        name_of("c.tenant_id", "c.address")
+    )
+}
+
 /// ` AND condition` when there is one.
 pub(crate) fn and(condition: Option<String>) -> String {
     condition.map(|c| format!(" AND {c}")).unwrap_or_default()
@@ -171,6 +214,8 @@ pub struct ActivityView {
 pub struct ContactView {
     pub address: String,
     pub company: Option<String>,
+    /// The most recent name captured headers gave the address.
+    pub display_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,16 +225,22 @@ pub struct CompanyView {
 }
 
 impl ContactView {
-    /// A row of (address, company domain).
+    /// A row of [`contact_columns`]: address, company domain, display name.
     pub(crate) fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
         Ok(ContactView {
             address: row.try_get(0)?,
             company: row.try_get(1)?,
+            display_name: row.try_get(2)?,
         })
     }
 }
 
 impl CompanyView {
+    /// The company's name as derived from its domain (core's `company_display_name`).
+    pub fn display_name(&self) -> Option<String> {
+        tributary_core::company_display_name(&self.domain)
+    }
+
     /// A row of (domain, number of contacts).
     pub(crate) fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
         Ok(CompanyView {
@@ -260,8 +311,10 @@ impl Store {
         activity: i64,
     ) -> Result<Vec<ParticipantView>, StoreError> {
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT p.address, p.role, p.kind, {PARTICIPANT_MEMBER} FROM activity_participants p
-                 WHERE p.tenant_id = $1 AND p.activity_id = $2 ORDER BY p.address, p.role"
+            "SELECT p.address, p.role, p.kind, {PARTICIPANT_MEMBER}, {}
+                 FROM activity_participants p
+                 WHERE p.tenant_id = $1 AND p.activity_id = $2 ORDER BY p.address, p.role",
+            name_of("p.tenant_id", "p.address")
         )))
         .bind(tenant.as_str())
         .bind(activity)
@@ -274,6 +327,7 @@ impl Store {
                     role: row.try_get(1)?,
                     kind: row.try_get(2)?,
                     member: row.try_get(3)?,
+                    display_name: row.try_get(4)?,
                 })
             })
             .collect()
@@ -306,11 +360,12 @@ impl Store {
 
     /// Every contact of the tenant, by address.
     pub async fn contacts(&self, tenant: &TenantId) -> Result<Vec<ContactView>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT c.address, co.domain FROM contacts c
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {} FROM contacts c
              LEFT JOIN companies co ON co.tenant_id = c.tenant_id AND co.id = c.company_id
              WHERE c.tenant_id = $1 ORDER BY c.address",
-        )
+            contact_columns()
+        )))
         .bind(tenant.as_str())
         .fetch_all(&self.pool)
         .await?;
@@ -558,30 +613,91 @@ impl Store {
         if companies.is_empty() {
             return Ok(BTreeMap::new());
         }
-        let mut b = Bindings::new(tenant);
-        let list: Vec<String> = companies.iter().map(|id| b.int(*id)).collect();
-        let visible = and(scope.relationships(&mut b, "r.member_id"));
-        // Ordered as `Store::relationships`, so the scores add up in the same order.
-        let sql = format!(
-            "SELECT c.company_id, m.email, r.score_at_last, r.total, r.last_ms
-             {CONTACT_FIRST} c.tenant_id = $1 AND c.company_id IN ({}){visible}
-             ORDER BY m.email, c.address",
-            list.join(", ")
-        );
-        let rows = b.query(sql).fetch_all(&self.pool).await?;
-        let mut by_company: BTreeMap<i64, Vec<(String, f64, i64, i64)>> = BTreeMap::new();
-        for row in &rows {
-            by_company.entry(row.try_get(0)?).or_default().push((
-                row.try_get(1)?,
-                row.try_get(2)?,
-                row.try_get(3)?,
-                row.try_get(4)?,
-            ));
-        }
+        let condition = |b: &mut Bindings| {
+            let list: Vec<String> = companies.iter().map(|id| b.int(*id)).collect();
+            format!("c.company_id IN ({})", list.join(", "))
+        };
+        let by_company = self
+            .strengths_by_group(tenant, "c.company_id", &condition, scope)
+            .await?;
         Ok(by_company
             .into_iter()
             .filter_map(|(id, rows)| Some((id, rank_strengths(rows).into_iter().next()?)))
             .collect())
+    }
+
+    /// Each relationship of a contact `condition` selects (SQL over `c`, a contact, with
+    /// its values bound in the statement's bindings) that
+    /// `scope` lists, grouped by `group` (an integer expression over `c`): mail
+    /// relationships with the meetings the pair shared (`Store::meeting_ties`), and pairs
+    /// who only met, which have no relationship row. Each group's rows are ordered as
+    /// [`Store::relationships`], so that scores add up in the same order: (member,
+    /// score as of the pair's last contact point, messages, last contact point).
+    async fn strengths_by_group(
+        &self,
+        tenant: &TenantId,
+        group: &str,
+        condition: &(dyn Fn(&mut Bindings) -> String + Sync),
+        scope: ReadScope,
+    ) -> Result<BTreeMap<i64, Vec<(String, f64, i64, i64)>>, StoreError> {
+        // Two statements, each with only the values it uses.
+        let mut b = Bindings::new(tenant);
+        let mail_condition = condition(&mut b);
+        let visible = and(scope.relationships(&mut b, "r.member_id"));
+        let mut met_b = Bindings::new(tenant);
+        let met_condition = condition(&mut met_b);
+        let met_visible = and(scope.relationships(&mut met_b, "m.id"));
+        let mail_sql = format!(
+            "SELECT m.email, c.address, r.first_ms, r.last_ms, r.sent, r.received, r.total,
+                    r.score_at_last, {group}
+             {CONTACT_FIRST} c.tenant_id = $1 AND {mail_condition}{visible}"
+        );
+        // Not-large captured meetings both attended (the contact did not decline, the
+        // member took part): the pairs `Store::meeting_ties` scores.
+        let met_sql = format!(
+            "SELECT DISTINCT m.email, c.address, {group}
+             FROM contacts c
+             JOIN meeting_participants pc ON pc.tenant_id = c.tenant_id AND pc.contact_id = c.id
+             JOIN meetings mt ON mt.tenant_id = pc.tenant_id AND mt.id = pc.meeting_id
+             JOIN meeting_participants pm ON pm.tenant_id = mt.tenant_id
+                  AND pm.meeting_id = mt.id AND pm.took_part = 1
+             JOIN members m ON m.tenant_id = pm.tenant_id AND m.id = pm.member_id
+             WHERE c.tenant_id = $1 AND {met_condition} AND mt.large = 0
+               AND (pc.organizer = 1 OR pc.response <> 'declined'){met_visible}"
+        );
+        let mail_rows = b.query(mail_sql).fetch_all(&self.pool).await?;
+        let met_rows = met_b.query(met_sql).fetch_all(&self.pool).await?;
+        let mut pairs: BTreeMap<(String, String), (i64, Option<RelationshipView>)> =
+            BTreeMap::new();
+        for row in &met_rows {
+            pairs.insert((row.try_get(0)?, row.try_get(1)?), (row.try_get(2)?, None));
+        }
+        for row in &mail_rows {
+            let relationship = relationship_view(row)?;
+            let key = (relationship.member.clone(), relationship.contact.clone());
+            pairs.insert(key, (row.try_get(8)?, Some(relationship)));
+        }
+        let asked: Vec<(String, String)> = pairs.keys().cloned().collect();
+        let ties = self.meeting_ties(tenant, &asked).await?;
+        let mut by_group: BTreeMap<i64, Vec<(String, f64, i64, i64)>> = BTreeMap::new();
+        // Keys in (member, contact) order: `Store::relationships`' order.
+        for (key, (group, mail)) in pairs {
+            let tie = ties.get(&key);
+            let line = match (mail, tie) {
+                (Some(r), Some(tie)) => {
+                    let (_, last_ms, score) = tie.combined_with(&r);
+                    (score, r.total, last_ms)
+                }
+                (Some(r), None) => (r.score_at_last, r.total, r.last_ms),
+                (None, Some(tie)) => (tie.score_at_last, 0, tie.last_ms),
+                (None, None) => continue,
+            };
+            by_group
+                .entry(group)
+                .or_default()
+                .push((key.0, line.0, line.1, line.2));
+        }
+        Ok(by_group)
     }
 
     /// Who knows the contacts of the company with `domain` best, strongest first, at
@@ -638,8 +754,7 @@ impl Store {
         limit: usize,
         scope: ReadScope,
     ) -> Result<Vec<MemberStrength>, StoreError> {
-        let mut b = Bindings::new(tenant);
-        let condition = match of {
+        let condition = |b: &mut Bindings| match &of {
             KnownBy::Company(domain) => format!(
                 "c.company_id = (SELECT id FROM companies WHERE tenant_id = $1 AND domain = {})",
                 b.text(domain.to_lowercase())
@@ -648,24 +763,13 @@ impl Store {
                 format!("c.address = {}", b.text(address.to_lowercase()))
             }
         };
-        let visible = and(scope.relationships(&mut b, "r.member_id"));
-        let sql = format!(
-            "SELECT m.email, r.score_at_last, r.total, r.last_ms
-             {CONTACT_FIRST} c.tenant_id = $1 AND {condition}{visible}
-             ORDER BY m.email, c.address"
-        );
-        let rows = b.query(sql).fetch_all(&self.pool).await?;
-        let rows = rows
-            .iter()
-            .map(|row| {
-                Ok((
-                    row.try_get(0)?,
-                    row.try_get(1)?,
-                    row.try_get(2)?,
-                    row.try_get(3)?,
-                ))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        // One group: every row is the company's or the contact's.
+        let rows = self
+            .strengths_by_group(tenant, "CAST(0 AS BIGINT)", &condition, scope)
+            .await?
+            .into_values()
+            .flatten()
+            .collect();
         let mut ranked = rank_strengths(rows);
         ranked.truncate(limit);
         Ok(ranked)
@@ -714,9 +818,10 @@ impl Store {
         let address = b.text(address.to_lowercase());
         let visible = and(scope.contacts(&mut b, "c.address"));
         let sql = format!(
-            "SELECT c.address, co.domain FROM contacts c
+            "SELECT {} FROM contacts c
              LEFT JOIN companies co ON co.tenant_id = c.tenant_id AND co.id = c.company_id
-             WHERE c.tenant_id = $1 AND c.address = {address}{visible}"
+             WHERE c.tenant_id = $1 AND c.address = {address}{visible}",
+            contact_columns()
         );
         let row = b.query(sql).fetch_optional(&self.pool).await?;
         row.as_ref().map(ContactView::from_row).transpose()
@@ -728,11 +833,12 @@ impl Store {
         tenant: &TenantId,
         address: &str,
     ) -> Result<Option<ContactView>, StoreError> {
-        let row = sqlx::query(
-            "SELECT c.address, co.domain FROM contacts c
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {} FROM contacts c
              LEFT JOIN companies co ON co.tenant_id = c.tenant_id AND co.id = c.company_id
              WHERE c.tenant_id = $1 AND c.address = $2",
-        )
+            contact_columns()
+        )))
         .bind(tenant.as_str())
         .bind(address.to_lowercase())
         .fetch_optional(&self.pool)
@@ -946,9 +1052,10 @@ impl Store {
             format!(
                 "FROM members m WHERE m.tenant_id = $1{visible} AND ({} OR EXISTS (
                      SELECT 1 FROM member_addresses a
-                     WHERE a.tenant_id = m.tenant_id AND a.member_id = m.id AND {}))",
+                     WHERE a.tenant_id = m.tenant_id AND a.member_id = m.id AND {}) OR {})",
                 address_match(backend, b, "m.email", needle),
-                address_match(backend, b, "a.address", needle)
+                address_match(backend, b, "a.address", needle),
+                name_match(backend, b, &name_of("m.tenant_id", "m.email"), needle)
             )
         };
         self.found_addresses(tenant, filter, "m.email", limit).await
@@ -978,8 +1085,9 @@ impl Store {
         let filter = |b: &mut Bindings| {
             let visible = and(scope.contacts(b, "c.address"));
             format!(
-                "FROM contacts c WHERE c.tenant_id = $1{visible} AND {}",
-                address_match(backend, b, "c.address", needle)
+                "FROM contacts c WHERE c.tenant_id = $1{visible} AND ({} OR {})",
+                address_match(backend, b, "c.address", needle),
+                name_match(backend, b, &name_of("c.tenant_id", "c.address"), needle)
             )
         };
         self.found_addresses(tenant, filter, "c.address", limit)
@@ -1090,9 +1198,22 @@ fn rank_strengths(rows: Vec<(String, f64, i64, i64)>) -> Vec<MemberStrength> {
     ranked
 }
 
+/// SQL true when the display name expression `name` holds `needle`, ignoring ASCII
+/// case (SQLite's `lower` folds ASCII only, so both backends fold the same).
+fn name_match(backend: Backend, b: &mut Bindings, name: &str, needle: &str) -> String {
+    let n = b.text(needle.to_ascii_lowercase());
+    let folded = match backend {
+        Backend::Sqlite => format!("lower({name})"),
+        Backend::Postgres => {
+            format!("translate({name}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')")
+        }
+    };
+    format!("COALESCE({}, 1 = 0)", contains(backend, &folded, &n))
+}
+
 /// True when `needle` is in the address, or when it is several words and each is in
-/// the address's local part: the store keeps no display names, and local parts carry
-/// them ("Jane Doe" finds `jane.doe@…`).
+/// the address's local part: local parts often carry names ("Jane Doe" finds
+/// `jane.doe@…` even before any header named her). Searches also match display names.
 pub fn address_matches(address: &str, needle: &str) -> bool {
     if address.contains(needle) {
         return true;

@@ -14,12 +14,13 @@
 //! (the capture contract's definitions), the score by replaying those activities
 //! through the book.
 
+use crate::api_reads::Bindings;
 use crate::capture::{Params, batches, built_query, lookups};
 use crate::error::StoreError;
 use crate::store::{Backend, Store, TenantId};
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 use std::collections::{BTreeMap, HashMap};
-use tributary_core::relationship::HALF_LIFE_MS;
+use tributary_core::relationship::{HALF_LIFE_MS, meeting_weight_of};
 use tributary_core::{
     AddressClass, Contact, EmailAddress, Participant, RelationshipBook, Role, Touch,
 };
@@ -353,6 +354,98 @@ impl Store {
         }
         tx.commit().await?;
         Ok(pairs.len() as u64)
+    }
+}
+
+/// What the captured meetings a member and a contact both attended add to their
+/// relationship (core's `RelationshipBook::record_meeting`, replayed from the immutable
+/// meeting tables, which are only read): large meetings and declined attendance add
+/// nothing. Kept apart from the mail row, whose `sent`/`received`/`total` count mail as
+/// the capture contract defines them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MeetingTie {
+    pub meetings: i64,
+    pub first_ms: i64,
+    pub last_ms: i64,
+    /// The meetings' decayed score as of `last_ms`.
+    pub score_at_last: f64,
+}
+
+impl MeetingTie {
+    /// The pair's first and last contact points and score as of the later of the two
+    /// lasts, mail (`relationship`) and meetings together, as core's stats would hold
+    /// them had both been recorded in one book.
+    pub fn combined_with(&self, relationship: &crate::RelationshipView) -> (i64, i64, f64) {
+        let last_ms = self.last_ms.max(relationship.last_ms);
+        let score = self.score_at_last * decay(last_ms - self.last_ms)
+            + relationship.score_at_last * decay(last_ms - relationship.last_ms);
+        (self.first_ms.min(relationship.first_ms), last_ms, score)
+    }
+}
+
+/// The captured, not-large meetings the member of primary address `member` took part in
+/// that one of `contacts` attended (both placeholders), by contact then oldest first, each
+/// meeting once per contact, with how many attended it (the weight's audience).
+fn shared_meetings_sql(member: &str, contacts: &str) -> String {
+    format!(
+        "SELECT c.address, m.start_ms,
+            (SELECT COUNT(*) FROM meeting_participants a
+             WHERE a.tenant_id = m.tenant_id AND a.meeting_id = m.id
+               AND (a.organizer = 1 OR a.response <> 'declined')) AS attending
+         FROM contacts c
+         JOIN meeting_participants pc ON pc.tenant_id = c.tenant_id AND pc.contact_id = c.id
+         JOIN meetings m ON m.tenant_id = pc.tenant_id AND m.id = pc.meeting_id
+         WHERE c.tenant_id = $1 AND c.address IN ({contacts}) AND m.large = 0
+           AND (pc.organizer = 1 OR pc.response <> 'declined')
+           AND EXISTS (SELECT 1 FROM meeting_participants pm
+                       JOIN members mm ON mm.tenant_id = pm.tenant_id AND mm.id = pm.member_id
+                       WHERE pm.tenant_id = m.tenant_id AND pm.meeting_id = m.id
+                         AND pm.took_part = 1 AND mm.email = {member})
+         ORDER BY c.address, m.start_ms, m.meeting_key"
+    )
+}
+
+impl Store {
+    /// What captured meetings add to each (member primary address, contact address)
+    /// pair of `pairs`; pairs without a shared meeting are absent. One query per member.
+    pub async fn meeting_ties(
+        &self,
+        tenant: &TenantId,
+        pairs: &[(String, String)],
+    ) -> Result<BTreeMap<(String, String), MeetingTie>, StoreError> {
+        let mut by_member: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (member, contact) in pairs {
+            by_member.entry(member).or_default().push(contact);
+        }
+        let mut ties = BTreeMap::new();
+        for (member, contacts) in by_member {
+            let mut b = Bindings::new(tenant);
+            let member_param = b.text(member);
+            let list: Vec<String> = contacts.iter().map(|c| b.text(*c)).collect();
+            let rows = b
+                .query(shared_meetings_sql(&member_param, &list.join(", ")))
+                .fetch_all(&self.pool)
+                .await?;
+            for row in rows {
+                let contact: String = row.try_get(0)?;
+                let start_ms: i64 = row.try_get(1)?;
+                let attending: i64 = row.try_get(2)?;
+                let weight = meeting_weight_of(usize::try_from(attending).unwrap_or(0));
+                let tie = ties
+                    .entry((member.to_owned(), contact))
+                    .or_insert(MeetingTie {
+                        meetings: 0,
+                        first_ms: start_ms,
+                        last_ms: start_ms,
+                        score_at_last: 0.0,
+                    });
+                // A contact's rows come oldest first: each one is the latest so far.
+                tie.score_at_last = tie.score_at_last * decay(start_ms - tie.last_ms) + weight;
+                tie.last_ms = start_ms;
+                tie.meetings += 1;
+            }
+        }
+        Ok(ties)
     }
 }
 
@@ -763,7 +856,15 @@ mod tests {
                     .add_member(&tenant, &mailbox, &aliases, MemberRole::Member)
                     .await
                     .unwrap();
-                let link = store.link_mailbox(&tenant, member, &mailbox).await.unwrap();
+                let link = store
+                    .link_mailbox(
+                        &tenant,
+                        member,
+                        &mailbox,
+                        crate::store::ConnectionKind::Google,
+                    )
+                    .await
+                    .unwrap();
                 links.insert(mailbox, link);
             }
             let mut by_mailbox: BTreeMap<String, Vec<CapturedSighting>> = BTreeMap::new();

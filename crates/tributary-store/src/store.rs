@@ -354,34 +354,6 @@ impl Store {
         Ok(members)
     }
 
-    /// Links a member's mailbox (status `pending`), or returns the existing link.
-    pub async fn link_mailbox(
-        &self,
-        tenant: &TenantId,
-        member: MemberId,
-        mailbox: &str,
-    ) -> Result<LinkId, StoreError> {
-        let mailbox = mailbox.trim().to_lowercase();
-        sqlx::query(
-            "INSERT INTO mailbox_links (tenant_id, member_id, mailbox, status)
-             VALUES ($1, $2, $3, 'pending')
-             ON CONFLICT (tenant_id, mailbox) DO NOTHING",
-        )
-        .bind(tenant.as_str())
-        .bind(member.0)
-        .bind(&mailbox)
-        .execute(&self.pool)
-        .await?;
-        let id: i64 =
-            sqlx::query("SELECT id FROM mailbox_links WHERE tenant_id = $1 AND mailbox = $2")
-                .bind(tenant.as_str())
-                .bind(&mailbox)
-                .fetch_one(&self.pool)
-                .await?
-                .try_get(0)?;
-        Ok(LinkId(id))
-    }
-
     /// The cursor of a link's stream, if one was committed.
     pub async fn cursor(
         &self,
@@ -402,6 +374,8 @@ impl Store {
 
     /// Saves the tenant's connection of `kind`, its credentials sealed under `key` with
     /// the tenant id as associated data. Replaces an earlier one of the same kind.
+    /// `policy` is the tenant's policy only while it has none: a policy saved before
+    /// (even before any connection) is kept.
     pub async fn save_connection(
         &self,
         tenant: &TenantId,
@@ -415,21 +389,27 @@ impl Store {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO connections
-                 (tenant_id, kind, admin_email, credentials_ciphertext, credentials_nonce, policy, created_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 (tenant_id, kind, admin_email, credentials_ciphertext, credentials_nonce, created_ms)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (tenant_id, kind) DO UPDATE SET
                  admin_email = excluded.admin_email,
                  credentials_ciphertext = excluded.credentials_ciphertext,
-                 credentials_nonce = excluded.credentials_nonce,
-                 policy = excluded.policy",
+                 credentials_nonce = excluded.credentials_nonce",
         )
         .bind(tenant.as_str())
         .bind(kind.as_str())
         .bind(admin_email)
         .bind(sealed.ciphertext)
         .bind(sealed.nonce)
-        .bind(policy.to_string())
         .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO tenant_settings (tenant_id, policy) VALUES ($1, $2)
+             ON CONFLICT (tenant_id) DO NOTHING",
+        )
+        .bind(tenant.as_str())
+        .bind(policy.to_string())
         .execute(&mut **tx)
         .await?;
         crate::settings::bump_config_version(&mut tx, tenant).await?;

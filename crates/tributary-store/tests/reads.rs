@@ -42,7 +42,12 @@ async fn capture(store: &Store, tenant: &TenantId, org: &org::Generated, sources
             .await
             .unwrap();
         let link = store
-            .link_mailbox(tenant, member, &source.mailbox)
+            .link_mailbox(
+                tenant,
+                member,
+                &source.mailbox,
+                tributary_store::ConnectionKind::Google,
+            )
             .await
             .unwrap();
         for (index, chunk) in source.records.chunks(100).enumerate() {

@@ -6,7 +6,7 @@ mod common;
 
 use common::Acme;
 use serde_json::json;
-use tributary_store::{LeaseScope, Store};
+use tributary_store::{HeldLeases, LeaseScope, Store, TenantId};
 
 on_both_backends!(
     incremental_jobs_are_leased_before_queued_backfills,
@@ -14,6 +14,7 @@ on_both_backends!(
     a_released_job_is_leased_again_at_once,
     heartbeats_count_live_workers,
     a_stopped_workers_links_say_so_until_taken_over,
+    held_leases_count_each_workers_part_of_a_tenants_live_jobs,
 );
 
 const NOW: i64 = 1_700_000_000_000;
@@ -190,4 +191,66 @@ async fn a_stopped_workers_links_say_so_until_taken_over(store: Store) {
         .await
         .unwrap();
     assert!(runs.iter().all(|run| run.worker == "alive"), "{runs:?}");
+}
+
+async fn held_leases_count_each_workers_part_of_a_tenants_live_jobs(store: Store) {
+    let acme = Acme::create(&store, "acme").await;
+    let globex = Acme::create(&store, "globex").await;
+    for worker in ["w1", "w2"] {
+        store
+            .worker_heartbeat(worker, NOW, NOW + MINUTE)
+            .await
+            .unwrap();
+    }
+    // "dead" renews its heartbeat no more after NOW + 10.
+    store.worker_heartbeat("dead", NOW, NOW + 10).await.unwrap();
+    for (tenant, link) in [
+        (&acme.tenant, acme.ann_link),
+        (&acme.tenant, acme.carl_link),
+        (&globex.tenant, globex.carl_link),
+    ] {
+        store
+            .enqueue_job(tenant, "sync", Some(link), NOW)
+            .await
+            .unwrap();
+    }
+    // Round robin between tenants: w1 takes Acme's first job, w2 Globex's, w1 Acme's
+    // second.
+    for (worker, tenant) in [
+        ("w1", &acme.tenant),
+        ("w2", &globex.tenant),
+        ("w1", &acme.tenant),
+    ] {
+        let job = store.lease_job(worker, NOW, MINUTE).await.unwrap().unwrap();
+        assert_eq!(&job.tenant, tenant);
+    }
+    store
+        .enqueue_job(&globex.tenant, "sync", Some(globex.ann_link), NOW)
+        .await
+        .unwrap();
+    store.lease_job("dead", NOW, MINUTE).await.unwrap().unwrap();
+    let held = |tenant: &TenantId, mine, live| HeldLeases {
+        tenant: tenant.clone(),
+        mine,
+        live,
+    };
+    assert_eq!(
+        store.held_leases("w1", NOW + 1).await.unwrap(),
+        [held(&acme.tenant, 2, 2), held(&globex.tenant, 0, 2)]
+    );
+    assert_eq!(
+        store.held_leases("w2", NOW + 1).await.unwrap(),
+        [held(&acme.tenant, 0, 2), held(&globex.tenant, 1, 2)]
+    );
+    // "dead"'s heartbeat expired: its lease, still live, spends nothing, so w2 has
+    // Globex's whole share.
+    assert_eq!(
+        store.held_leases("w2", NOW + 20).await.unwrap(),
+        [held(&acme.tenant, 0, 2), held(&globex.tenant, 1, 1)]
+    );
+    // A worker holding nothing anywhere sees the others' jobs.
+    assert_eq!(
+        store.held_leases("w3", NOW + 20).await.unwrap(),
+        [held(&acme.tenant, 0, 2), held(&globex.tenant, 0, 1)]
+    );
 }

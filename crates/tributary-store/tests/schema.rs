@@ -307,8 +307,8 @@ async fn connection_credentials_are_sealed_per_tenant(store: Store) {
         .pool()
         .execute(
             "INSERT INTO connections
-                 (tenant_id, kind, admin_email, credentials_ciphertext, credentials_nonce, policy, created_ms)
-             SELECT 'other', kind, admin_email, credentials_ciphertext, credentials_nonce, policy, created_ms
+                 (tenant_id, kind, admin_email, credentials_ciphertext, credentials_nonce, created_ms)
+             SELECT 'other', kind, admin_email, credentials_ciphertext, credentials_nonce, created_ms
              FROM connections WHERE tenant_id = 'acme'",
         )
         .await

@@ -3,6 +3,7 @@
 //! learn it (they are the only ones in the engine). See ARCHITECTURE.md, "Adding a
 //! provider".
 
+use crate::calendar::{CalendarPage, CalendarRequest, CalendarSource};
 use crate::error::SyncError;
 use crate::link::LinkContext;
 use crate::pacing::Pacer;
@@ -67,6 +68,27 @@ impl Connector {
         match self {
             Connector::Google(source) => source.accounts(admin_email, pacer).await,
             Connector::Microsoft(source) => source.accounts(admin_email, pacer).await,
+        }
+    }
+
+    /// The calendar's cursor stream; `None` for a provider without a calendar source
+    /// (the engine then leaves the link's calendar alone).
+    pub fn calendar_stream(&self) -> Option<&'static str> {
+        match self {
+            Connector::Google(source) => Some(source.calendar_stream()),
+            Connector::Microsoft(source) => Some(source.calendar_stream()),
+        }
+    }
+
+    /// One page of a link's calendar (see [`CalendarSource::calendar_page`]).
+    pub async fn calendar_page(
+        &self,
+        link: &LinkContext,
+        request: &CalendarRequest,
+    ) -> Result<CalendarPage, SyncError> {
+        match self {
+            Connector::Google(source) => source.calendar_page(link, request).await,
+            Connector::Microsoft(source) => source.calendar_page(link, request).await,
         }
     }
 }

@@ -12,7 +12,8 @@ use tributary_core::{
     CapturePolicy, DirectoryAccount, Extractor, FreeMailList, TenantDirectory, TenantError,
 };
 use tributary_store::{
-    LinkId, LinkStatus, LinkView, MemberRole, MemberView, SYSTEM_ACTOR, Store, TenantId,
+    ConnectionKind, LinkId, LinkStatus, LinkView, MemberId, MemberRole, MemberView, SYSTEM_ACTOR,
+    Store, TenantId,
 };
 
 /// Why a directory account or a member gets no mailbox link.
@@ -25,17 +26,41 @@ pub enum SkipReason {
     /// A member no directory account matches, by primary address or alias (never
     /// created there, or deleted since).
     NotInDirectory,
+    /// The member's mailbox is now synced under another address (it moved to another
+    /// connected provider): the old link stops.
+    MailboxMoved,
 }
 
 impl SkipReason {
-    /// The reason in the console's words.
-    pub fn describe(self) -> &'static str {
-        match self {
-            SkipReason::Suspended => "suspended in Google Workspace",
-            SkipReason::Archived => "archived in Google Workspace",
-            SkipReason::NoMailbox => "has no Gmail mailbox (mail service not set up)",
-            SkipReason::NotInDirectory => "no directory account has this address or alias",
+    /// The reason in the console's words, as the account's provider calls it.
+    pub fn describe(self, provider: ConnectionKind) -> &'static str {
+        use ConnectionKind::{Google, Imap, Microsoft};
+        match (self, provider) {
+            (SkipReason::Suspended, Google) => "suspended in Google Workspace",
+            (SkipReason::Suspended, Microsoft) => {
+                "disabled in Microsoft Entra ID (sign-in blocked)"
+            }
+            (SkipReason::Suspended, Imap) => "disabled on the mail server",
+            (SkipReason::Archived, Google) => "archived in Google Workspace",
+            (SkipReason::Archived, Microsoft) => "inactive (archived) mailbox in Exchange Online",
+            (SkipReason::Archived, Imap) => "archived on the mail server",
+            (SkipReason::NoMailbox, Google) => "has no Gmail mailbox (mail service not set up)",
+            (SkipReason::NoMailbox, Microsoft) => {
+                "has no Exchange Online mailbox (no license with Exchange)"
+            }
+            (SkipReason::NoMailbox, Imap) => "has no mailbox on the mail server",
+            (SkipReason::NotInDirectory, _) => "no directory account has this address or alias",
+            (SkipReason::MailboxMoved, _) => "its mailbox is now synced under another address",
         }
+    }
+}
+
+/// The provider of an entry in a stored report (`google`, `microsoft`).
+fn provider_named(name: &str) -> ConnectionKind {
+    match name {
+        "microsoft" => ConnectionKind::Microsoft,
+        "imap" => ConnectionKind::Imap,
+        _ => ConnectionKind::Google,
     }
 }
 
@@ -58,6 +83,25 @@ impl SkipReason {
 pub struct SkippedAccount {
     pub email: String,
     pub reason: SkipReason,
+    /// The directory that listed the account (`google`, `microsoft`), whose words
+    /// describe the reason.
+    #[serde(default = "google")]
+    pub provider: String,
+}
+
+impl SkippedAccount {
+    fn new(email: String, reason: SkipReason, provider: ConnectionKind) -> Self {
+        SkippedAccount {
+            email,
+            reason,
+            provider: provider.as_str().to_owned(),
+        }
+    }
+
+    /// Why the account is not synced, in its provider's words.
+    pub fn describe(&self) -> &'static str {
+        self.reason.describe(provider_named(&self.provider))
+    }
 }
 
 /// A linked mailbox.
@@ -111,17 +155,18 @@ pub async fn sync_users(
     let mut skipped = Vec::new();
     for account in &accounts {
         if let Some(reason) = SkipReason::of(account) {
-            skipped.push(SkippedAccount {
-                email: account.primary_email.clone(),
+            skipped.push(SkippedAccount::new(
+                account.primary_email.clone(),
                 reason,
-            });
+                connector.kind(),
+            ));
             continue;
         }
         directory.add_member(
             &account.primary_email,
             account.aliases.iter().map(String::as_str),
         )?;
-        links.push(link_account(store, tenant, account).await?);
+        links.push(link_account(store, tenant, account, connector.kind()).await?);
     }
     Ok(DelegationOutcome {
         directory,
@@ -140,6 +185,38 @@ pub struct MatchedMember {
     pub link: i64,
     /// True when this run created the link.
     pub new_link: bool,
+    /// The provider whose mailbox the link syncs, as links record it (`google`,
+    /// `microsoft`).
+    #[serde(default = "google")]
+    pub provider: String,
+    /// Why that provider, when another connected provider also has a mailbox for the
+    /// member (also kept on the link as its `provider_reason`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_reason: Option<String>,
+}
+
+/// Reports stored before providers were recorded are Google's.
+fn google() -> String {
+    ConnectionKind::Google.as_str().to_owned()
+}
+
+/// One connected provider's directory, as *Rebuild* reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct ProviderDirectory<'a> {
+    pub connector: &'a Connector,
+    /// Whom the directory is read as (Google impersonates an admin; Graph names the
+    /// pacing bucket).
+    pub admin_email: &'a str,
+    pub pacer: &'a Pacer,
+}
+
+/// One directory a *Rebuild* read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryRead {
+    /// As links record it (`google`, `microsoft`).
+    pub provider: String,
+    pub admin_email: String,
+    pub accounts: usize,
 }
 
 /// A member whose link this run stopped, and why.
@@ -147,6 +224,16 @@ pub struct MatchedMember {
 pub struct UnlinkedMember {
     pub member: String,
     pub reason: SkipReason,
+    /// The provider whose directory gave the reason (`google`, `microsoft`).
+    #[serde(default = "google")]
+    pub provider: String,
+}
+
+impl UnlinkedMember {
+    /// Why the link stopped, in its provider's words.
+    pub fn describe(&self) -> &'static str {
+        self.reason.describe(provider_named(&self.provider))
+    }
 }
 
 /// The stored and shown result of a User Delegation Sync (*Rebuild*).
@@ -164,69 +251,111 @@ pub struct DelegationReport {
     /// Links this run stopped because their account was suspended, archived, lost its
     /// mailbox or left the directory.
     pub unlinked: Vec<UnlinkedMember>,
+    /// Every directory read, in the order the providers were connected (a tenant
+    /// mid-migration has two).
+    #[serde(default)]
+    pub directories: Vec<DirectoryRead>,
 }
 
-/// Reads the directory and brings members and links in line with it: accounts match
-/// existing members by any address (primary or alias) or become new members; every
-/// active account with a mailbox gets a link; a member whose account is suspended,
-/// archived, mailbox-less or gone is marked inactive and its link unlinked; a member
-/// whose account is active again gets its link back. An administrator's own unlink of
-/// an active member stays.
+/// Reads the directory of every connected provider (in the order they were connected)
+/// and brings members and links in line with them: accounts match existing members by
+/// any address (primary or alias) or become new members; accounts of several providers
+/// sharing an address are one member, linked once, at the provider that hosts its
+/// mailbox (the first connected, when both list one: the link's `provider_reason`
+/// says so); a member whose accounts are all suspended, archived, mailbox-less or gone
+/// is marked inactive and its link unlinked; a member whose account is active again
+/// gets its link back. An administrator's own unlink of an active member stays.
 pub async fn rebuild_links(
     store: &Store,
     tenant: &TenantId,
-    connector: &Connector,
-    admin_email: &str,
-    pacer: &Pacer,
+    directories: &[ProviderDirectory<'_>],
 ) -> Result<DelegationReport, SyncError> {
-    let accounts = connector.accounts(admin_email, pacer).await?;
+    let mut listed: Vec<(ConnectionKind, DirectoryAccount)> = Vec::new();
+    let mut reads = Vec::new();
+    for directory in directories {
+        let provider = directory.connector.kind();
+        let accounts = directory
+            .connector
+            .accounts(directory.admin_email, directory.pacer)
+            .await?;
+        reads.push(DirectoryRead {
+            provider: provider.as_str().to_owned(),
+            admin_email: directory.admin_email.to_owned(),
+            accounts: accounts.len(),
+        });
+        listed.extend(accounts.into_iter().map(|account| (provider, account)));
+    }
     let members = store.members(tenant).await?;
     let links = store.links(tenant).await?;
     let by_address = members_by_address(&members);
+    let all_accounts: Vec<DirectoryAccount> = listed.iter().map(|(_, a)| a.clone()).collect();
     let mut report = DelegationReport {
         at_ms: clock_ms(),
-        admin_email: admin_email.to_owned(),
-        directory_accounts: accounts.len(),
-        domains: tenant_domains(&[], &accounts).into_iter().collect(),
+        admin_email: directories
+            .first()
+            .map_or_else(String::new, |d| d.admin_email.to_owned()),
+        directory_accounts: listed.len(),
+        domains: tenant_domains(&[], &all_accounts).into_iter().collect(),
         matched: Vec::new(),
         unmatched: Vec::new(),
         unlinked: Vec::new(),
+        directories: reads,
     };
+    let connected: Vec<ConnectionKind> = directories.iter().map(|d| d.connector.kind()).collect();
     let mut seen_members = BTreeSet::new();
-    for account in &accounts {
-        let existing = account
-            .addresses()
+    for group in group_accounts(&listed, &by_address) {
+        let existing = group
+            .iter()
+            .flat_map(|(_, account)| account.addresses())
             .find_map(|a| by_address.get(a.to_lowercase().as_str()).copied());
         if let Some(member) = existing {
             seen_members.insert(member.id);
         }
-        if let Some(reason) = SkipReason::of(account) {
-            report.unmatched.push(SkippedAccount {
-                email: account.primary_email.to_lowercase(),
-                reason,
-            });
-            if let Some(member) = existing {
-                stop_member(store, tenant, member, &links, reason, &mut report).await?;
+        let hosting: Vec<&(ConnectionKind, DirectoryAccount)> = group
+            .iter()
+            .copied()
+            .filter(|(_, account)| SkipReason::of(account).is_none())
+            .collect();
+        if hosting.is_empty() {
+            let mut first_reason = None;
+            for (provider, account) in &group {
+                let reason = SkipReason::of(account).unwrap_or(SkipReason::NoMailbox);
+                first_reason.get_or_insert((reason, *provider));
+                report.unmatched.push(SkippedAccount::new(
+                    account.primary_email.to_lowercase(),
+                    reason,
+                    *provider,
+                ));
+            }
+            if let (Some(member), Some((reason, provider))) = (existing, first_reason) {
+                let why = (reason, Some(provider));
+                stop_member(store, tenant, member, &links, why, &mut report).await?;
             }
             continue;
         }
-        let matched = match_account(store, tenant, account, existing, &links).await?;
+        let addresses = group_addresses(&group);
+        let current = links
+            .iter()
+            .find(|l| addresses.iter().any(|a| a.eq_ignore_ascii_case(&l.mailbox)))
+            .map(|l| l.provider);
+        let (target, account) = choose_host(&hosting, current, &connected);
+        let matched =
+            match_account(store, tenant, account, &addresses, existing, &links, target).await?;
+        stop_other_links(store, tenant, &matched, &links, &mut report).await?;
         report.matched.push(matched);
     }
     for member in members.iter().filter(|m| !seen_members.contains(&m.id)) {
-        report.unmatched.push(SkippedAccount {
-            email: member.email.clone(),
-            reason: SkipReason::NotInDirectory,
-        });
-        stop_member(
-            store,
-            tenant,
-            member,
-            &links,
+        let linked_at = links
+            .iter()
+            .find(|l| l.member == member.email)
+            .map_or(ConnectionKind::Google, |l| l.provider);
+        report.unmatched.push(SkippedAccount::new(
+            member.email.clone(),
             SkipReason::NotInDirectory,
-            &mut report,
-        )
-        .await?;
+            linked_at,
+        ));
+        let why = (SkipReason::NotInDirectory, None);
+        stop_member(store, tenant, member, &links, why, &mut report).await?;
     }
     // New members claimed their earlier mail as they were added; this catches pages
     // that engines built from the previous directory committed since (they still name
@@ -246,22 +375,178 @@ fn members_by_address(members: &[MemberView]) -> HashMap<&str, &MemberView> {
         .collect()
 }
 
-/// Links an active account, to the member it matched or a new one.
+/// The directory accounts of one person, across providers: accounts sharing an address
+/// (primary or alias), or matching the same member, in the order listed.
+fn group_accounts<'a>(
+    listed: &'a [(ConnectionKind, DirectoryAccount)],
+    by_address: &HashMap<&str, &MemberView>,
+) -> Vec<Vec<&'a (ConnectionKind, DirectoryAccount)>> {
+    let mut groups: Vec<Vec<&(ConnectionKind, DirectoryAccount)>> = Vec::new();
+    let mut group_of_address: HashMap<String, usize> = HashMap::new();
+    let mut group_of_member: HashMap<MemberId, usize> = HashMap::new();
+    for entry in listed {
+        let addresses: Vec<String> = entry.1.addresses().map(str::to_lowercase).collect();
+        let member = addresses
+            .iter()
+            .find_map(|a| by_address.get(a.as_str()).map(|m| m.id));
+        let known = member
+            .and_then(|m| group_of_member.get(&m).copied())
+            .or_else(|| {
+                addresses
+                    .iter()
+                    .find_map(|a| group_of_address.get(a).copied())
+            });
+        let index = known.unwrap_or_else(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[index].push(entry);
+        if let Some(member) = member {
+            group_of_member.entry(member).or_insert(index);
+        }
+        for address in addresses {
+            group_of_address.entry(address).or_insert(index);
+        }
+    }
+    groups
+}
+
+/// Every address of a person's accounts, once, in the order listed.
+fn group_addresses<'a>(group: &[&'a (ConnectionKind, DirectoryAccount)]) -> Vec<&'a str> {
+    let mut seen = BTreeSet::new();
+    group
+        .iter()
+        .flat_map(|(_, account)| account.addresses())
+        .filter(|a| seen.insert(a.to_lowercase()))
+        .collect()
+}
+
+/// The provider whose name the console shows.
+fn provider_name(provider: ConnectionKind) -> &'static str {
+    match provider {
+        ConnectionKind::Google => "Google Workspace",
+        ConnectionKind::Microsoft => "Microsoft 365",
+        ConnectionKind::Imap => "IMAP",
+    }
+}
+
+/// Which of the accounts hosting a person's mailbox (in the order the providers were
+/// connected; at least one) gets the link, and why when there was a choice. The rule
+/// is deterministic and never flips a mailbox between providers while both list it:
+/// a link already at one of them stays there; a new one goes to the provider connected
+/// first. A link at a provider the tenant is not connected to (nothing was read there)
+/// is left where it is.
+fn choose_host<'a>(
+    hosting: &[&'a (ConnectionKind, DirectoryAccount)],
+    current: Option<ConnectionKind>,
+    connected: &[ConnectionKind],
+) -> (LinkTarget, &'a DirectoryAccount) {
+    let first = hosting[0];
+    if let Some(provider) = current.filter(|p| !connected.contains(p)) {
+        let target = LinkTarget {
+            provider,
+            reason: None,
+        };
+        return (target, &first.1);
+    }
+    let kept = current.and_then(|p| hosting.iter().copied().find(|(k, _)| *k == p));
+    let chosen = kept.unwrap_or(first);
+    let others: Vec<String> = hosting
+        .iter()
+        .filter(|(provider, _)| *provider != chosen.0)
+        .map(|(provider, account)| {
+            format!(
+                "{} ({})",
+                provider_name(*provider),
+                account.primary_email.to_lowercase()
+            )
+        })
+        .collect();
+    let why = if kept.is_some() {
+        "where it was linked first"
+    } else {
+        "the provider connected first"
+    };
+    let reason = (!others.is_empty()).then(|| {
+        format!(
+            "also has a mailbox at {}; synced at {}, {why}",
+            others.join(", "),
+            provider_name(chosen.0)
+        )
+    });
+    let target = LinkTarget {
+        provider: chosen.0,
+        reason,
+    };
+    (target, &chosen.1)
+}
+
+/// Where a matched account's link goes.
+struct LinkTarget {
+    provider: ConnectionKind,
+    reason: Option<String>,
+}
+
+/// Unlinks a matched member's other links: its mailbox moved to another address (at
+/// another provider), and the old mailbox is no longer the one to sync.
+async fn stop_other_links(
+    store: &Store,
+    tenant: &TenantId,
+    matched: &MatchedMember,
+    links: &[LinkView],
+    report: &mut DelegationReport,
+) -> Result<(), SyncError> {
+    for link in links.iter().filter(|l| {
+        l.member == matched.member && l.id.0 != matched.link && l.status != LinkStatus::Unlinked
+    }) {
+        store
+            .set_link_status(tenant, link.id, LinkStatus::Unlinked, SYSTEM_ACTOR)
+            .await?;
+        report.unlinked.push(UnlinkedMember {
+            member: matched.member.clone(),
+            reason: SkipReason::MailboxMoved,
+            provider: link.provider.as_str().to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Links an active account, to the member it matched or a new one, with every address
+/// the member's accounts have.
 async fn match_account(
     store: &Store,
     tenant: &TenantId,
     account: &DirectoryAccount,
+    addresses: &[&str],
     existing: Option<&MemberView>,
     links: &[LinkView],
+    target: LinkTarget,
 ) -> Result<MatchedMember, SyncError> {
-    let addresses: Vec<&str> = account.addresses().collect();
     let primary = existing.map_or(account.primary_email.as_str(), |m| m.email.as_str());
     let member = store
-        .add_member(tenant, primary, &addresses, role_of(account))
+        .add_member(tenant, primary, addresses, role_of(account))
+        .await?;
+    store
+        .set_member_display_name(tenant, member, account.full_name.as_deref())
         .await?;
     let mailbox = account.primary_email.to_lowercase();
     let previous = links.iter().find(|l| l.mailbox == mailbox);
-    let link = store.link_mailbox(tenant, member, &mailbox).await?;
+    let link = store
+        .link_mailbox_with_reason(
+            tenant,
+            member,
+            &mailbox,
+            target.provider,
+            target.reason.as_deref(),
+        )
+        .await?;
+    if previous.is_some_and(|l| l.provider != target.provider && l.status != LinkStatus::Unlinked) {
+        // The mailbox moved provider: its full sync there is due now (the store keeps
+        // what both sides saw as one activity).
+        store
+            .set_link_status(tenant, link, LinkStatus::Pending, SYSTEM_ACTOR)
+            .await?;
+    }
     if existing.is_some_and(|m| !m.active) {
         // Back from suspension: undo what the suspension did.
         store.set_member_active(tenant, member, true).await?;
@@ -276,16 +561,19 @@ async fn match_account(
         mailbox,
         link: link.0,
         new_link: previous.is_none(),
+        provider: target.provider.as_str().to_owned(),
+        provider_reason: target.reason,
     })
 }
 
-/// Marks a member inactive and unlinks its running link, recording why.
+/// Marks a member inactive and unlinks its running link, recording why: the reason,
+/// and the provider whose directory gave it (`None`: the link's own).
 async fn stop_member(
     store: &Store,
     tenant: &TenantId,
     member: &MemberView,
     links: &[LinkView],
-    reason: SkipReason,
+    (reason, provider): (SkipReason, Option<ConnectionKind>),
     report: &mut DelegationReport,
 ) -> Result<(), SyncError> {
     if member.active {
@@ -301,6 +589,7 @@ async fn stop_member(
         report.unlinked.push(UnlinkedMember {
             member: member.email.clone(),
             reason,
+            provider: provider.unwrap_or(link.provider).as_str().to_owned(),
         });
     }
     Ok(())
@@ -318,13 +607,14 @@ async fn link_account(
     store: &Store,
     tenant: &TenantId,
     account: &DirectoryAccount,
+    provider: ConnectionKind,
 ) -> Result<MailboxLink, SyncError> {
     let aliases: Vec<&str> = account.aliases.iter().map(String::as_str).collect();
     let member = store
         .add_member(tenant, &account.primary_email, &aliases, role_of(account))
         .await?;
     let link = store
-        .link_mailbox(tenant, member, &account.primary_email)
+        .link_mailbox(tenant, member, &account.primary_email, provider)
         .await?;
     Ok(MailboxLink {
         link,
@@ -383,6 +673,124 @@ mod tests {
             ..active
         };
         assert_eq!(SkipReason::of(&no_mailbox), Some(SkipReason::NoMailbox));
+    }
+
+    #[test]
+    fn skip_reasons_are_worded_as_the_accounts_provider_calls_them() {
+        let google = SkippedAccount::new(
+            "a@x.example".into(),
+            SkipReason::Suspended,
+            ConnectionKind::Google,
+        );
+        assert_eq!(google.describe(), "suspended in Google Workspace");
+        let microsoft = SkippedAccount::new(
+            "a@x.example".into(),
+            SkipReason::Suspended,
+            ConnectionKind::Microsoft,
+        );
+        assert_eq!(
+            microsoft.describe(),
+            "disabled in Microsoft Entra ID (sign-in blocked)"
+        );
+        let mailboxless = SkippedAccount::new(
+            "b@x.example".into(),
+            SkipReason::NoMailbox,
+            ConnectionKind::Microsoft,
+        );
+        assert!(
+            mailboxless
+                .describe()
+                .contains("has no Exchange Online mailbox")
+        );
+        assert!(!mailboxless.describe().contains("Gmail"));
+        assert!(
+            SkipReason::NoMailbox
+                .describe(ConnectionKind::Google)
+                .contains("has no Gmail mailbox")
+        );
+        for reason in [
+            SkipReason::Suspended,
+            SkipReason::Archived,
+            SkipReason::NoMailbox,
+        ] {
+            let words = reason.describe(ConnectionKind::Microsoft);
+            assert!(
+                !words.contains("Google") && !words.contains("Gmail"),
+                "{words}"
+            );
+        }
+        // Reports stored before providers were recorded are Google's.
+        let stored: UnlinkedMember =
+            serde_json::from_str(r#"{"member":"c@x.example","reason":"no_mailbox"}"#).unwrap();
+        assert_eq!(stored.provider, "google");
+        assert!(stored.describe().contains("Gmail"));
+        let roundtrip: SkippedAccount =
+            serde_json::from_value(serde_json::to_value(&microsoft).unwrap()).unwrap();
+        assert_eq!(roundtrip, microsoft);
+    }
+
+    #[test]
+    fn a_mailbox_at_two_providers_goes_to_the_first_connected_or_stays_where_it_is() {
+        let google = (ConnectionKind::Google, account("ann@acme.example", &[]));
+        let microsoft = (
+            ConnectionKind::Microsoft,
+            account("ann@acme.onmicrosoft.com", &["ann@acme.example"]),
+        );
+        let hosting = [&google, &microsoft];
+        let connected = [ConnectionKind::Google, ConnectionKind::Microsoft];
+
+        let (target, chosen) = choose_host(&hosting, None, &connected);
+        assert_eq!(target.provider, ConnectionKind::Google);
+        assert_eq!(chosen.primary_email, "ann@acme.example");
+        assert_eq!(
+            target.reason.as_deref(),
+            Some(
+                "also has a mailbox at Microsoft 365 (ann@acme.onmicrosoft.com); synced at \
+                 Google Workspace, the provider connected first"
+            )
+        );
+
+        let (kept, chosen) = choose_host(&hosting, Some(ConnectionKind::Microsoft), &connected);
+        assert_eq!(kept.provider, ConnectionKind::Microsoft);
+        assert_eq!(chosen.primary_email, "ann@acme.onmicrosoft.com");
+        assert!(kept.reason.unwrap().ends_with("where it was linked first"));
+
+        let (alone, _) = choose_host(&[&microsoft], Some(ConnectionKind::Google), &connected);
+        assert_eq!(alone.provider, ConnectionKind::Microsoft);
+        assert_eq!(alone.reason, None);
+
+        let (untouched, _) = choose_host(&[&google], Some(ConnectionKind::Imap), &connected);
+        assert_eq!(untouched.provider, ConnectionKind::Imap);
+    }
+
+    #[test]
+    fn accounts_sharing_an_address_across_providers_are_one_person() {
+        let listed = vec![
+            (ConnectionKind::Google, account("ann@acme.example", &[])),
+            (ConnectionKind::Google, account("bob@acme.example", &[])),
+            (
+                ConnectionKind::Microsoft,
+                account("ann@acme.onmicrosoft.com", &["Ann@Acme.example"]),
+            ),
+            (ConnectionKind::Microsoft, account("cy@acme.example", &[])),
+        ];
+        let groups = group_accounts(&listed, &HashMap::new());
+        let emails: Vec<Vec<&str>> = groups
+            .iter()
+            .map(|g| g.iter().map(|(_, a)| a.primary_email.as_str()).collect())
+            .collect();
+        assert_eq!(
+            emails,
+            vec![
+                vec!["ann@acme.example", "ann@acme.onmicrosoft.com"],
+                vec!["bob@acme.example"],
+                vec!["cy@acme.example"],
+            ]
+        );
+        assert_eq!(
+            group_addresses(&groups[0]),
+            vec!["ann@acme.example", "ann@acme.onmicrosoft.com"]
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! It knows no provider: the [`Connector`] syncs a link through its neutral
 //! [`LinkContext`].
 
+use crate::calendar;
 use crate::connector::Connector;
 use crate::error::SyncError;
 use crate::link::{LinkContext, link_policy};
@@ -12,8 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use tributary_core::{Extractor, LinkErrorStatus};
-use tributary_store::{LinkFailure, LinkId, LinkStatus, SYSTEM_ACTOR, Store, StoreError, TenantId};
+use tributary_core::{CalendarSync, Extractor, LinkErrorStatus};
+use tributary_store::{
+    LinkFailure, LinkId, LinkStatus, MemberRole, SYSTEM_ACTOR, Store, StoreError, TenantId,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineConfig {
@@ -194,7 +197,7 @@ impl SyncEngine {
             now_ms: self.config.reference_now_ms.unwrap_or_else(clock_ms),
             page_size: self.config.page_size,
         };
-        match self.connector.sync(&context).await {
+        let outcome = match self.connector.sync(&context).await {
             Ok(LinkRun { summary, gaps }) if gaps.is_empty() => {
                 self.record_success(link, summary).await
             }
@@ -203,7 +206,88 @@ impl SyncEngine {
                 self.record_failure(link, mailbox, &error, linkage_retry)
                     .await
             }
+        }?;
+        // The calendar runs in the mail's job, after it: one lease per link, one token
+        // cache, no second schedule to keep. Rejected credentials fail both alike.
+        let credentials_rejected = matches!(
+            outcome,
+            LinkOutcome::Failed {
+                status: LinkErrorStatus::AuthenticationError,
+                ..
+            }
+        );
+        if !credentials_rejected {
+            self.sync_calendar(&context).await?;
         }
+        Ok(outcome)
+    }
+
+    /// Runs the link's calendar stream when the policy captures this member's meetings.
+    /// Its outcome is the calendar's own status: a calendar that fails alone (its scope
+    /// not delegated) leaves mail's status as the mail run left it.
+    async fn sync_calendar(&self, context: &LinkContext) -> Result<(), StoreError> {
+        let Some(stream) = self.connector.calendar_stream() else {
+            return Ok(());
+        };
+        if !self.captures_calendar_of(context).await? {
+            return Ok(());
+        }
+        let (tenant, link) = (&self.tenant, context.link);
+        self.store
+            .set_calendar_status(tenant, link, LinkStatus::Syncing, None, None)
+            .await?;
+        match calendar::sync_calendar(&self.connector, stream, context).await {
+            Ok(run) if run.gaps.is_empty() => {
+                tracing::debug!(mailbox = ?context.mailbox, ?run, "calendar synced");
+                self.store
+                    .set_calendar_status(tenant, link, LinkStatus::Idle, None, None)
+                    .await
+            }
+            Ok(run) => {
+                let message = calendar_gaps_message(&run.gaps);
+                tracing::warn!(mailbox = ?context.mailbox, ?message, "calendar run left a gap");
+                self.store
+                    .set_calendar_status(
+                        tenant,
+                        link,
+                        LinkStatus::LinkageError,
+                        Some(&message),
+                        Some(tributary_core::INCOMPLETE_RUN_CODE),
+                    )
+                    .await
+            }
+            Err(error) => {
+                let status = error.link_status();
+                tracing::warn!(mailbox = ?context.mailbox, %status, error = ?error.to_string(), "calendar sync failed");
+                self.store
+                    .set_calendar_status(
+                        tenant,
+                        link,
+                        status.into(),
+                        Some(&error.message()),
+                        failure_reason(&error),
+                    )
+                    .await
+            }
+        }
+    }
+
+    /// Whether meetings are captured from this link's calendar: the policy's switch and
+    /// its "Calendar sync" permission (everyone, administrators only, nobody).
+    async fn captures_calendar_of(&self, context: &LinkContext) -> Result<bool, StoreError> {
+        let meetings = &context.policy.meetings;
+        if !meetings.capture {
+            return Ok(false);
+        }
+        Ok(match meetings.calendar_sync {
+            CalendarSync::Everyone => true,
+            CalendarSync::Nobody => false,
+            CalendarSync::Admins => self
+                .store
+                .member_by_address(&self.tenant, &context.mailbox)
+                .await?
+                .is_some_and(|member| member.role == MemberRole::Admin),
+        })
     }
 
     async fn record_success(
@@ -289,6 +373,29 @@ impl SyncEngine {
             message,
         })
     }
+}
+
+/// Most unreadable events named in a calendar status; the rest are counted.
+const MAX_GAPS_SHOWN: usize = 5;
+
+/// The calendar status message for events that could not be judged.
+fn calendar_gaps_message(gaps: &[String]) -> String {
+    let shown: Vec<&str> = gaps
+        .iter()
+        .take(MAX_GAPS_SHOWN)
+        .map(String::as_str)
+        .collect();
+    let more = gaps.len().saturating_sub(MAX_GAPS_SHOWN);
+    let tail = if more > 0 {
+        format!(" (and {more} more)")
+    } else {
+        String::new()
+    };
+    format!(
+        "{} calendar events could not be read: {}{tail}",
+        gaps.len(),
+        shown.join("; ")
+    )
 }
 
 /// The cause code kept with a failure, for the hint of its cause: the provider's reason,

@@ -6,6 +6,7 @@
 //! the [`engine`] runs links and records their status, and the [`scheduler`]'s workers
 //! run it from the store's job queue.
 
+pub mod calendar;
 pub mod connector;
 pub mod delegation;
 pub mod engine;
@@ -18,17 +19,23 @@ pub mod runtime;
 pub mod scheduler;
 pub mod source;
 
+pub use calendar::{
+    CalendarEvent, CalendarNext, CalendarPage, CalendarRequest, CalendarRun, CalendarSource,
+};
 pub use connector::Connector;
 pub use delegation::{
-    DelegationError, DelegationOutcome, DelegationReport, MailboxLink, MatchedMember, SkipReason,
-    SkippedAccount, UnlinkedMember, rebuild_links, sync_users,
+    DelegationError, DelegationOutcome, DelegationReport, DirectoryRead, MailboxLink,
+    MatchedMember, ProviderDirectory, SkipReason, SkippedAccount, UnlinkedMember, rebuild_links,
+    sync_users,
 };
 pub use engine::{EngineConfig, EngineError, LinkOutcome, SyncEngine};
 pub use error::SyncError;
 pub use link::LinkContext;
 pub use mailbox_labels::{LabelChoice, MailboxLabel, MailboxLabelKind, label_choices};
-pub use pacing::{Pacer, PacingConfig, PacingStats};
-pub use providers::gmail::{FULL_SYNC_STREAM, GmailSource, HISTORY_STREAM, LABELS_STREAM};
+pub use pacing::{Pacer, PacingConfig, PacingStats, RefusedParts};
+pub use providers::gmail::{
+    CALENDAR_STREAM, FULL_SYNC_STREAM, GmailSource, HISTORY_STREAM, LABELS_STREAM,
+};
 pub use providers::graph::GraphSource;
 pub use runtime::{
     ConnectionCheck, DELEGATION_SYNC_JOB, DOMAIN_WIDE_DELEGATION_URL, GoogleSetup,

@@ -7,7 +7,6 @@
 //! client sharing the project, clock drift) are retried.
 
 use rand::Rng;
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
@@ -73,13 +72,6 @@ impl Default for PacingConfig {
             refusal_cut: 0.5,
             recovery_per_minute: 0.01,
         }
-    }
-}
-
-impl PacingConfig {
-    /// Refusals met within this long after a cut are the same overrun, not a new one.
-    fn cut_cooldown(&self) -> Duration {
-        self.minute / 4
     }
 }
 
@@ -218,17 +210,15 @@ struct Learned {
     last_cut: Option<Instant>,
 }
 
-thread_local! {
-    /// The user of the last call [`Pacer::call`] answered on this thread. A caller
-    /// retrying the failed parts of a call that succeeded (a batch) calls
-    /// [`Pacer::wait_before_retry`] right after it, without yielding in between, so this
-    /// names the mailbox whose budget the refused parts met.
-    /// With it, when that call was paced.
-    static LAST_CALL: RefCell<Option<(String, Instant)>> = const { RefCell::new(None) };
-}
-
 /// The learned share never falls below this: a budget of zero would stop the sync.
 const MIN_SCALE: f64 = 0.01;
+
+/// A refusal of at most this share of a batch's parts, with no refusal of the same
+/// mailbox just before, is the provider's bucket a fraction of a unit behind ours (a
+/// slow transit; see [`PacingConfig::transit_allowance`]): only the last part finds it
+/// short. It resynchronizes the buckets and cuts nothing. A budget really lower than
+/// ours refuses a good part of a batch, or refuses again right after the resync.
+const MINOR_REFUSED_SHARE: f64 = 0.1;
 
 impl Learned {
     fn new(now: Instant) -> Self {
@@ -247,42 +237,277 @@ impl Learned {
         self.scale
     }
 
-    /// Cuts the share, unless it was cut at or after `since` (the refusal belongs to an
-    /// overrun already answered). Answers whether it cut.
-    fn cut(&mut self, now: Instant, since: Instant, factor: f64, per_second: f64) -> bool {
+    /// Cuts the share by `factor`, or, given a `measured` share, to that measure (by
+    /// `factor²` at most: a measure is of one burst, and another app spending the same
+    /// budget meanwhile makes it read low). A measure is what the provider admitted, so
+    /// the real budget is at least that: halving below it would pace a mailbox refused
+    /// once at the very end of its burst (a slow transit) at half its real budget for
+    /// good. No cut when it was cut
+    /// at or after `since` (the refusal belongs to an overrun already answered).
+    /// Answers whether it cut; at the floor already, it does not (nothing to answer:
+    /// emptying every bucket again would only slow the others).
+    fn cut(
+        &mut self,
+        now: Instant,
+        since: Instant,
+        (factor, measured): (f64, Option<f64>),
+        per_second: f64,
+    ) -> bool {
         if self.last_cut.is_some_and(|cut| cut >= since) {
             return false;
         }
-        let scale = self.current(now, per_second);
-        self.scale = (scale * factor).clamp(MIN_SCALE, 1.0);
+        let current = self.current(now, per_second);
+        let halved = current * factor;
+        let scale = measured.map_or(halved, |measured| {
+            current.min(measured.max(halved * factor))
+        });
+        let before = self.scale;
+        self.scale = scale.clamp(MIN_SCALE, 1.0);
+        if self.scale >= before {
+            return false;
+        }
         self.last_cut = Some(now);
         true
     }
 }
 
-/// What the pacer learned and was told about its budgets.
+/// One mailbox's pacing: its bucket, and what refusals taught about its own budget.
+/// Google's per-user budget is per mailbox, and so is what lowers it in practice
+/// (another app reading the same mailbox), so one mailbox's refusals never slow another.
 #[derive(Debug)]
-struct Budgets {
-    user: Learned,
-    project: Learned,
+struct UserPacing {
+    bucket: Bucket,
+    learned: Learned,
+    /// When its last call's units were granted: a refusal of that call's parts (a
+    /// batch) is judged against it.
+    last_paced: Instant,
+    last_refusal: Option<Instant>,
+    /// Since when the provider's bucket was full (the mailbox new to this pacer, or
+    /// idle a whole quota minute), and the units paced since, at the configured budget:
+    /// a refusal within it measures the real budget (see [`UserPacing::measured`]).
+    burst: Option<(Instant, f64)>,
+    /// The units of its last call.
+    last_units: f64,
+    /// The units its running job still has to spend, as far as known (0: unknown, or
+    /// nothing left): its weight when the project budget is divided.
+    remaining: f64,
+}
+
+impl UserPacing {
+    fn new(config: &PacingConfig, now: Instant) -> Self {
+        UserPacing {
+            bucket: Bucket::new(config.user_units_per_minute, config, now),
+            learned: Learned::new(now),
+            last_paced: now,
+            last_refusal: None,
+            burst: Some((now, 0.0)),
+            last_units: 0.0,
+            remaining: 0.0,
+        }
+    }
+
+    /// Whether the project budget is divided for it: a known amount of work left and
+    /// paced within the last quota minute (a job that died stops counting).
+    fn allotted(&self, now: Instant, minute: Duration) -> bool {
+        self.remaining > 0.0 && now.saturating_duration_since(self.last_paced) < minute
+    }
+
+    /// Records a call of `units` paced at `now`.
+    fn paced(&mut self, units: f64, now: Instant, minute: Duration) {
+        if now.saturating_duration_since(self.last_paced) >= minute {
+            // Idle a whole quota minute: the provider's bucket is full again.
+            self.burst = Some((now, 0.0));
+        }
+        if let Some((_, spent)) = &mut self.burst {
+            *spent += units;
+        }
+        self.last_units = units;
+        self.last_paced = now.max(self.last_paced);
+    }
+
+    /// The share of the configured budget the provider really allows, measured by a
+    /// refusal met while spending from a full bucket: the provider accepted what was
+    /// paced since, less the refused part of the last call, which its full bucket
+    /// (one minute's units) and the refill meanwhile paid for. `None` outside such a
+    /// burst, or while paced below the configured budget (the count would be of that).
+    fn measured(&self, now: Instant, share: Option<f64>, config: &PacingConfig) -> Option<f64> {
+        let (since, spent) = self.burst?;
+        // Paced below its own budget (learned, or an allotment of the project's):
+        // what it spent does not measure the provider's budget.
+        if self.learned.scale < 1.0 || self.bucket.scale < 1.0 || spent <= 0.0 {
+            return None;
+        }
+        let accepted = (spent - self.last_units * share.unwrap_or(1.0)).max(0.0);
+        let minutes = now.saturating_duration_since(since).as_secs_f64()
+            / config.minute.as_secs_f64().max(1e-3);
+        let capacity = accepted / (1.0 + minutes);
+        Some(capacity / f64::from(config.user_units_per_minute.max(1)))
+    }
+
+    /// A refusal of a call paced at `paced`, `share` of its parts refused (`None`: a
+    /// single call). Empties the bucket (the provider's is empty); cuts the learned
+    /// share when the refusal shows a lower budget: a good part of a batch refused, or
+    /// a call paced after the last refusal (buckets in step) refused within a quota
+    /// minute of it. Answers whether it cut.
+    fn refused(
+        &mut self,
+        now: Instant,
+        paced: Instant,
+        share: Option<f64>,
+        config: &PacingConfig,
+        per_second: f64,
+    ) -> bool {
+        let resynced = self
+            .last_refusal
+            .is_some_and(|at| at <= paced && paced.duration_since(at) < config.minute);
+        let major = share.is_some_and(|share| share > MINOR_REFUSED_SHARE);
+        let measured = self.measured(now, share, config);
+        let cut = (resynced || major)
+            && self
+                .learned
+                .cut(now, paced, (config.refusal_cut, measured), per_second);
+        self.bucket.empty(now);
+        self.last_refusal = Some(now);
+        // Emptied: what is paced from now on is no longer a burst from a full bucket.
+        self.burst = None;
+        cut
+    }
+}
+
+/// A ceiling over every mailbox's learned budget, for a per-user budget lowered for
+/// the whole connection (an admin lowered the project's per-user quota): cut when
+/// several mailboxes' budgets were cut within a quota minute, at least
+/// [`CEILING_QUORUM`] of those paced in it. One mailbox refused again and again
+/// (another app reading it) never reaches it.
+#[derive(Debug)]
+struct UserCeiling {
+    learned: Learned,
+    /// The mailboxes whose own budget was cut, and when, within the last quota minute.
+    cuts: Vec<(String, Instant)>,
+}
+
+/// The share of the mailboxes paced within a quota minute whose budgets must have been
+/// cut in it for the ceiling to come down too (and two mailboxes at least).
+const CEILING_QUORUM: f64 = 0.25;
+
+impl UserCeiling {
+    /// Records `user`'s cut at `now` (of a call paced at `paced`), `active` mailboxes
+    /// being paced; answers whether the ceiling came down.
+    fn mailbox_cut(
+        &mut self,
+        user: &str,
+        (now, paced): (Instant, Instant),
+        active: usize,
+        config: &PacingConfig,
+        per_second: f64,
+    ) -> bool {
+        self.cuts
+            .retain(|(_, at)| now.saturating_duration_since(*at) < config.minute);
+        if !self.cuts.iter().any(|(cut, _)| cut == user) {
+            self.cuts.push((user.to_owned(), now));
+        }
+        let cut = self.cuts.len();
+        // Counts of mailboxes: far below f64's exact integers.
+        #[allow(clippy::cast_precision_loss)]
+        let quorum = cut >= 2 && cut as f64 >= CEILING_QUORUM * active as f64;
+        quorum
+            && self
+                .learned
+                .cut(now, paced, (config.refusal_cut, None), per_second)
+    }
+}
+
+/// How the project budget is divided while it binds: among the mailboxes whose
+/// remaining work is known, in proportion to that work, each up to its own per-user
+/// budget. Equal shares would leave the biggest mailboxes below their own budget and
+/// their backfills finishing last, long after the others; shares by remaining work
+/// make the mailboxes finish together, or at their own per-user bound.
+#[derive(Debug, Default)]
+struct Allotment {
+    /// Units per second granted per unit of remaining work; `None`: the project budget
+    /// covers every mailbox's own budget, nothing to divide.
+    level: Option<f64>,
+    computed: Option<Instant>,
+}
+
+/// How often the division is worked out again (in quota minutes): remaining work
+/// changes page by page, and the pacer is called for every request.
+const ALLOTMENT_REFRESH: f64 = 0.01;
+
+/// The water level dividing `budget` units per second among `demands` (a mailbox's own
+/// budget per second, its remaining work): each gets `min(own, level × work)`, and
+/// together they get `budget`. `None` when their own budgets fit in it.
+fn water_level(demands: &mut [(f64, f64)], budget: f64) -> Option<f64> {
+    let own: f64 = demands.iter().map(|(own, _)| own).sum();
+    if own <= budget {
+        return None;
+    }
+    // The mailboxes with the most work per unit of own budget reach their own budget
+    // first: take them out (at their own budget) until the level holds for the rest.
+    demands.sort_by(|a, b| (a.0 / a.1).total_cmp(&(b.0 / b.1)));
+    let mut budget_left = budget;
+    let mut work_left: f64 = demands.iter().map(|(_, work)| work).sum();
+    for &(own, work) in demands.iter() {
+        let level = budget_left / work_left;
+        if own > level * work {
+            return Some(level);
+        }
+        budget_left -= own;
+        work_left -= work;
+    }
+    None
+}
+
+/// What the pacer learned and was told about the project budget.
+#[derive(Debug)]
+struct ProjectBudget {
+    learned: Learned,
     /// This process's share of the project budget (1 / live workers).
-    project_share: f64,
+    share: f64,
+}
+
+/// How much of a call a refusal concerned: `refused` of the `sent` parts of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefusedParts {
+    pub refused: usize,
+    pub sent: usize,
+}
+
+impl RefusedParts {
+    /// The share of the parts refused, none when a single part was: the provider's
+    /// bucket a fraction of a unit behind ours (a slow transit) refuses the last part
+    /// only, whatever the batch's size.
+    fn significant_share(self) -> f64 {
+        if self.refused <= 1 {
+            return 0.0;
+        }
+        // Counts of a batch's parts (at most 100): exact in f64.
+        #[allow(clippy::cast_precision_loss)]
+        let share = self.refused as f64 / self.sent.max(1) as f64;
+        share
+    }
 }
 
 /// One project's pacing: shared by every link of a connection.
 ///
-/// Pacing adapts to the provider's real budget: a rate-limit refusal (403
+/// Pacing adapts to the provider's real budgets: a rate-limit refusal (403
 /// `userRateLimitExceeded`, 403 `rateLimitExceeded`) empties the bucket concerned (the
-/// provider's is empty) and cuts the budget paced at by [`PacingConfig::refusal_cut`];
+/// provider's is empty) and, when it shows the budget is lower than the one paced at,
+/// cuts that budget by [`PacingConfig::refusal_cut`];
 /// [`PacingConfig::recovery_per_minute`] of it comes back per quota minute without
-/// refusals. The per-user share is learned for the whole connection (an admin lowers
-/// every user's quota at once), so one mailbox's refusal spares the others theirs.
+/// refusals. The per-user budget is learned per mailbox (a refused mailbox never slows
+/// the others), under a ceiling for every mailbox that comes down only when many are
+/// cut at once (the per-user quota itself is lower); the project's budget is learned
+/// for the whole connection.
 #[derive(Debug)]
 pub struct Pacer {
     config: PacingConfig,
     project: Mutex<Bucket>,
-    users: Mutex<HashMap<String, Bucket>>,
-    budgets: Mutex<Budgets>,
+    users: Mutex<HashMap<String, UserPacing>>,
+    budget: Mutex<ProjectBudget>,
+    ceiling: Mutex<UserCeiling>,
+    /// Locked after `users`, never before.
+    allotment: Mutex<Allotment>,
     throttled: AtomicU64,
     retries: AtomicU64,
     refusals: AtomicU64,
@@ -309,11 +534,15 @@ impl Pacer {
             config,
             project: Mutex::new(project),
             users: Mutex::new(HashMap::new()),
-            budgets: Mutex::new(Budgets {
-                user: Learned::new(now),
-                project: Learned::new(now),
-                project_share: share,
+            budget: Mutex::new(ProjectBudget {
+                learned: Learned::new(now),
+                share,
             }),
+            ceiling: Mutex::new(UserCeiling {
+                learned: Learned::new(now),
+                cuts: Vec::new(),
+            }),
+            allotment: Mutex::new(Allotment::default()),
             throttled: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             refusals: AtomicU64::new(0),
@@ -336,26 +565,130 @@ impl Pacer {
 
     /// Paces at `share` of the project budget from now on (1 / live workers).
     pub fn set_project_share(&self, share: f64) {
-        lock(&self.budgets).project_share = share.clamp(MIN_SCALE, 1.0);
+        lock(&self.budget).share = share.clamp(MIN_SCALE, 1.0);
     }
 
-    /// The per-user budget paced at now, in units per quota minute: the configured one
-    /// times what refusals taught. A batch sized by it fits the real budget.
-    pub fn user_units_per_minute(&self) -> u32 {
-        let (user, _) = self.scales(Instant::now());
+    /// The share of the project budget this pacer spends (see
+    /// [`Pacer::set_project_share`]).
+    #[cfg(test)]
+    pub(crate) fn project_share(&self) -> f64 {
+        lock(&self.budget).share
+    }
+
+    /// `user`'s budget paced at now, in units per quota minute: the configured one
+    /// times what that mailbox's refusals taught. A batch sized by it fits the real
+    /// budget.
+    pub fn user_units_per_minute(&self, user: &str) -> u32 {
+        let scale = self.user_scale(user, Instant::now());
         // Truncation is meant: a budget is whole units.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let units = (f64::from(self.config.user_units_per_minute) * user) as u32;
+        let units = (f64::from(self.config.user_units_per_minute) * scale) as u32;
         units.max(1)
     }
 
-    /// The shares of the configured (user, project) budgets paced at now.
-    fn scales(&self, now: Instant) -> (f64, f64) {
+    /// Tells the pacer how many units `user`'s running job still has to spend, as far
+    /// as it knows (0: unknown, or done). While the project budget binds, it is divided
+    /// among mailboxes by this work (see [`Allotment`]).
+    pub fn set_remaining_units(&self, user: &str, units: u64) {
+        let now = Instant::now();
+        {
+            let mut users = lock(&self.users);
+            let state = users
+                .entry(user.to_ascii_lowercase())
+                .or_insert_with(|| UserPacing::new(&self.config, now));
+            // Units of one mailbox's work: far below f64's exact integers.
+            #[allow(clippy::cast_precision_loss)]
+            let units = units as f64;
+            state.remaining = units;
+        }
+        lock(&self.allotment).computed = None;
+    }
+
+    /// The budget `user` is paced at now, in units per quota minute: its own (see
+    /// [`Pacer::user_units_per_minute`]) or, while the project budget binds, its
+    /// allotment of the project's.
+    pub fn paced_units_per_minute(&self, user: &str) -> u32 {
+        let now = Instant::now();
+        let own = self.user_scale(user, now);
+        let level = self.allotment_level(now);
+        let users = lock(&self.users);
+        let scale = users
+            .get(&user.to_ascii_lowercase())
+            .map_or(own, |state| self.allotted_scale(state, own, level));
+        // A budget is whole units; a positive one, far below u32::MAX.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let units = (f64::from(self.config.user_units_per_minute) * scale).round() as u32;
+        units.max(1)
+    }
+
+    /// The share of the configured per-user budget `state` is paced at, its own being
+    /// `own`, under the water `level` of the project's division.
+    fn allotted_scale(&self, state: &UserPacing, own: f64, level: Option<f64>) -> f64 {
+        match level {
+            Some(level) if state.remaining > 0.0 => {
+                let per_second = state.bucket.base_per_second.max(1e-9);
+                own.min(level * state.remaining / per_second).max(MIN_SCALE)
+            }
+            _ => own,
+        }
+    }
+
+    /// The water level of the project's division at `now` (see [`water_level`]),
+    /// worked out again when older than [`ALLOTMENT_REFRESH`].
+    fn allotment_level(&self, now: Instant) -> Option<f64> {
+        {
+            let allotment = lock(&self.allotment);
+            let refresh = self.config.minute.mul_f64(ALLOTMENT_REFRESH);
+            if let Some(at) = allotment.computed
+                && now.saturating_duration_since(at) < refresh
+            {
+                return allotment.level;
+            }
+        }
+        let budget = self.project_per_second(now);
+        let ceiling = self.ceiling_scale(now);
+        let mut demands: Vec<(f64, f64)> = lock(&self.users)
+            .values()
+            .filter(|state| state.allotted(now, self.config.minute))
+            .map(|state| {
+                let own = state.bucket.base_per_second * state.learned.scale.min(ceiling);
+                (own.max(1e-9), state.remaining)
+            })
+            .collect();
+        let level = water_level(&mut demands, budget);
+        let mut allotment = lock(&self.allotment);
+        allotment.level = level;
+        allotment.computed = Some(now);
+        level
+    }
+
+    /// The project budget paced at now, in units per second.
+    fn project_per_second(&self, now: Instant) -> f64 {
+        let scale = self.project_scale(now);
+        lock(&self.project).base_per_second * scale
+    }
+
+    /// The share of the configured per-user budget paced at for `user` at `now`.
+    fn user_scale(&self, user: &str, now: Instant) -> f64 {
         let per_second = self.recovery_per_second();
-        let mut budgets = lock(&self.budgets);
-        let user = budgets.user.current(now, per_second);
-        let project = budgets.project.current(now, per_second) * budgets.project_share;
-        (user, project)
+        let ceiling = self.ceiling_scale(now);
+        let own = lock(&self.users)
+            .get_mut(&user.to_ascii_lowercase())
+            .map_or(1.0, |state| state.learned.current(now, per_second));
+        own.min(ceiling)
+    }
+
+    /// The share of the configured per-user budget no mailbox is paced above.
+    fn ceiling_scale(&self, now: Instant) -> f64 {
+        let per_second = self.recovery_per_second();
+        lock(&self.ceiling).learned.current(now, per_second)
+    }
+
+    /// The share of the configured project budget paced at now.
+    fn project_scale(&self, now: Instant) -> f64 {
+        let per_second = self.recovery_per_second();
+        let mut budget = lock(&self.budget);
+        budget.learned.current(now, per_second) * budget.share
     }
 
     fn recovery_per_second(&self) -> f64 {
@@ -368,6 +701,7 @@ impl Pacer {
             return;
         }
         let wait = self.reserve(user, f64::from(units), Instant::now());
+        tracing::trace!(user = ?user, units, wait_ms = wait.as_millis(), "paced");
         if !wait.is_zero() {
             self.throttled.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(wait).await;
@@ -375,66 +709,73 @@ impl Pacer {
     }
 
     fn reserve(&self, user: &str, units: f64, now: Instant) -> Duration {
-        let (user_scale, project_scale) = self.scales(now);
+        let project_scale = self.project_scale(now);
         let project_wait = {
             let mut project = lock(&self.project);
             project.rescale(project_scale, now);
             project.reserve(units, now)
         };
+        let per_second = self.recovery_per_second();
+        let ceiling = self.ceiling_scale(now);
+        let level = self.allotment_level(now);
         let mut users = lock(&self.users);
-        let bucket = users
+        let state = users
             .entry(user.to_ascii_lowercase())
-            .or_insert_with(|| Bucket::new(self.config.user_units_per_minute, &self.config, now));
-        bucket.rescale(user_scale, now);
-        bucket.reserve(units, now).max(project_wait)
+            .or_insert_with(|| UserPacing::new(&self.config, now));
+        let own = state.learned.current(now, per_second).min(ceiling);
+        let scale = self.allotted_scale(state, own, level);
+        state.bucket.rescale(scale, now);
+        state.paced(units, now, self.config.minute);
+        state.bucket.reserve(units, now).max(project_wait)
     }
 
-    /// Learns from `error` if it is a rate-limit refusal for `user`'s call: the bucket
-    /// concerned is emptied and its budget cut, once per overrun (refusals within a
-    /// quarter of a quota minute of the last cut are the same overrun). Answers the
-    /// refusal, if it was one.
-    pub fn record_refusal(&self, user: &str, error: &ProviderError) -> Option<Refusal> {
+    /// Learns from `error` if it is a rate-limit refusal of `user`'s last call (or of
+    /// `parts` of it, a batch): the bucket concerned is emptied, and its budget cut when
+    /// the refusal shows the budget is lower (see [`Pacer`]). Answers the refusal, if
+    /// it was one.
+    pub fn record_refusal(
+        &self,
+        user: &str,
+        error: &ProviderError,
+        parts: Option<RefusedParts>,
+    ) -> Option<Refusal> {
         let now = Instant::now();
-        let since = now.checked_sub(self.config.cut_cooldown()).unwrap_or(now);
-        self.learn(user, error, now, since)
+        let user = user.to_ascii_lowercase();
+        let paced = lock(&self.users)
+            .get(&user)
+            .map_or(now, |state| state.last_paced);
+        self.learn(
+            &user,
+            error,
+            now,
+            paced,
+            parts.map(RefusedParts::significant_share),
+        )
     }
 
-    /// `since`: when the refused call was paced; a cut after it already answered it.
+    /// `paced`: when the refused call's units were granted; a cut after it already
+    /// answered it. `share`: of its parts refused (`None`: a single call).
     fn learn(
         &self,
         user: &str,
         error: &ProviderError,
         now: Instant,
-        since: Instant,
+        paced: Instant,
+        share: Option<f64>,
     ) -> Option<Refusal> {
         let refusal = Refusal::of(error)?;
-        self.learn_refusal(Some(&user.to_ascii_lowercase()), refusal, now, since);
-        Some(refusal)
-    }
-
-    /// A refusal empties the provider's bucket it names, so ours too. A cut empties
-    /// every bucket of the budget cut: what we believed was left in them was reckoned
-    /// at a budget now known to be too high (the cost is at most one idle burst each).
-    fn learn_refusal(&self, user: Option<&str>, refusal: Refusal, now: Instant, since: Instant) {
         self.refusals.fetch_add(1, Ordering::Relaxed);
         let per_second = self.recovery_per_second();
-        let factor = self.config.refusal_cut;
         let cut = match refusal {
-            Refusal::User => {
-                let cut = lock(&self.budgets).user.cut(now, since, factor, per_second);
-                let mut users = lock(&self.users);
-                if cut {
-                    users.values_mut().for_each(|bucket| bucket.empty(now));
-                } else if let Some(bucket) = user.and_then(|user| users.get_mut(user)) {
-                    bucket.empty(now);
-                }
-                cut
-            }
+            Refusal::User => self.learn_user_refusal(&user.to_ascii_lowercase(), now, paced, share),
             Refusal::Project => {
                 lock(&self.project).empty(now);
-                lock(&self.budgets)
-                    .project
-                    .cut(now, since, factor, per_second)
+                lock(&self.budget).learned.cut(
+                    now,
+                    paced,
+                    (self.config.refusal_cut, None),
+                    per_second,
+                )
             }
             Refusal::Concurrency => false,
         };
@@ -442,6 +783,46 @@ impl Pacer {
             self.budget_cuts.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(?refusal, "rate limit refused a call: pacing lower");
         }
+        Some(refusal)
+    }
+
+    /// A refusal of `user`'s budget: that mailbox learns from it, and when several
+    /// mailboxes' budgets were cut the ceiling over all of them comes down too, which
+    /// empties every mailbox's bucket (what we believed was left in them was reckoned
+    /// at a budget now known to be too high). Answers whether a budget was cut.
+    fn learn_user_refusal(
+        &self,
+        user: &str,
+        now: Instant,
+        paced: Instant,
+        share: Option<f64>,
+    ) -> bool {
+        let per_second = self.recovery_per_second();
+        let (cut, active) = {
+            let mut users = lock(&self.users);
+            let cut = users
+                .entry(user.to_owned())
+                .or_insert_with(|| UserPacing::new(&self.config, now))
+                .refused(now, paced, share, &self.config, per_second);
+            let active = users
+                .values()
+                .filter(|state| {
+                    now.saturating_duration_since(state.last_paced) < self.config.minute
+                })
+                .count();
+            (cut, active)
+        };
+        if !cut {
+            return false;
+        }
+        let lowered =
+            lock(&self.ceiling).mailbox_cut(user, (now, paced), active, &self.config, per_second);
+        if lowered {
+            self.budget_cuts.fetch_add(1, Ordering::Relaxed);
+            let mut users = lock(&self.users);
+            users.values_mut().for_each(|state| state.bucket.empty(now));
+        }
+        true
     }
 
     /// Runs `call` for `user` after spending `units`, retrying transient failures up to
@@ -462,47 +843,31 @@ impl Pacer {
             self.acquire(user, units).await;
             match call().await {
                 Err(error) if error.is_transient() && attempt < self.config.max_attempts => {
-                    self.learn(user, &error, Instant::now(), paced);
+                    self.learn(user, &error, Instant::now(), paced, None);
                     self.sleep_before_retry(attempt, error.retry_after()).await;
                     attempt += 1;
                 }
                 Err(error) => {
-                    self.learn(user, &error, Instant::now(), paced);
+                    self.learn(user, &error, Instant::now(), paced, None);
                     return Err(error);
                 }
-                outcome => {
-                    let answered = (user.to_ascii_lowercase(), paced);
-                    LAST_CALL.with(|last| *last.borrow_mut() = Some(answered));
-                    return outcome;
-                }
+                outcome => return outcome,
             }
         }
     }
 
-    /// Sleeps before retry number `attempt` (1 for the first retry) of a call `error`
-    /// failed for `user`, learning from it if it was a rate-limit refusal.
-    pub async fn wait_before_retry_after(&self, user: &str, attempt: u32, error: &ProviderError) {
-        self.record_refusal(user, error);
+    /// Sleeps before retry number `attempt` (1 for the first retry) of the `parts` of
+    /// `user`'s last call that failed, the last with `error`, learning from it if it
+    /// was a rate-limit refusal.
+    pub async fn wait_before_retry_after(
+        &self,
+        user: &str,
+        attempt: u32,
+        error: &ProviderError,
+        parts: RefusedParts,
+    ) {
+        self.record_refusal(user, error, Some(parts));
         self.sleep_before_retry(attempt, error.retry_after()).await;
-    }
-
-    /// Sleeps before retry number `attempt` (1 for the first retry). Without the error
-    /// the refusal cannot be told from a server error for sure; a provider's retry time
-    /// comes with throttling only (Google's "Retry after" in the message, `Retry-After`
-    /// on a 429), so such a retry cuts the per-user budget like a refusal
-    /// ([`Pacer::wait_before_retry_after`] is exact).
-    pub async fn wait_before_retry(&self, attempt: u32, retry_after: Option<Duration>) {
-        let last = LAST_CALL.with(|last| last.borrow_mut().take());
-        if retry_after.is_some() {
-            let now = Instant::now();
-            let since = match &last {
-                Some((_, paced)) => *paced,
-                None => now.checked_sub(self.config.cut_cooldown()).unwrap_or(now),
-            };
-            let user = last.as_ref().map(|(user, _)| user.as_str());
-            self.learn_refusal(user, Refusal::User, now, since);
-        }
-        self.sleep_before_retry(attempt, retry_after).await;
     }
 
     async fn sleep_before_retry(&self, attempt: u32, retry_after: Option<Duration>) {
@@ -650,53 +1015,204 @@ mod tests {
         assert_eq!(Refusal::of(&denied), None);
     }
 
+    /// Half of a batch's parts refused: the budget is lower than the one paced at.
+    const MAJOR: Option<f64> = Some(0.5);
+    /// The last of 50 parts refused.
+    const LAST_PART: Option<f64> = Some(0.02);
+
     #[test]
-    fn a_refusal_empties_the_buckets_and_halves_the_budget_once_per_overrun() {
+    fn a_refusal_empties_the_mailboxs_bucket_and_cuts_its_budget_once_per_overrun() {
         let pacer = Pacer::new(config(600));
         let start = Instant::now();
         assert_eq!(pacer.reserve("a@x.example", 100.0, start), Duration::ZERO);
+        assert_eq!(pacer.reserve("a@x.example", 500.0, start), Duration::ZERO);
         let refusal = refused(403, "userRateLimitExceeded");
         assert_eq!(
-            pacer.learn("a@x.example", &refusal, start, start),
+            pacer.learn("a@x.example", &refusal, start, start, MAJOR),
             Some(Refusal::User)
         );
-        // Empty, and paced at 5 units a second instead of 10.
-        assert!(close_to(pacer.reserve("a@x.example", 5.0, start), 1.0));
-        // A mailbox not paced yet has its whole (halved) minute, like Google's.
-        assert_eq!(pacer.reserve("b@x.example", 300.0, start), Duration::ZERO);
-        assert!(close_to(pacer.reserve("b@x.example", 5.0, start), 1.0));
+        // In the burst from a full bucket the provider admitted 350 of the 600 units:
+        // empty, and paced at 350 units a minute (a halving would be below what it
+        // admitted), 5 units every 6/7 s.
+        let measured = 350.0 / 600.0;
+        assert!(close_to(
+            pacer.reserve("a@x.example", 5.0, start),
+            6.0 / 7.0
+        ));
+        assert!((349..=350).contains(&pacer.user_units_per_minute("A@x.example")));
+        // Another mailbox keeps its whole budget and its pace.
+        assert_eq!(pacer.reserve("b@x.example", 600.0, start), Duration::ZERO);
+        assert!(close_to(pacer.reserve("b@x.example", 5.0, start), 0.5));
+        assert_eq!(pacer.user_units_per_minute("b@x.example"), 600);
         // A call paced before that cut was refused in the same overrun: no second cut.
         let later = start + Duration::from_millis(1);
-        pacer.learn("b@x.example", &refusal, later, start);
+        pacer.learn("a@x.example", &refusal, later, start, MAJOR);
         assert_eq!(pacer.stats().budget_cuts, 1);
         assert_eq!(pacer.stats().refusals, 2);
         // A call paced after it means the budget is lower still.
-        pacer.learn("b@x.example", &refusal, later, later);
+        pacer.learn("a@x.example", &refusal, later, later, MAJOR);
         assert_eq!(pacer.stats().budget_cuts, 2);
-        assert!((pacer.scales(later).0 - 0.25).abs() < 1e-6);
+        let halved = measured / 2.0;
+        assert!((pacer.user_scale("a@x.example", later) - halved).abs() < 1e-6);
+        assert!((pacer.user_scale("b@x.example", later) - 1.0).abs() < 1e-9);
         // A backend error teaches nothing.
         assert_eq!(
-            pacer.learn("a@x.example", &refused(503, "backendError"), later, later),
+            pacer.learn(
+                "a@x.example",
+                &refused(503, "backendError"),
+                later,
+                later,
+                None
+            ),
             None
         );
         assert_eq!(pacer.stats().refusals, 3);
     }
 
     #[test]
-    fn the_budget_recovers_slowly_and_never_beyond_the_configured_one() {
+    fn the_water_level_gives_the_most_work_its_own_budget_and_shares_the_rest() {
+        // 16 units a second for three mailboxes of 10 each: the one with ten times the
+        // work gets its own 10, the two others share the 6 left by their work.
+        let mut demands = [(10.0, 100.0), (10.0, 1_000.0), (10.0, 100.0)];
+        let level = water_level(&mut demands, 16.0).unwrap();
+        assert!((level * 100.0 - 3.0).abs() < 1e-9, "{level}");
+        // Equal work: equal shares.
+        let mut even = [(10.0, 100.0), (10.0, 100.0)];
+        let level = water_level(&mut even, 16.0).unwrap();
+        assert!((level * 100.0 - 8.0).abs() < 1e-9, "{level}");
+        // Their own budgets fit in the project's: nothing to divide.
+        assert_eq!(water_level(&mut [(10.0, 100.0), (5.0, 1.0)], 16.0), None);
+    }
+
+    #[test]
+    fn a_binding_project_budget_is_divided_by_remaining_work() {
+        // 1,000 units a minute for the project, 600 for each of three mailboxes: the
+        // one with ten times the others' work is paced at its own 600, the two others
+        // at 200 each (equal shares would give each 333, and the big one would finish
+        // last, long after the others).
+        let pacer = Pacer::new(PacingConfig {
+            project_units_per_minute: 1_000,
+            ..config(600)
+        });
+        pacer.set_remaining_units("big@x.example", 10_000);
+        pacer.set_remaining_units("a@x.example", 1_000);
+        pacer.set_remaining_units("b@x.example", 1_000);
+        assert_eq!(pacer.paced_units_per_minute("big@x.example"), 600);
+        assert_eq!(pacer.paced_units_per_minute("a@x.example"), 200);
+        assert_eq!(pacer.paced_units_per_minute("b@x.example"), 200);
+        // The buckets pace at it: the big mailbox spends its 600 at once, a small one
+        // holds 200 and then gets 10 units every 3 s.
+        let start = Instant::now();
+        assert_eq!(pacer.reserve("big@x.example", 600.0, start), Duration::ZERO);
+        assert_eq!(pacer.reserve("a@x.example", 200.0, start), Duration::ZERO);
+        assert!(close_to(pacer.reserve("a@x.example", 10.0, start), 3.0));
+        // A mailbox done (or whose work is unknown) leaves the division: the big one
+        // and `b` share the budget by their work, and `a` is paced at its own budget.
+        pacer.set_remaining_units("a@x.example", 0);
+        assert_eq!(pacer.paced_units_per_minute("a@x.example"), 600);
+        assert_eq!(pacer.paced_units_per_minute("big@x.example"), 600);
+        assert_eq!(pacer.paced_units_per_minute("b@x.example"), 400);
+    }
+
+    #[test]
+    fn a_project_budget_covering_every_mailbox_divides_nothing() {
+        let pacer = Pacer::new(config(600));
+        pacer.set_remaining_units("big@x.example", 10_000);
+        pacer.set_remaining_units("a@x.example", 10);
+        assert_eq!(pacer.paced_units_per_minute("a@x.example"), 600);
+        assert_eq!(pacer.paced_units_per_minute("big@x.example"), 600);
+    }
+
+    #[test]
+    fn a_refused_last_part_resynchronizes_and_a_refusal_right_after_cuts() {
         let pacer = Pacer::new(config(600));
         let start = Instant::now();
+        let refusal = refused(403, "userRateLimitExceeded");
+        assert_eq!(pacer.reserve("a@x.example", 600.0, start), Duration::ZERO);
+        // The provider's bucket was a fraction of a unit behind ours: the buckets are
+        // put in step (empty), the budget stays.
+        pacer.learn("a@x.example", &refusal, start, start, LAST_PART);
+        assert_eq!(pacer.stats().budget_cuts, 0);
+        assert!(close_to(pacer.reserve("a@x.example", 5.0, start), 0.5));
+        // A single call refused once is the same: no cut.
+        let second = start + Duration::from_secs(1);
+        pacer.learn("b@x.example", &refusal, second, second, None);
+        assert_eq!(pacer.stats().budget_cuts, 0);
+        // In step, paced at our budget and refused again within a quota minute: the
+        // budget is lower than ours.
+        let paced = start + Duration::from_secs(2);
+        pacer.learn("a@x.example", &refusal, paced, paced, LAST_PART);
+        assert_eq!(pacer.stats().budget_cuts, 1);
+        assert!((pacer.user_scale("a@x.example", paced) - 0.5).abs() < 1e-6);
+        // A refusal a long while after the last one is a new, isolated one.
+        let much_later = paced + Duration::from_secs(600);
+        pacer.learn("b@x.example", &refusal, much_later, much_later, None);
+        assert_eq!(pacer.stats().budget_cuts, 1);
+    }
+
+    #[test]
+    fn a_refusal_in_a_burst_from_a_full_bucket_measures_the_real_budget() {
+        // Paced at 4,000 units a minute where the provider allows 1,000: its full
+        // bucket paid for 1,000 units, and a quarter of a minute's refill another 250.
+        let pacer = Pacer::new(config(4_000));
+        let start = Instant::now();
+        for _ in 0..3 {
+            pacer.reserve("a@x.example", 500.0, start);
+        }
+        let refused_at = start + Duration::from_secs(15);
+        let half = Some(0.5);
         pacer.learn(
             "a@x.example",
             &refused(403, "userRateLimitExceeded"),
+            refused_at,
             start,
-            start,
+            half,
         );
+        // 1,500 paced, 250 of them refused: 1,250 over 1.25 minutes of budget.
+        let scale = pacer.user_scale("a@x.example", refused_at);
+        assert!((scale - 0.25).abs() < 1e-3, "{scale}");
+        assert_eq!(pacer.stats().budget_cuts, 1);
+    }
+
+    #[test]
+    fn many_mailboxes_cut_at_once_lower_the_ceiling_over_all() {
+        let pacer = Pacer::new(config(600));
+        let start = Instant::now();
+        let refusal = refused(403, "userRateLimitExceeded");
+        for user in ["a@x.example", "b@x.example", "c@x.example", "d@x.example"] {
+            assert_eq!(pacer.reserve(user, 600.0, start), Duration::ZERO);
+        }
+        // One mailbox cut again and again: the others keep their budget.
+        pacer.learn("a@x.example", &refusal, start, start, MAJOR);
+        let later = start + Duration::from_millis(10);
+        pacer.learn("a@x.example", &refusal, later, later, MAJOR);
+        assert!((pacer.user_scale("a@x.example", later) - 0.25).abs() < 1e-6);
+        assert!((pacer.ceiling_scale(later) - 1.0).abs() < 1e-9);
+        // A second of four mailboxes within the quota minute: every mailbox is paced at
+        // half at most, from an empty bucket.
+        pacer.learn("b@x.example", &refusal, later, start, MAJOR);
+        assert!((pacer.ceiling_scale(later) - 0.5).abs() < 1e-6);
+        assert_eq!(pacer.user_units_per_minute("d@x.example"), 300);
+        assert!(close_to(pacer.reserve("d@x.example", 5.0, later), 1.0));
+        // Its own lower budget still holds for the first.
+        assert!((pacer.user_scale("a@x.example", later) - 0.25).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_budget_recovers_slowly_and_never_beyond_the_configured_one() {
+        let pacer = Pacer::new(config(600));
+        let start = Instant::now();
+        let refusal = refused(403, "userRateLimitExceeded");
+        pacer.reserve("a@x.example", 10.0, start);
+        // Not in a burst from a full bucket (it was refused before): nothing measured.
+        pacer.learn("a@x.example", &refusal, start, start, None);
+        pacer.learn("a@x.example", &refusal, start, start, MAJOR);
         // 1% of the configured budget a quota minute: 10 minutes give back 10%.
-        let (user, project) = pacer.scales(start + Duration::from_secs(600));
+        let user = pacer.user_scale("a@x.example", start + Duration::from_secs(600));
         assert!((user - 0.6).abs() < 1e-6, "{user}");
+        let project = pacer.project_scale(start + Duration::from_secs(600));
         assert!((project - 1.0).abs() < 1e-6, "{project}");
-        let (user, _) = pacer.scales(start + Duration::from_secs(6_000));
+        let user = pacer.user_scale("a@x.example", start + Duration::from_secs(6_000));
         assert!((user - 1.0).abs() < 1e-9, "{user}");
     }
 
@@ -711,8 +1227,10 @@ mod tests {
             &refused(403, "rateLimitExceeded"),
             start,
             start,
+            None,
         );
-        let (user, project) = pacer.scales(start);
+        let user = pacer.user_scale("a@x.example", start);
+        let project = pacer.project_scale(start);
         assert!((user - 1.0).abs() < 1e-9 && (project - 0.5).abs() < 1e-9);
         assert!(close_to(pacer.reserve("b@x.example", 5.0, start), 1.0));
     }
@@ -732,22 +1250,52 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_retry_with_the_providers_hint_after_a_call_is_a_refusal_of_its_user() {
+    async fn refused_parts_of_a_batch_are_a_refusal_of_its_user() {
         let pacer = Pacer::new(config(600));
         let answered: Result<(), ProviderError> =
             pacer.call("a@x.example", 5, || async { Ok(()) }).await;
         answered.unwrap();
-        // Parts of the answer (a batch) were refused: the caller waits as Google says.
+        // Half the parts of the answer (a batch) were refused: the caller waits as
+        // Google says, and the pacer paces that mailbox lower.
+        let refusal = ProviderError::transient(
+            ProviderDetail::new("User-rate limit exceeded.")
+                .with_status(403)
+                .with_reason("userRateLimitExceeded"),
+            Some(Duration::from_millis(1)),
+        );
+        let parts = RefusedParts {
+            refused: 25,
+            sent: 50,
+        };
         pacer
-            .wait_before_retry(1, Some(Duration::from_millis(1)))
+            .wait_before_retry_after("a@x.example", 1, &refusal, parts)
             .await;
         assert_eq!(pacer.stats().budget_cuts, 1);
+        assert_eq!(pacer.stats().retries, 1);
         // Its bucket is empty, paced at 5 units a second: 5 units wait about a second
         // (less the few milliseconds since the cut).
         let wait = pacer.reserve("a@x.example", 5.0, Instant::now());
         assert!(wait > Duration::from_millis(900), "{wait:?}");
-        // Without the hint it is a server error: no cut.
-        pacer.wait_before_retry(1, None).await;
+        assert_eq!(
+            pacer.reserve("b@x.example", 5.0, Instant::now()),
+            Duration::ZERO
+        );
+        // One part of five refused (the last, a fraction of a unit short) only puts
+        // that mailbox's bucket in step with the provider's.
+        let last_part = RefusedParts {
+            refused: 1,
+            sent: 5,
+        };
+        pacer
+            .wait_before_retry_after("b@x.example", 1, &refusal, last_part)
+            .await;
+        assert_eq!(pacer.stats().budget_cuts, 1);
+        assert_eq!(pacer.user_units_per_minute("b@x.example"), 600);
+        // Failed parts that were no refusal (a server error) teach nothing.
+        let failed = ProviderError::transient(ProviderDetail::new("Backend Error"), None);
+        pacer
+            .wait_before_retry_after("a@x.example", 1, &failed, parts)
+            .await;
         assert_eq!(pacer.stats().budget_cuts, 1);
     }
 

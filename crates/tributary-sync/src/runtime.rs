@@ -6,11 +6,18 @@
 //! configuration changes.
 
 mod microsoft;
+mod microsoft_setup;
+mod new_users;
+pub mod resume;
 
 pub use microsoft::{MicrosoftCredential, MicrosoftSettings, microsoft_connector};
+pub use microsoft_setup::{
+    ConsentOutcome, ConsentRecord, CredentialView, MICROSOFT_PERMISSIONS, MicrosoftPermission,
+    MicrosoftSetup,
+};
 
 use crate::connector::Connector;
-use crate::delegation::{DelegationReport, rebuild_links};
+use crate::delegation::{DelegationReport, ProviderDirectory, rebuild_links};
 use crate::engine::{EngineConfig, SyncEngine, clock_ms, may_run};
 use crate::error::SyncError;
 use crate::pacing::Pacer;
@@ -203,11 +210,12 @@ pub enum KeyReplacement {
     Anyway,
 }
 
-/// One tenant's engine as last built, with the configuration version it reflects.
+/// One tenant's engines (one per connected provider, in the order connected) as last
+/// built, with the configuration version they reflect.
 #[derive(Debug, Clone)]
 struct CachedEngine {
     version: i64,
-    engine: SyncEngine,
+    engines: Vec<SyncEngine>,
 }
 
 /// The shared runtime. Cheap to clone.
@@ -338,6 +346,8 @@ impl Runtime {
                 ),
             )
             .await?;
+        self.resume_after_check(tenant, ConnectionKind::Google, test.as_ref(), actor)
+            .await?;
         self.google_setup(tenant)
             .await?
             .ok_or(RuntimeError::NotConnected)
@@ -437,6 +447,8 @@ impl Runtime {
                 &audit(actor, "connection.google.tested", None, detail),
             )
             .await?;
+        self.resume_after_check(tenant, ConnectionKind::Google, Some(&check), actor)
+            .await?;
         Ok(check)
     }
 
@@ -473,16 +485,11 @@ impl Runtime {
         Ok(())
     }
 
-    /// The saved policy form (the default until one is saved).
+    /// The saved policy form (the default until one is saved). The tenant's, with or
+    /// without a connection.
     pub async fn policy(&self, tenant: &TenantId) -> Result<PolicySettings, RuntimeError> {
-        let Some(connection) = self
-            .store()
-            .connection(tenant, self.provider(tenant).await?)
-            .await?
-        else {
-            return Ok(PolicySettings::default());
-        };
-        serde_json::from_value(connection.policy).map_err(RuntimeError::StoredPolicy)
+        let settings = self.store().tenant_settings(tenant).await?;
+        serde_json::from_value(settings.policy).map_err(RuntimeError::StoredPolicy)
     }
 
     /// Validates and saves the policy form; engines pick it up on their next job.
@@ -494,37 +501,41 @@ impl Runtime {
     ) -> Result<(), RuntimeError> {
         settings.validate()?;
         let json = serde_json::to_value(settings).map_err(RuntimeError::StoredPolicy)?;
-        match self
-            .store()
-            .set_policy(tenant, self.provider(tenant).await?, &json, actor)
-            .await
-        {
-            Err(StoreError::NoConnection { .. }) => Err(RuntimeError::NotConnected),
-            other => Ok(other?),
-        }
+        Ok(self.store().set_tenant_policy(tenant, &json, actor).await?)
     }
 
-    /// *Rebuild*: reads the directory as the connection's admin, matches members by
-    /// every address, links new ones (started when capture is on), unlinks members whose
-    /// account was suspended, archived or deleted, and stores the result.
+    /// *Rebuild*: reads the directory of every connected provider (Google's as the
+    /// connection's admin), matches members by every address, links each at the
+    /// provider hosting its mailbox (started when capture is on), unlinks members whose
+    /// accounts were suspended, archived or deleted, and stores the result.
     pub async fn rebuild(
         &self,
         tenant: &TenantId,
         actor: &str,
     ) -> Result<DelegationReport, RuntimeError> {
-        let (connector, admin) = self.mail_connector(tenant).await?;
+        let mut connectors = Vec::new();
+        for connection in self.connections(tenant).await? {
+            connectors.push(self.mail_connector(tenant, connection.kind).await?);
+        }
+        if connectors.is_empty() {
+            return Err(RuntimeError::NotConnected);
+        }
         let pacer = self.pacer(tenant);
-        let report = rebuild_links(self.store(), tenant, &connector, &admin, &pacer).await?;
+        let directories: Vec<ProviderDirectory<'_>> = connectors
+            .iter()
+            .map(|(connector, admin)| ProviderDirectory {
+                connector,
+                admin_email: admin,
+                pacer: &pacer,
+            })
+            .collect();
+        let report = rebuild_links(self.store(), tenant, &directories).await?;
         let store = self.store();
-        // Links are created as Google's; a new one belongs to this connection.
-        for matched in report.matched.iter().filter(|m| m.new_link) {
+        for (connector, _) in &connectors {
             store
-                .set_link_provider(tenant, LinkId(matched.link), connector.kind())
+                .set_connection_domains(tenant, connector.kind(), &report.domains)
                 .await?;
         }
-        store
-            .set_connection_domains(tenant, connector.kind(), &report.domains)
-            .await?;
         let json = serde_json::to_value(&report).map_err(StoreError::from)?;
         store
             .save_delegation_result(tenant, &json, report.at_ms)
@@ -537,6 +548,7 @@ impl Runtime {
         store
             .record_audit(tenant, &audit(actor, "delegation.rebuilt", None, summary))
             .await?;
+        self.hold_new_links(tenant, &report, actor).await?;
         // New and restored links are `pending`: sync them now. Links already syncing
         // keep their own schedule (an extra run now would only repeat an incremental).
         if self.capture_enabled(tenant).await? {
@@ -662,24 +674,53 @@ impl Runtime {
         Ok(known)
     }
 
+    /// A push said `mailbox` (at `provider`) changed: brings its link's sync forward to
+    /// now, when the link may run. The store keeps one pending sync per link, so a burst
+    /// of notifications for one mailbox becomes one run, and a sync is a fresh-mail job
+    /// (leased ahead of backfills) once the link completed its first sync. Answers the
+    /// link scheduled, `None` when no runnable link has that mailbox.
+    pub async fn sync_mailbox_now(
+        &self,
+        tenant: &TenantId,
+        provider: ConnectionKind,
+        mailbox: &str,
+    ) -> Result<Option<LinkId>, RuntimeError> {
+        let store = self.store();
+        let Some(link) = store.links(tenant).await?.into_iter().find(|l| {
+            l.provider == provider && l.mailbox.eq_ignore_ascii_case(mailbox) && may_run(l.status)
+        }) else {
+            return Ok(None);
+        };
+        store
+            .enqueue_job(tenant, SYNC_LINK_JOB, Some(link.id), clock_ms())
+            .await?;
+        Ok(Some(link.id))
+    }
+
     /// Enqueues a sync, due now, for every link of `tenant` that may run.
     pub async fn schedule_runnable_links(&self, tenant: &TenantId) -> Result<usize, RuntimeError> {
         self.schedule_links(tenant, may_run).await
     }
 
-    /// Enqueues a sync, due now, for every link of `tenant`'s provider whose status
-    /// `selects`.
+    /// Enqueues a sync, due now, for every link of one of `tenant`'s connected
+    /// providers whose status `selects`.
     async fn schedule_links(
         &self,
         tenant: &TenantId,
         selects: impl Fn(LinkStatus) -> bool,
     ) -> Result<usize, RuntimeError> {
         let store = self.store();
-        // The tenant's engine syncs only its provider's links.
-        let provider = self.provider(tenant).await?;
+        // Each provider's engine syncs only its own links: a link of a provider the
+        // tenant is not connected to has no engine to run it.
+        let connected: Vec<ConnectionKind> = self
+            .connections(tenant)
+            .await?
+            .iter()
+            .map(|c| c.kind)
+            .collect();
         let mut scheduled = 0;
         for link in store.links(tenant).await? {
-            if link.provider == provider && selects(link.status) {
+            if connected.contains(&link.provider) && selects(link.status) {
                 store
                     .enqueue_job(tenant, SYNC_LINK_JOB, Some(link.id), clock_ms())
                     .await?;
@@ -689,66 +730,105 @@ impl Runtime {
         Ok(scheduled)
     }
 
-    /// The tenant's engine, built from the stored key, policy, domains and members and
-    /// rebuilt when any of them changed; `None` while capture is off or unconfigured.
+    /// The engine of the tenant's first connected provider (see [`Runtime::engines`]);
+    /// `None` while capture is off or unconfigured. A tenant with one provider has only
+    /// this one.
     pub async fn engine(&self, tenant: &TenantId) -> Result<Option<SyncEngine>, RuntimeError> {
+        Ok(self.engines(tenant).await?.into_iter().next())
+    }
+
+    /// The engine syncing `tenant`'s links of `provider`; `None` while capture is off,
+    /// or when the tenant is not connected to `provider`.
+    pub async fn engine_for(
+        &self,
+        tenant: &TenantId,
+        provider: ConnectionKind,
+    ) -> Result<Option<SyncEngine>, RuntimeError> {
+        Ok(self
+            .engines(tenant)
+            .await?
+            .into_iter()
+            .find(|engine| engine.connector().kind() == provider))
+    }
+
+    /// The tenant's engines, one per connected provider in the order connected, built
+    /// from the stored credentials, policy, domains and members and rebuilt when any of
+    /// them changed; none while capture is off or unconfigured. They share one
+    /// extractor (the members of every provider are the tenant's) and the tenant's pacer.
+    pub async fn engines(&self, tenant: &TenantId) -> Result<Vec<SyncEngine>, RuntimeError> {
         let version = self.store().config_version(tenant).await?;
         let mut engines = self.inner.engines.lock().await;
         if let Some(cached) = engines.get(tenant).filter(|c| c.version == version) {
-            return Ok(Some(cached.engine.clone()));
+            return Ok(cached.engines.clone());
         }
-        let Some(engine) = self.build_engine(tenant).await? else {
+        let built = self.build_engines(tenant).await?;
+        if built.is_empty() {
             engines.remove(tenant);
-            return Ok(None);
-        };
-        engines.insert(
-            tenant.clone(),
-            CachedEngine {
-                version,
-                engine: engine.clone(),
-            },
-        );
-        Ok(Some(engine))
+        } else {
+            engines.insert(
+                tenant.clone(),
+                CachedEngine {
+                    version,
+                    engines: built.clone(),
+                },
+            );
+        }
+        Ok(built)
     }
 
-    async fn build_engine(&self, tenant: &TenantId) -> Result<Option<SyncEngine>, RuntimeError> {
-        let store = self.store();
-        let Some(connection) = store
-            .connection(tenant, self.provider(tenant).await?)
-            .await?
-        else {
+    async fn build_engines(&self, tenant: &TenantId) -> Result<Vec<SyncEngine>, RuntimeError> {
+        let connections = self.connections(tenant).await?;
+        // The capture switch is the tenant's first connection's (see `provider`).
+        if !connections.first().is_some_and(|c| c.capture_enabled) {
+            return Ok(Vec::new());
+        }
+        let Some(extractor) = self.tenant_extractor(tenant, &connections).await? else {
+            return Ok(Vec::new());
+        };
+        let mut engines = Vec::with_capacity(connections.len());
+        for connection in &connections {
+            let (connector, _) = self.mail_connector(tenant, connection.kind).await?;
+            engines.push(
+                SyncEngine::new(
+                    self.store().clone(),
+                    connector,
+                    tenant.clone(),
+                    extractor.clone(),
+                    self.config().engine.clone(),
+                )
+                .sharing_pacer(self.pacer(tenant)),
+            );
+        }
+        Ok(engines)
+    }
+
+    /// The extractor every engine of the tenant shares: the policy, the domains of
+    /// every connection and the active members; `None` without a connection.
+    async fn tenant_extractor(
+        &self,
+        tenant: &TenantId,
+        connections: &[ConnectionView],
+    ) -> Result<Option<Extractor>, RuntimeError> {
+        let Some(first) = connections.first() else {
             return Ok(None);
         };
-        if !connection.capture_enabled {
-            return Ok(None);
-        }
         let settings: PolicySettings =
-            serde_json::from_value(connection.policy).map_err(RuntimeError::StoredPolicy)?;
+            serde_json::from_value(first.policy.clone()).map_err(RuntimeError::StoredPolicy)?;
         let mut directory = TenantDirectory::new();
-        for domain in &connection.domains {
+        let domains: BTreeSet<&String> = connections.iter().flat_map(|c| &c.domains).collect();
+        for domain in domains {
             directory.add_domain(domain)?;
         }
-        for member in store.members(tenant).await?.iter().filter(|m| m.active) {
+        let members = self.store().members(tenant).await?;
+        for member in members.iter().filter(|m| m.active) {
             directory.add_member(&member.email, member.aliases.iter().map(String::as_str))?;
         }
-        let extractor = Extractor::new(
+        Ok(Some(Extractor::new(
             directory,
             settings.free_mail_list()?,
             settings.capture_policy()?,
-        );
-        let (connector, _) = self.mail_connector(tenant).await?;
-        Ok(Some(
-            SyncEngine::new(
-                store.clone(),
-                connector,
-                tenant.clone(),
-                extractor,
-                self.config().engine.clone(),
-            )
-            .sharing_pacer(self.pacer(tenant)),
-        ))
+        )))
     }
-
     /// The tenant's pacer, created on first use.
     pub(crate) fn pacer(&self, tenant: &TenantId) -> Arc<Pacer> {
         let mut pacers = self
@@ -775,28 +855,44 @@ impl Runtime {
         Ok(ServiceAccountKey::from_json(credentials.expose())?)
     }
 
-    /// The provider of the tenant's mail connection: the one place the runtime picks
-    /// it. Everything that is not one provider's own setup (the capture switch, the
-    /// policy, *Rebuild*, engines) asks here. A tenant connected to Microsoft 365 is
-    /// Microsoft's; any other is Google's (mixed tenants are not supported yet).
-    async fn provider(&self, tenant: &TenantId) -> Result<ConnectionKind, RuntimeError> {
-        let microsoft = self
-            .store()
-            .connection(tenant, ConnectionKind::Microsoft)
-            .await?;
-        Ok(match microsoft {
-            Some(_) => ConnectionKind::Microsoft,
-            None => ConnectionKind::Google,
-        })
+    /// The tenant's connections in the order they were connected (then Google's
+    /// first): a tenant mid-migration has a Google and a Microsoft one.
+    pub(crate) async fn connections(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<ConnectionView>, RuntimeError> {
+        let mut connections = Vec::new();
+        for kind in ConnectionKind::ALL {
+            if let Some(connection) = self.store().connection(tenant, kind).await? {
+                connections.push(connection);
+            }
+        }
+        // `ALL` is in a fixed order and the sort is stable: a tie stays deterministic.
+        connections.sort_by_key(|c| c.created_ms);
+        Ok(connections)
     }
 
-    /// The tenant's mail connector, built from its stored credentials, and the admin
-    /// address it reads the directory as.
+    /// The connection holding the tenant's capture switch: the one connected first
+    /// (Google's while there is none, so that errors say what to connect). Every
+    /// provider's engine follows that switch; *Rebuild* reads every connection's
+    /// directory, and a link is synced by its own provider's engine.
+    async fn provider(&self, tenant: &TenantId) -> Result<ConnectionKind, RuntimeError> {
+        Ok(self
+            .connections(tenant)
+            .await?
+            .first()
+            .map_or(ConnectionKind::Google, |c| c.kind))
+    }
+
+    /// The tenant's mail connector for `provider`, built from its stored credentials,
+    /// and the admin address it reads the directory as: the one `match` on the stored
+    /// kind that builds a connector.
     pub(crate) async fn mail_connector(
         &self,
         tenant: &TenantId,
+        provider: ConnectionKind,
     ) -> Result<(Connector, String), RuntimeError> {
-        match self.provider(tenant).await? {
+        match provider {
             ConnectionKind::Google => {
                 let (connector, admin) = self.connector(tenant).await?;
                 Ok((connector.into(), admin))
@@ -805,6 +901,32 @@ impl Runtime {
             // No connector yet: such a connection cannot be used.
             ConnectionKind::Imap => Err(RuntimeError::NotConnected),
         }
+    }
+
+    /// Disconnects the tenant's `provider`: its credentials are deleted and only its
+    /// links are unlinked (what they captured stays); the other provider's links keep
+    /// syncing. When the disconnected connection held the capture switch, the next one
+    /// takes it over as it was.
+    pub async fn disconnect(
+        &self,
+        tenant: &TenantId,
+        provider: ConnectionKind,
+        actor: &str,
+    ) -> Result<usize, RuntimeError> {
+        let connections = self.connections(tenant).await?;
+        if !connections.iter().any(|c| c.kind == provider) {
+            return Err(RuntimeError::NotConnected);
+        }
+        let holder = &connections[0];
+        if holder.kind == provider
+            && let Some(next) = connections.get(1)
+            && next.capture_enabled != holder.capture_enabled
+        {
+            self.store()
+                .set_capture_enabled(tenant, next.kind, holder.capture_enabled, actor)
+                .await?;
+        }
+        Ok(self.store().disconnect(tenant, provider, actor).await?)
     }
 
     /// A Google connector for the tenant's key, and the admin address it reads the

@@ -5,10 +5,11 @@ mod common;
 
 use common::{TestStore, assert_store_matches_truth, connect_tenant, emulator, test_pacing};
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tributary_emulator::server::EmulatorConfig;
-use tributary_emulator::server::quota::QuotaConfig;
-use tributary_sync::{LinkOutcome, PacingConfig};
+use tributary_emulator::server::quota::{GmailMethod, QuotaConfig};
+use tributary_sync::{LinkOutcome, Pacer, PacingConfig};
 
 /// 100 units per quota minute, a quota minute lasting one real second.
 const UNITS_PER_MINUTE: u32 = 100;
@@ -152,4 +153,91 @@ async fn pacing_learns_a_real_budget_a_quarter_of_the_assumed_one() {
         refusals * 20 < requests,
         "{refusals} refusals in {requests} requests: {refused}"
     );
+}
+
+/// Another app reads one mailbox, spending its whole budget before the engine starts
+/// and half of it meanwhile, while the engine syncs the organization paced at the full
+/// budget: that mailbox is refused and paced lower, and the others are neither refused
+/// nor slowed. Google's per-user budget is per mailbox, so what one mailbox's refusals
+/// teach stays with it.
+#[tokio::test]
+async fn one_mailboxs_refusals_do_not_slow_the_others() {
+    // A budget of ten gets a batch: 1,000 units per quota minute of a second.
+    let quota = EmulatorConfig {
+        quota: QuotaConfig {
+            per_user_units_per_minute: REAL_UNITS_PER_MINUTE,
+            time_scale: TIME_SCALE,
+            ..QuotaConfig::default()
+        },
+        ..EmulatorConfig::default()
+    };
+    let emulated = emulator(8, 200, quota).await;
+    let store = TestStore::sqlite().await;
+    let pacing = PacingConfig {
+        user_units_per_minute: REAL_UNITS_PER_MINUTE,
+        minute: Duration::from_secs_f64(60.0 / TIME_SCALE),
+        ..test_pacing()
+    };
+    let tenant = connect_tenant(&emulated, &store.store, pacing.clone()).await;
+    let pacer = Arc::new(Pacer::new(pacing));
+    let engine = tenant.engine.clone().sharing_pacer(Arc::clone(&pacer));
+    let mailboxes: Vec<String> = store
+        .store
+        .links(&tenant.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|link| link.mailbox.to_ascii_lowercase())
+        .collect();
+    assert!(mailboxes.len() >= 3, "{mailboxes:?}");
+    let shared = mailboxes[0].clone();
+    let state = Arc::clone(&emulated.running.state);
+    while state
+        .quotas
+        .admit(&shared, GmailMethod::MessagesGet)
+        .is_ok()
+    {}
+    let other_app = {
+        let shared = shared.clone();
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            // Half the budget: one metadata get (5 units) every 1/100 of a minute.
+            let every = Duration::from_secs_f64(60.0 / TIME_SCALE / 100.0);
+            loop {
+                // Refused when the engine got there first: the other app just waits.
+                drop(state.quotas.admit(&shared, GmailMethod::MessagesGet));
+                tokio::time::sleep(every).await;
+            }
+        })
+    };
+    let outcomes = engine.sync_all().await.unwrap();
+    other_app.abort();
+    for outcome in outcomes {
+        assert!(matches!(outcome, LinkOutcome::Synced { .. }), "{outcome:?}");
+    }
+    assert_store_matches_truth(&store.store, &tenant.id, &emulated).await;
+    let counters = state.counters.snapshot();
+    let refused = |mailbox: &str| {
+        counters
+            .users
+            .get(mailbox)
+            .map_or(0, |user| user.total.rate_limited)
+    };
+    eprintln!(
+        "shared mailbox: {} refusals, paced at {} units/minute; pacing {:?}",
+        refused(&shared),
+        pacer.user_units_per_minute(&shared),
+        pacer.stats()
+    );
+    assert!(refused(&shared) > 0, "the other app never got in the way");
+    assert!(pacer.user_units_per_minute(&shared) < REAL_UNITS_PER_MINUTE);
+    for mailbox in &mailboxes[1..] {
+        assert_eq!(refused(mailbox), 0, "{mailbox} was refused");
+        assert_eq!(
+            pacer.user_units_per_minute(mailbox),
+            REAL_UNITS_PER_MINUTE,
+            "{mailbox} is paced lower"
+        );
+    }
+    store.close().await;
 }

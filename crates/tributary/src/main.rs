@@ -36,7 +36,7 @@ enum Command {
     Migrate(commands::migrate::MigrateArgs),
     /// Headless setup: tenants, console accounts (roles, disable, password reset), API tokens.
     Admin(commands::admin::AdminArgs),
-    /// Run the local Google Workspace emulator with a synthetic organization.
+    /// Run the local Google Workspace or Microsoft 365 emulator with a synthetic organization.
     Emulate(commands::emulate::EmulateArgs),
     /// Print what Tributary extracts from .eml files, one JSON line per file.
     Extract(commands::extract::ExtractArgs),

@@ -1,8 +1,12 @@
 //! The binary as a user meets it: `demo` on a small organization reports a capture equal
-//! to the ground truth, `--help` explains every command, and bad input gives one clear
-//! line instead of a panic.
+//! to the ground truth (mail and meetings), `--help` explains every command, and bad
+//! input gives one clear line instead of a panic.
 
+use std::path::Path;
 use std::process::{Command, Output};
+use tributary_emulator::org::meetings::MeetingStore;
+use tributary_emulator::org::meetings_truth::{MeetingPolicy, MeetingsTruth};
+use tributary_emulator::org::{OrgConfig, generate};
 
 fn tributary(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tributary"))
@@ -45,6 +49,7 @@ fn demo_on_a_small_organization_equals_the_ground_truth() {
     assert_eq!(summary["links_by_status"]["idle"].as_u64(), Some(linked));
     assert!(summary["activities"].as_i64().unwrap() > 0);
     assert!(summary["quota_units"].as_u64().unwrap() > 0);
+    assert_meetings_equal_the_truth(&summary, data.path());
     assert!(
         stderr.contains("Reading the directory"),
         "progress is shown: {stderr}"
@@ -53,6 +58,176 @@ fn demo_on_a_small_organization_equals_the_ground_truth() {
         data.path().join("tributary.db").exists(),
         "the data directory holds the store"
     );
+}
+
+/// The demo's meeting numbers equal the meeting truth of the organization it recorded in
+/// `data`, generated again here (whole: a mixed demo's two emulators serve its halves)
+/// and judged at the instant the summary counted at.
+fn assert_meetings_equal_the_truth(summary: &serde_json::Value, data: &Path) {
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("demo-organization.json")).unwrap())
+            .unwrap();
+    let number = |name: &str| record[name].as_u64().unwrap();
+    let org = generate(&OrgConfig {
+        seed: number("seed"),
+        users: usize::try_from(number("users")).unwrap(),
+        messages_per_user: usize::try_from(number("messages_per_user")).unwrap(),
+        now_ms: record["now_ms"].as_i64().unwrap(),
+    })
+    .org;
+    let meetings = &summary["meetings"];
+    let at_ms = meetings["at_ms"]
+        .as_i64()
+        .expect("the summary says when it counted");
+    let truth = MeetingsTruth::compute(
+        &MeetingStore::generate(&org),
+        MeetingPolicy::default_at(at_ms),
+    );
+    // The meetings are generated around the demo's "now", so a small organization
+    // may have nothing ahead; it always has meetings behind.
+    assert!(!truth.meetings.is_empty(), "{summary:#}");
+    assert_eq!(
+        summary["ground_truth"]["meetings_checked"], true,
+        "{summary:#}"
+    );
+    assert_eq!(
+        meetings["captured"].as_u64(),
+        Some(truth.meetings.len() as u64),
+        "{summary:#}"
+    );
+    assert_eq!(
+        meetings["upcoming"].as_u64(),
+        Some(truth.upcoming.len() as u64),
+        "{summary:#}"
+    );
+    let next = meetings["next"].as_array().expect("the next meetings");
+    assert_eq!(next.len(), truth.upcoming.len().min(3), "{summary:#}");
+    // Soonest first; meetings starting together may come in either order.
+    for (shown, soonest) in next.iter().zip(&truth.upcoming) {
+        assert_eq!(shown["start"], soonest.start, "{summary:#}");
+        let known = truth
+            .upcoming
+            .iter()
+            .any(|m| m.start == soonest.start && shown["title"].as_str() == m.title.as_deref());
+        assert!(known, "{shown} is not an upcoming meeting of the truth");
+    }
+}
+
+/// `demo --provider PROVIDER --exit-when-synced --json` on a small organization: the
+/// summary, and what the demo said on stderr.
+fn demo(provider: &str, users: &str) -> (serde_json::Value, String) {
+    let data = tempfile::tempdir().unwrap();
+    let output = tributary(&[
+        "demo",
+        "--provider",
+        provider,
+        "--users",
+        users,
+        "--messages-per-user",
+        "30",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--exit-when-synced",
+        "--json",
+    ]);
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "demo failed: {stderr}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("--json prints the summary as JSON");
+    assert_eq!(summary["provider"], provider, "{summary:#}");
+    assert_eq!(summary["ground_truth"]["equal"], true, "{summary:#}");
+    assert_eq!(summary["ground_truth"]["differences"], 0);
+    let linked = summary["members_linked"].as_u64().unwrap();
+    assert_eq!(summary["links_by_status"]["idle"].as_u64(), Some(linked));
+    assert!(summary["activities"].as_i64().unwrap() > 0, "{summary:#}");
+    assert!(summary["messages_captured"].as_u64().unwrap() > 0);
+    assert_meetings_equal_the_truth(&summary, data.path());
+    (summary, stderr)
+}
+
+/// Requests the demo's emulator of `provider` answered.
+fn requests_at(summary: &serde_json::Value, provider: &str) -> Option<u64> {
+    summary["providers"]
+        .as_array()?
+        .iter()
+        .find(|usage| usage["provider"] == provider)?["requests"]
+        .as_u64()
+}
+
+#[test]
+fn demo_on_microsoft_365_connects_the_app_with_consent_and_equals_the_ground_truth() {
+    let (summary, stderr) = demo("microsoft", "6");
+    let linked = summary["members_linked"].as_u64().unwrap();
+    assert!(linked >= 3, "{summary:#}");
+    assert_eq!(
+        summary["links_by_provider"]["microsoft"].as_u64(),
+        Some(linked),
+        "{summary:#}"
+    );
+    assert!(
+        requests_at(&summary, "microsoft").unwrap() > 0,
+        "{summary:#}"
+    );
+    assert_eq!(requests_at(&summary, "google"), None, "{summary:#}");
+    for step in [
+        "app registration",
+        "granting admin consent",
+        "Reading the directory",
+    ] {
+        assert!(stderr.contains(step), "the demo says {step:?}: {stderr}");
+    }
+    // Skipped accounts are described in Microsoft's words.
+    assert!(
+        stderr.contains("disabled in Microsoft Entra ID (sign-in blocked)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Gmail"), "{stderr}");
+}
+
+#[test]
+fn demo_of_a_mixed_organization_captures_both_halves_once() {
+    let (summary, _) = demo("mixed", "8");
+    let at = |provider: &str| summary["links_by_provider"][provider].as_u64().unwrap_or(0);
+    assert!(at("google") > 0 && at("microsoft") > 0, "{summary:#}");
+    assert_eq!(
+        at("google") + at("microsoft"),
+        summary["members_linked"].as_u64().unwrap()
+    );
+    assert!(requests_at(&summary, "google").unwrap() > 0, "{summary:#}");
+    assert!(
+        requests_at(&summary, "microsoft").unwrap() > 0,
+        "{summary:#}"
+    );
+}
+
+#[test]
+fn a_demo_directory_refuses_another_provider() {
+    let data = tempfile::tempdir().unwrap();
+    let record = serde_json::json!({
+        "provider": "google", "seed": 1, "users": 4, "messages_per_user": 20, "now_ms": 0
+    });
+    std::fs::write(
+        data.path().join("demo-organization.json"),
+        record.to_string(),
+    )
+    .unwrap();
+    let output = tributary(&[
+        "demo",
+        "--provider",
+        "microsoft",
+        "--users",
+        "4",
+        "--messages-per-user",
+        "20",
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--exit-when-synced",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("--provider google"), "{stderr}");
 }
 
 #[test]
@@ -78,6 +253,101 @@ fn help_explains_every_command() {
     ] {
         assert!(serve.contains(flag), "serve --help explains {flag}");
     }
+    for command in ["serve", "worker"] {
+        let help = text(&tributary(&[command, "--help"]).stdout);
+        for flag in [
+            "--microsoft-login-url",
+            "--microsoft-graph-url",
+            "--microsoft-ca-file",
+            "TRIBUTARY_MICROSOFT_CA_FILE",
+            "https://login.microsoftonline.com",
+            "https://graph.microsoft.com/v1.0",
+        ] {
+            assert!(
+                help.contains(flag),
+                "{command} --help explains {flag}: {help}"
+            );
+        }
+    }
+    let demo = text(&tributary(&["demo", "--help"]).stdout);
+    for word in ["--provider", "google", "microsoft", "mixed"] {
+        assert!(demo.contains(word), "demo --help explains {word}: {demo}");
+    }
+    let emulate = text(&tributary(&["emulate", "--help"]).stdout);
+    assert!(emulate.contains("--split"), "{emulate}");
+}
+
+#[test]
+fn wrong_microsoft_settings_are_named_before_anything_runs() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    let plain = tributary(&[
+        "worker",
+        "--data-dir",
+        dir,
+        "--microsoft-login-url",
+        "http://login.example.test",
+    ]);
+    assert_eq!(plain.status.code(), Some(1));
+    let stderr = text(&plain.stderr);
+    assert!(
+        stderr.contains("--microsoft-login-url") && stderr.contains("https://"),
+        "{stderr}"
+    );
+    let missing = data.path().join("no-such-ca.pem");
+    let unreadable = tributary(&[
+        "serve",
+        "--no-worker",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir,
+        "--microsoft-ca-file",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(unreadable.status.code(), Some(1));
+    let stderr = text(&unreadable.stderr);
+    assert!(
+        stderr.contains("cannot read the CA file") && stderr.contains("no-such-ca.pem"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !data.path().join("tributary.db").exists(),
+        "nothing was opened before the settings were checked"
+    );
+}
+
+#[test]
+fn an_emulator_split_naming_a_stranger_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let split = dir.path().join("split.json");
+    std::fs::write(&split, r#"{"microsoft": ["nobody@nowhere.example"]}"#).unwrap();
+    let output = tributary(&[
+        "emulate",
+        "--provider",
+        "microsoft",
+        "--users",
+        "3",
+        "--messages-per-user",
+        "5",
+        "--listen",
+        "127.0.0.1:0",
+        "--out",
+        dir.path().join("out").to_str().unwrap(),
+        "--split",
+        split.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("nobody@nowhere.example"), "{stderr}");
+    let unknown = tributary(&["emulate", "--split", "alternating", "--users", "3"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        text(&unknown.stderr).contains("neither `alternate` nor a readable file"),
+        "{}",
+        text(&unknown.stderr)
+    );
 }
 
 #[test]

@@ -3,24 +3,20 @@
 //! one PostgreSQL database share the links, each running several jobs at once, and never
 //! sync the same link at once.
 
-#[path = "../../tributary-sync/tests/common/mod.rs"]
 mod common;
 
-use common::{Emulated, TestStore, assert_store_matches_truth, emulator};
+use common::{
+    Emulated, Location, LoggedWorker, TestStore, assert_store_matches_truth, emulator,
+    kill_four_times, run_until_idle, wait_until_idle, worker_command,
+};
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use tributary_emulator::server::EmulatorConfig;
 use tributary_emulator::server::faults::FaultConfig;
 use tributary_google::GoogleEndpoints;
-use tributary_store::{LinkStatus, MasterKey, Store, TenantId};
+use tributary_store::{MasterKey, Store, TenantId};
 use tributary_sync::{EngineConfig, Runtime, RuntimeConfig};
-
-/// Where the worker process finds the store.
-enum Location {
-    DataDir(std::path::PathBuf),
-    Url(String),
-}
 
 struct Setup {
     emulated: Emulated,
@@ -71,90 +67,20 @@ async fn setup(emulated: Emulated, store: Store, location: Location) -> Setup {
     }
 }
 
-fn spawn_worker(setup: &Setup, id: &str) -> Child {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tributary"));
-    command.arg("worker");
-    match &setup.location {
-        Location::DataDir(dir) => command.arg("--data-dir").arg(dir),
-        Location::Url(url) => command.arg("--database-url").arg(url),
-    };
+/// `tributary worker` against the Google emulator, four jobs at once.
+fn worker(setup: &Setup, id: &str) -> Command {
+    let mut command = worker_command(&setup.location, &setup.key, id);
     command
         .args(["--google-api-url", &setup.emulated.running.base_url])
         .args(["--reference-now-ms", &setup.emulated.now_ms().to_string()])
-        .args([
-            "--worker-id",
-            id,
-            "--lease-seconds",
-            "2",
-            "--sync-concurrency",
-            "4",
-        ])
-        .env("TRIBUTARY_MASTER_KEY", setup.key.to_base64())
-        .env("TRIBUTARY_LOG", "tributary_sync::scheduler=debug,warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the worker starts")
-}
-
-/// Waits until every link is idle (each full sync done), or panics after `limit`.
-async fn wait_until_idle(store: &Store, tenant: &TenantId, limit: Duration) {
-    let start = Instant::now();
-    loop {
-        let links = store.links(tenant).await.unwrap();
-        if links.iter().all(|l| l.status == LinkStatus::Idle) {
-            return;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "links not idle after {limit:?}: {:?}",
-            links
-                .iter()
-                .map(|l| (&l.mailbox, l.status))
-                .collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Kills the worker with SIGKILL once the store holds at least `activities`.
-async fn kill_at(setup: &Setup, worker: &mut Child, activities: i64) -> i64 {
-    let start = Instant::now();
-    loop {
-        let count = setup.store.count_activities(&setup.tenant).await.unwrap();
-        if count >= activities {
-            worker.kill().expect("SIGKILL");
-            worker.wait().unwrap();
-            return count;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "stuck at {count}"
-        );
-        assert!(
-            worker.try_wait().unwrap().is_none(),
-            "the worker exited by itself"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+        .args(["--sync-concurrency", "4"]);
+    command
 }
 
 async fn killed_workers_resume_to_exactly_the_truth(setup: Setup) {
     let total = i64::try_from(setup.emulated.truth().activities.len()).unwrap();
-    let mut seen = Vec::new();
-    for (round, share) in [10, 35, 60, 85].into_iter().enumerate() {
-        let mut worker = spawn_worker(&setup, &format!("crash-{round}"));
-        seen.push(kill_at(&setup, &mut worker, total * share / 100).await);
-    }
-    eprintln!("killed at {seen:?} of {total} activities");
-    assert!(
-        seen.last().copied().unwrap_or(total) < total,
-        "the last kill came before the end"
-    );
-    let mut last = spawn_worker(&setup, "finisher");
-    wait_until_idle(&setup.store, &setup.tenant, Duration::from_secs(180)).await;
-    last.kill().unwrap();
-    last.wait().unwrap();
+    kill_four_times(&setup.store, &setup.tenant, total, |id| worker(&setup, id)).await;
+    run_until_idle(&setup.store, &setup.tenant, worker(&setup, "finisher")).await;
     assert_store_matches_truth(&setup.store, &setup.tenant, &setup.emulated).await;
 }
 
@@ -230,21 +156,32 @@ async fn two_postgres_workers_share_links_one_at_a_time() {
     let emulated = emulator(12, 120, slow).await;
     let url = test_store.url().expect("a PostgreSQL store").to_owned();
     let setup = setup(emulated, test_store.store.clone(), Location::Url(url)).await;
-    let workers = [spawn_worker(&setup, "w1"), spawn_worker(&setup, "w2")];
+    let mut workers = ["w1", "w2"].map(|id| {
+        let mut command = worker(&setup, id);
+        // The job lines the overlap check reads.
+        command.env("TRIBUTARY_LOG", "tributary_sync::scheduler=debug,warn");
+        LoggedWorker::spawn(command)
+    });
     wait_until_idle(&setup.store, &setup.tenant, Duration::from_secs(180)).await;
-    let mut intervals = BTreeMap::new();
-    for (child, name) in workers.into_iter().zip(["w1", "w2"]) {
-        let mut child = child;
-        // SIGKILL: nothing a worker does on exit may be needed for correctness.
-        child.kill().unwrap();
-        let output = child.wait_with_output().unwrap();
-        job_intervals(
-            &String::from_utf8_lossy(&output.stderr),
-            name,
-            &mut intervals,
-        );
-    }
+    // A job logs its end after the link's status is stored: wait for every link's line.
     let links = setup.store.links(&setup.tenant).await.unwrap();
+    let started = Instant::now();
+    let intervals = loop {
+        let mut intervals = BTreeMap::new();
+        for (worker, name) in workers.iter().zip(["w1", "w2"]) {
+            job_intervals(&worker.said(), name, &mut intervals);
+        }
+        if intervals.len() >= links.len() || started.elapsed() > Duration::from_secs(60) {
+            break intervals;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for worker in &mut workers {
+        // SIGKILL: nothing a worker does on exit may be needed for correctness.
+        worker.child.kill().unwrap();
+        worker.child.wait().unwrap();
+    }
+    let mut intervals = intervals;
     assert_eq!(
         intervals.len(),
         links.len(),

@@ -305,17 +305,21 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, StartError
         seed: loaded.seed,
     };
 
+    let calendars = crate::org::meetings::MeetingStore::generate(&loaded.org);
     let state = Arc::new(EmulatorState {
+        calendars: crate::org::meetings::SharedMeetings::new(calendars),
         base_url: base_url.clone(),
         org: RwLock::new(loaded.org),
         auth: registry,
         quotas: QuotaLimiter::new(config.quota),
         faults: FaultSwitch::new(config.faults),
         counters: Counters::default(),
+        push: super::push::PushState::default(),
     });
     if let Some(scenario) = &config.scenario {
         scenario.apply(&state)?;
     }
+    super::push::start(&state);
 
     let mut info = info;
     if let Some(dir) = &config.out_dir {
@@ -350,7 +354,9 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, StartError
 
 /// The Gmail and Directory routes: what outer requests and batch parts both reach.
 fn api_routes() -> Router<Arc<EmulatorState>> {
-    gmail::routes().merge(directory::routes())
+    gmail::routes()
+        .merge(directory::routes())
+        .merge(super::calendar::routes())
 }
 
 /// The whole HTTP surface: token endpoint, APIs, batch, control.
@@ -368,6 +374,8 @@ pub fn router(state: Arc<EmulatorState>) -> Router {
         .route("/batch/gmail/v1", batch_route.clone())
         .route("/batch/admin/directory_v1", batch_route)
         .nest("/control", control::router())
+        .merge(super::calendar::control::routes())
+        .merge(super::push::routes())
         .fallback(not_found)
         .with_state(state)
 }

@@ -41,10 +41,10 @@ pub(crate) fn routes() -> Router<Arc<EmulatorState>> {
 }
 
 /// The authenticated caller of a Gmail request.
-struct GmailCaller {
-    grant: AccessGrant,
+pub(crate) struct GmailCaller {
+    pub(crate) grant: AccessGrant,
     /// The impersonated user's primary email, lowercase.
-    subject: Arc<str>,
+    pub(crate) subject: Arc<str>,
 }
 
 /// Token, scope, and `userId` checks shared by every Gmail method.
@@ -85,7 +85,7 @@ fn mailbox<'o>(org: &'o Organization, subject: &str) -> Result<&'o Mailbox, ApiE
 }
 
 /// Runs a Gmail method: caller checks, then the charged handler.
-async fn gmail_call<F>(
+pub(crate) async fn gmail_call<F>(
     state: &EmulatorState,
     headers: &HeaderMap,
     user_id: &str,

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod auth;
 pub mod batch;
+pub mod calendar;
 pub mod call;
 pub mod control;
 pub mod counters;
@@ -14,6 +15,7 @@ pub mod gmail;
 pub mod keyfile;
 pub mod mime;
 pub mod multipart;
+pub mod push;
 pub mod quota;
 pub mod state;
 

@@ -35,11 +35,20 @@ pub enum GmailMethod {
     DirectoryUsersList,
     /// The OAuth token endpoint's JWT-bearer grant (counted, never charged).
     TokenGrant,
+    /// Calendar v3 `calendarList.list` and `events.list` (charged one unit each).
+    CalendarListList,
+    CalendarEventsList,
+    /// `users.watch` and `users.stop` (Gmail push).
+    Watch,
+    Stop,
+    /// Calendar v3 `events.watch` and `channels.stop` (one unit each).
+    CalendarEventsWatch,
+    CalendarChannelsStop,
 }
 
 impl GmailMethod {
     /// Every method, in declaration order (`index` is the position here).
-    pub const ALL: [GmailMethod; 8] = [
+    pub const ALL: [GmailMethod; 14] = [
         GmailMethod::GetProfile,
         GmailMethod::LabelsList,
         GmailMethod::LabelsGet,
@@ -48,13 +57,27 @@ impl GmailMethod {
         GmailMethod::HistoryList,
         GmailMethod::DirectoryUsersList,
         GmailMethod::TokenGrant,
+        GmailMethod::CalendarListList,
+        GmailMethod::CalendarEventsList,
+        GmailMethod::Watch,
+        GmailMethod::Stop,
+        GmailMethod::CalendarEventsWatch,
+        GmailMethod::CalendarChannelsStop,
     ];
 
     pub fn units(self) -> u32 {
         match self {
-            GmailMethod::GetProfile | GmailMethod::LabelsList | GmailMethod::LabelsGet => 1,
+            GmailMethod::GetProfile
+            | GmailMethod::LabelsList
+            | GmailMethod::LabelsGet
+            | GmailMethod::CalendarListList
+            | GmailMethod::CalendarEventsList
+            | GmailMethod::CalendarEventsWatch
+            | GmailMethod::CalendarChannelsStop => 1,
             GmailMethod::MessagesList | GmailMethod::MessagesGet => 5,
             GmailMethod::HistoryList => 2,
+            GmailMethod::Watch => 100,
+            GmailMethod::Stop => 50,
             GmailMethod::DirectoryUsersList | GmailMethod::TokenGrant => 0,
         }
     }
@@ -70,6 +93,12 @@ impl GmailMethod {
             GmailMethod::HistoryList => "users.history.list",
             GmailMethod::DirectoryUsersList => "directory.users.list",
             GmailMethod::TokenGrant => "oauth2.token",
+            GmailMethod::CalendarListList => "calendar.calendarList.list",
+            GmailMethod::CalendarEventsList => "calendar.events.list",
+            GmailMethod::Watch => "users.watch",
+            GmailMethod::Stop => "users.stop",
+            GmailMethod::CalendarEventsWatch => "calendar.events.watch",
+            GmailMethod::CalendarChannelsStop => "calendar.channels.stop",
         }
     }
 
@@ -79,7 +108,8 @@ impl GmailMethod {
     }
 }
 
-/// The costliest method's units: a budget below this could never admit it.
+/// The costliest read method's units: a budget below this could never admit it (a
+/// budget below 100 units also refuses `users.watch` for ever, as it would on Google).
 const MAX_METHOD_UNITS: u32 = 5;
 
 /// Quota settings, settable at start (flags, scenario file) and at run time.

@@ -17,6 +17,10 @@ pub struct EmulatorState {
     pub quotas: QuotaLimiter,
     pub faults: FaultSwitch,
     pub counters: Counters,
+    /// Every user's primary calendar (Calendar v3).
+    pub calendars: crate::org::meetings::SharedMeetings,
+    /// Gmail watches, Pub/Sub topics and push subscriptions, push deliveries.
+    pub push: super::push::PushState,
 }
 
 impl EmulatorState {

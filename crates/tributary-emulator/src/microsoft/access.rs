@@ -25,6 +25,13 @@ const MAIL_ROLES: &[&str] = &[
     "Mail.ReadBasic",
 ];
 
+/// Roles that allow reading calendars.
+const CALENDAR_ROLES: &[&str] = &[
+    "Calendars.Read",
+    "Calendars.ReadWrite",
+    "Calendars.ReadBasic.All",
+];
+
 fn invalid_token(message: &str) -> GraphError {
     let mut error = GraphError::new(
         StatusCode::UNAUTHORIZED,
@@ -118,7 +125,25 @@ pub fn open_mailbox(
     grant: &Grant,
     user: &str,
 ) -> Result<MailboxCall, GraphError> {
-    if !has_any(grant, MAIL_ROLES) {
+    open_with_roles(state, grant, user, MAIL_ROLES)
+}
+
+/// [`open_mailbox`] for a calendar call: needs a calendar role instead of a mail role.
+pub fn open_calendar(
+    state: &MicrosoftState,
+    grant: &Grant,
+    user: &str,
+) -> Result<MailboxCall, GraphError> {
+    open_with_roles(state, grant, user, CALENDAR_ROLES)
+}
+
+fn open_with_roles(
+    state: &MicrosoftState,
+    grant: &Grant,
+    user: &str,
+    roles: &[&str],
+) -> Result<MailboxCall, GraphError> {
+    if !has_any(grant, roles) {
         return Err(envelope::mail_role_missing());
     }
     let user_id = {

@@ -276,6 +276,7 @@ pub async fn start(config: MicrosoftConfig) -> Result<RunningMicrosoft, Microsof
         )?;
     }
 
+    let calendars = crate::org::meetings::MeetingStore::generate(&generated.org);
     let state = Arc::new(MicrosoftState {
         base_url: base_url.clone(),
         tenant: RwLock::new(tenant),
@@ -284,11 +285,14 @@ pub async fn start(config: MicrosoftConfig) -> Result<RunningMicrosoft, Microsof
         faults: FaultSwitch::new(config.faults),
         counters: Counters::default(),
         token_lifetime: config.token_lifetime,
+        calendars: crate::org::meetings::SharedMeetings::new(calendars),
+        subscriptions: super::subscriptions::Subscriptions::default(),
     });
     // Before the server runs, so no request sees the settings without the scenario.
     if let Some(scenario) = &config.scenario {
         scenario.apply(&state)?;
     }
+    super::subscriptions::start(&state);
     let (shutdown, stopped) = oneshot::channel::<()>();
     let service = tower::util::MapRequest::new(
         router(Arc::clone(&state)),
@@ -405,6 +409,8 @@ async fn inject_faults(
 fn graph(state: &Arc<MicrosoftState>) -> Router {
     users::routes()
         .merge(mail::routes())
+        .merge(super::calendar::routes())
+        .merge(super::subscriptions::routes())
         .layer(middleware::from_fn_with_state(
             Arc::clone(state),
             inject_faults,
@@ -427,6 +433,8 @@ pub fn router(state: Arc<MicrosoftState>) -> Router {
     Router::new()
         .merge(identity::routes())
         .nest("/control", control::router())
+        .merge(super::calendar::control_routes())
+        .merge(super::subscriptions::control::routes())
         .route("/v1.0/$batch", batch_route)
         .with_state(state)
         .merge(graph)

@@ -187,6 +187,7 @@ async fn add_user(State(state): Shared, Body(new): Body<NewUser>) -> ControlResu
         user_type: "Member".into(),
         created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         deleted: false,
+        global_admin: false,
     };
     let mailbox = if new.mailbox {
         ExoMailbox::new(&id)

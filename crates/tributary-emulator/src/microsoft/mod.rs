@@ -7,6 +7,7 @@
 pub mod access;
 pub mod app;
 pub mod batch;
+pub mod calendar;
 pub mod control;
 pub mod counters;
 pub mod credentials;
@@ -16,6 +17,7 @@ pub mod ids;
 pub mod mail;
 pub mod query;
 pub mod state;
+pub mod subscriptions;
 pub mod tenant;
 pub mod throttling;
 pub mod tls;

@@ -17,6 +17,10 @@ pub struct MicrosoftState {
     pub faults: FaultSwitch,
     pub counters: Counters,
     pub token_lifetime: Duration,
+    /// Every user's primary calendar (`calendarView/delta`).
+    pub calendars: crate::org::meetings::SharedMeetings,
+    /// Graph change-notification subscriptions and their deliveries.
+    pub subscriptions: super::subscriptions::Subscriptions,
 }
 
 impl MicrosoftState {

@@ -27,6 +27,8 @@ pub struct EntraUser {
     pub created: String,
     /// Deleted users are gone from Graph (404) but keep their id here.
     pub deleted: bool,
+    /// A member of the Global Administrator directory role (the org's administrators).
+    pub global_admin: bool,
 }
 
 impl EntraUser {
@@ -95,6 +97,7 @@ pub fn entra_user(tenant_id: &str, user: &DirectoryUser, has_mailbox: bool) -> E
         user_type: "Member".into(),
         created: user.creation_time.clone(),
         deleted: user.deleted,
+        global_admin: user.is_admin,
     }
 }
 

@@ -1,6 +1,9 @@
 //! `users`: list (`$select`, `$top` 1–999 default 100, `$filter` on the fields a
 //! connector needs, opaque `$skiptoken` paging with links that keep the query) and get by
 //! id or user principal name. Without `$select` only Graph's default properties come back.
+//! `directoryRoles`: the activated Global Administrator role, found by
+//! `$filter=roleTemplateId eq '…'`, and its members (the organization's administrators),
+//! readable with `RoleManagement.Read.Directory` or `Directory.Read.All`.
 
 use super::access::{self, require_directory};
 use super::envelope::{self, GraphError, RequestIds, json_response};
@@ -39,6 +42,121 @@ pub fn routes() -> Router<Arc<MicrosoftState>> {
     Router::new()
         .route("/v1.0/users", get(list))
         .route("/v1.0/users/{user}", get(get_one))
+        .route("/v1.0/directoryRoles", get(list_roles))
+        .route("/v1.0/directoryRoles/{role}/members", get(role_members))
+}
+
+/// The Global Administrator role's template id, the same in every tenant.
+pub const GLOBAL_ADMIN_TEMPLATE: &str = "62e90394-69f5-4237-9190-012177145e10";
+
+/// Roles that may read directory role memberships.
+const ROLE_READERS: &[&str] = &[
+    "RoleManagement.Read.Directory",
+    "RoleManagement.Read.All",
+    "RoleManagement.ReadWrite.Directory",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+
+/// The activated role's id in this tenant (a role object's id differs per tenant).
+fn global_admin_role_id(state: &MicrosoftState) -> String {
+    super::ids::guid(&state.tenant().tenant_id, "directoryRole/global-admin")
+}
+
+fn require_role_reader(state: &MicrosoftState, headers: &HeaderMap) -> Result<(), GraphError> {
+    let grant = access::authenticate(state, headers)?;
+    if ROLE_READERS.iter().any(|r| grant.roles.contains(*r)) {
+        Ok(())
+    } else {
+        Err(envelope::directory_role_missing())
+    }
+}
+
+fn list_directory_roles(
+    state: &MicrosoftState,
+    headers: &HeaderMap,
+    query: &QueryOptions,
+) -> Result<Response, GraphError> {
+    require_role_reader(state, headers)?;
+    let role = json!({
+        "id": global_admin_role_id(state),
+        "displayName": "Global Administrator",
+        "description": "Can manage all aspects of Microsoft Entra ID and Microsoft services that use Microsoft Entra identities.",
+        "roleTemplateId": GLOBAL_ADMIN_TEMPLATE,
+    });
+    let wanted = match query.get("$filter") {
+        None => true,
+        Some(filter) => match clause(filter)? {
+            Clause::Equals(field, value) if field.eq_ignore_ascii_case("roleTemplateId") => {
+                value.eq_ignore_ascii_case(GLOBAL_ADMIN_TEMPLATE)
+            }
+            _ => return Err(unsupported()),
+        },
+    };
+    let value: Vec<Value> = wanted.then_some(role).into_iter().collect();
+    let body = json!({
+        "@odata.context": format!("{}/$metadata#directoryRoles", state.graph_url()),
+        "value": value,
+    });
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+fn list_role_members(
+    state: &MicrosoftState,
+    headers: &HeaderMap,
+    role: &str,
+    query: &QueryOptions,
+) -> Result<Response, GraphError> {
+    require_role_reader(state, headers)?;
+    if !role.eq_ignore_ascii_case(&global_admin_role_id(state)) {
+        return Err(GraphError::new(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            format!(
+                "Resource '{role}' does not exist or one of its queried reference-property objects are not present."
+            ),
+        ));
+    }
+    let select = query.select();
+    let tenant = state.tenant();
+    let value: Vec<Value> = tenant
+        .users
+        .iter()
+        .filter(|u| u.global_admin && !u.deleted)
+        .map(|u| {
+            let mut member = user_json(u, select.as_deref());
+            member["@odata.type"] = json!("#microsoft.graph.user");
+            member
+        })
+        .collect();
+    let body = json!({
+        "@odata.context": format!("{}/$metadata#directoryObjects", state.graph_url()),
+        "value": value,
+    });
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+pub async fn list_roles(
+    State(state): State<Arc<MicrosoftState>>,
+    Extension(ids): Extension<RequestIds>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let query = QueryOptions::parse(query.as_deref());
+    let result = list_directory_roles(&state, &headers, &query);
+    finish(&state, &ids, "directoryRoles.list", result)
+}
+
+pub async fn role_members(
+    State(state): State<Arc<MicrosoftState>>,
+    Extension(ids): Extension<RequestIds>,
+    Path(role): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let query = QueryOptions::parse(query.as_deref());
+    let result = list_role_members(&state, &headers, &role, &query);
+    finish(&state, &ids, "directoryRoles.members", result)
 }
 
 fn all_properties(user: &EntraUser) -> Map<String, Value> {

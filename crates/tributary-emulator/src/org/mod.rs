@@ -6,9 +6,13 @@
 //! each copy to RFC 5322 bytes ([`mailboxes`], [`render`]). The ground truth is computed
 //! from the structured plan, never from the rendered bytes.
 
+pub mod hosting;
 pub mod live;
 pub mod mail;
 pub mod mailboxes;
+pub mod meetings;
+pub mod meetings_control;
+pub mod meetings_truth;
 pub mod names;
 pub mod people;
 pub mod plan;
@@ -17,6 +21,7 @@ pub mod render;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+pub use hosting::{Host, MailboxSplit, SplitError};
 pub use live::{LiveDelivery, deliver_live};
 pub use mailboxes::{gmail_message_id, stored_message};
 pub use render::{LiveMessage, NamedAddress, render_message};

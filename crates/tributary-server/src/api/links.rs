@@ -1,5 +1,6 @@
 //! Mailbox links: the users page's data (status, the provider's message, a fix hint,
-//! the last summary, counts captured against the provider's), and the bulk actions.
+//! the last summary, counts captured against the provider's), one link's progress
+//! (how far its backfill is, who runs it, its recent runs), and the bulk actions.
 
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
@@ -10,10 +11,13 @@ use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashSet;
-use tributary_core::{Audience, FailureCause, FailureSite, HintProvider, LinkErrorStatus};
+use tributary_core::{Audience, FailureCause};
 use tributary_store::{
-    ConnectionKind, LabelReconciliation, LinkId, LinkStatus, LinkView, TenantId,
+    ConnectionKind, LabelReconciliation, LinkId, LinkProgress, LinkStatus, LinkView, RunningLink,
+    StoredCursor, TenantId,
 };
+use tributary_sync::link::ContainerTally;
+use tributary_sync::pacing::units;
 use tributary_sync::runtime::MAX_LINKS_PER_ACTION;
 
 #[derive(Debug, Deserialize)]
@@ -51,6 +55,157 @@ pub async fn list(
     Ok(Json(json!({ "links": links })))
 }
 
+/// `GET /links/{id}`: the link as the list shows it, with what it is doing now:
+/// `progress` (messages captured so far; a backfill's listed and captured counts
+/// against the provider's total, with an estimate of the time left at the quota; the
+/// job running it and whether its worker still lives) and its recent `runs`.
+pub async fn show(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let store = state.store();
+    let link = LinkId(id);
+    let not_found = || ApiError::not_found(format!("link {id}"));
+    let view = store
+        .link(&caller.tenant, link)
+        .await?
+        .ok_or_else(not_found)?;
+    // A member's token sees its own mailbox only.
+    if !caller.is_admin() && view.member != caller.user.email {
+        return Err(ApiError::forbidden());
+    }
+    let now_ms = now_ms();
+    let progress = store
+        .link_progress(&caller.tenant, link, now_ms)
+        .await?
+        .ok_or_else(not_found)?;
+    let counts = store.label_reconciliation(&caller.tenant, link).await?;
+    let audience = if caller.is_admin() {
+        Audience::Admin
+    } else {
+        Audience::Member
+    };
+    let user_units_per_minute = state.runtime.config().engine.pacing.user_units_per_minute;
+    let mut body = link_json(&view, &counts, audience);
+    body["progress"] = progress_json(&view, &progress, user_units_per_minute);
+    body["runs"] = progress
+        .runs
+        .iter()
+        .map(|run| {
+            json!({
+                "started_ms": run.started_ms,
+                "ended_ms": run.ended_ms,
+                "status": run.status,
+                "provider_message": run.message,
+            })
+        })
+        .collect();
+    Ok(Json(body))
+}
+
+/// The `progress` object of [`show`].
+fn progress_json(view: &LinkView, progress: &LinkProgress, user_units_per_minute: u32) -> Value {
+    let backfill = backfill_tally(&progress.cursors).map(|(tally, done, updated_ms)| {
+        let left = tally
+            .provider_total
+            .map(|total| total.saturating_sub(tally.listed));
+        json!({
+            "listed": tally.listed,
+            "captured": tally.captured,
+            "provider_total": tally.provider_total,
+            "done": done,
+            "updated_ms": updated_ms,
+            "estimated_seconds_left": left
+                .filter(|_| !done)
+                .and_then(|left| seconds_left(view.provider, left, user_units_per_minute)),
+        })
+    });
+    json!({
+        "captured": progress.captured,
+        "state": run_state(view, progress.running.as_ref()),
+        "started_ms": progress.started_ms,
+        "backfill": backfill,
+        "worker": progress.running.as_ref().map(worker_json),
+    })
+}
+
+/// What the admin needs to know about the link's run: `running`, `worker_stopped` (its
+/// worker's heartbeat is stale: the run is over, and another worker takes the job over
+/// when the lease expires), `waiting` (syncing per its status, but no live lease: the
+/// job is about to be taken over) or `not_running`.
+fn run_state(view: &LinkView, running: Option<&RunningLink>) -> &'static str {
+    match running {
+        Some(run) if run.worker_stopped_ms.is_some() => "worker_stopped",
+        Some(_) => "running",
+        None if view.status == LinkStatus::Syncing => "waiting",
+        None => "not_running",
+    }
+}
+
+fn worker_json(run: &RunningLink) -> Value {
+    let stopped = run.worker_stopped_ms.is_some();
+    json!({
+        "id": run.worker,
+        "lease_expires_ms": run.lease_expires_ms,
+        "stopped": stopped,
+        "last_heartbeat_ms": run.worker_stopped_ms,
+        "taken_over_after_ms": stopped.then_some(run.lease_expires_ms),
+    })
+}
+
+/// A backfill's counts so far, summed over its containers, whether it is done, and
+/// when it last moved: from the provider's full-sync progress cursor
+/// (`<provider>.full_sync`, whose `counts` and `done` fields every provider stores
+/// in the engine's neutral shape, see `tributary_sync::link::ContainerTally`).
+/// `None` when the link never began a backfill. A total is known only when the
+/// provider gave one for every container.
+fn backfill_tally(cursors: &[StoredCursor]) -> Option<(ContainerTally, bool, i64)> {
+    #[derive(Deserialize)]
+    struct Progress {
+        #[serde(default)]
+        counts: Vec<ContainerTally>,
+        #[serde(default)]
+        done: bool,
+    }
+    let cursor = cursors.iter().find(|c| c.stream.ends_with(".full_sync"))?;
+    let progress: Progress = serde_json::from_str(&cursor.value).ok()?;
+    let mut sum = ContainerTally {
+        provider_total: Some(0),
+        ..ContainerTally::default()
+    };
+    for tally in &progress.counts {
+        sum.listed += tally.listed;
+        sum.captured += tally.captured;
+        sum.provider_total = sum
+            .provider_total
+            .zip(tally.provider_total)
+            .map(|(a, b)| a + b);
+    }
+    Some((sum, progress.done, cursor.updated_ms))
+}
+
+/// The time `left` messages take at the per-user budget the engine paces at: the
+/// floor set by the quota (Gmail: one metadata get each). `None` for providers whose
+/// cost per message the engine does not count in those units.
+fn seconds_left(provider: ConnectionKind, left: u64, user_units_per_minute: u32) -> Option<u64> {
+    if provider != ConnectionKind::Google || user_units_per_minute == 0 {
+        return None;
+    }
+    let units = left.saturating_mul(u64::from(units::MESSAGES_GET));
+    Some(
+        units
+            .saturating_mul(60)
+            .div_ceil(u64::from(user_units_per_minute)),
+    )
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 fn parse_status(name: &str) -> Result<LinkStatus, ApiError> {
     LinkStatus::from_name(name).ok_or_else(|| {
         let known: Vec<&str> = LinkStatus::ALL.iter().map(|s| s.as_str()).collect();
@@ -61,31 +216,10 @@ fn parse_status(name: &str) -> Result<LinkStatus, ApiError> {
     })
 }
 
-fn error_status(status: LinkStatus) -> Option<LinkErrorStatus> {
-    match status {
-        LinkStatus::AuthenticationError => Some(LinkErrorStatus::AuthenticationError),
-        LinkStatus::Unauthorized => Some(LinkErrorStatus::Unauthorized),
-        LinkStatus::LinkageError => Some(LinkErrorStatus::LinkageError),
-        _ => None,
-    }
-}
-
 /// The cause of a link's failure, from the cause code and message it keeps; `None`
-/// for a link that is not in an error status.
+/// for a link that is not in an error status (the engine's reading, kept in one place).
 pub(crate) fn link_cause(link: &LinkView) -> Option<FailureCause> {
-    let status = error_status(link.status)?;
-    let provider = match link.provider {
-        ConnectionKind::Google => HintProvider::Google,
-        ConnectionKind::Microsoft => HintProvider::Microsoft,
-        ConnectionKind::Imap => HintProvider::Imap,
-    };
-    Some(FailureCause::classify(
-        provider,
-        FailureSite::Mailbox,
-        status,
-        link.status_reason.as_deref(),
-        link.provider_message.as_deref().unwrap_or(""),
-    ))
+    tributary_sync::runtime::resume::link_cause(link)
 }
 
 /// What the viewer can do about a link's failure: the admin's fix, or the member's part.

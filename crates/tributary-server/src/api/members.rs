@@ -27,13 +27,49 @@ pub(crate) fn role_str(role: MemberRole) -> &'static str {
     }
 }
 
-fn member_json(member: &MemberView) -> Value {
+/// `members` as the API shows them, each with its display name (the directory's, else
+/// the latest one headers gave its address; `null` when none is known): one read of
+/// the names for all of them.
+async fn members_json(
+    state: &AppState,
+    caller: &ApiCaller,
+    members: &[MemberView],
+) -> Result<Vec<Value>, ApiError> {
+    let addresses: Vec<&str> = members.iter().map(|m| m.email.as_str()).collect();
+    let names = state
+        .store()
+        .display_names(&caller.tenant, &addresses)
+        .await?;
+    Ok(members
+        .iter()
+        .map(|member| member_json(member, names.get(&member.email).map(String::as_str)))
+        .collect())
+}
+
+fn member_json(member: &MemberView, display_name: Option<&str>) -> Value {
     json!({
         "id": member.id.0,
         "email": member.email,
+        "display_name": display_name,
         "aliases": member.aliases,
         "active": member.active,
     })
+}
+
+/// One member as the API shows it (see [`members_json`]).
+async fn one_member_json(
+    state: &AppState,
+    caller: &ApiCaller,
+    member: &MemberView,
+) -> Result<Value, ApiError> {
+    let names = state
+        .store()
+        .display_names(&caller.tenant, &[member.email.as_str()])
+        .await?;
+    Ok(member_json(
+        member,
+        names.get(&member.email).map(String::as_str),
+    ))
 }
 
 /// What a member role write answers: roles live on accounts.
@@ -53,13 +89,8 @@ pub async fn list(
     State(state): State<AppState>,
     AdminCaller(caller): AdminCaller,
 ) -> Result<Json<Value>, ApiError> {
-    let members: Vec<Value> = state
-        .store()
-        .members(&caller.tenant)
-        .await?
-        .iter()
-        .map(member_json)
-        .collect();
+    let members = state.store().members(&caller.tenant).await?;
+    let members = members_json(&state, &caller, &members).await?;
     Ok(Json(json!({ "members": members })))
 }
 
@@ -155,7 +186,8 @@ pub async fn create(
     )
     .await?;
     let member = find_member(&state, &caller, id).await?;
-    Ok((StatusCode::CREATED, Json(member_json(&member))))
+    let shown = one_member_json(&state, &caller, &member).await?;
+    Ok((StatusCode::CREATED, Json(shown)))
 }
 
 async fn audit(
@@ -236,7 +268,7 @@ pub async fn update(
         .await?;
     }
     let member = find_member(&state, &caller, member.id).await?;
-    Ok(Json(member_json(&member)))
+    Ok(Json(one_member_json(&state, &caller, &member).await?))
 }
 
 /// One valid row of an import.
@@ -469,7 +501,9 @@ pub async fn mailbox_labels(
         .mailbox_labels(&caller.tenant, member.id)
         .await
         .map_err(|error| {
-            ApiError::from(error).while_doing("could not read the mailbox's labels")
+            ApiError::from(error)
+                .at_mailbox()
+                .while_doing("could not read the mailbox's labels")
         })?;
     let chosen = state
         .store()

@@ -8,10 +8,13 @@
 //! OpenAPI test what must be documented.
 
 pub(crate) mod accounts;
+mod connections;
 mod extract;
 pub(crate) mod links;
+pub(crate) mod meetings;
 pub(crate) mod members;
 pub(crate) mod reads;
+mod settings;
 mod setup;
 pub(crate) mod tokens;
 
@@ -57,11 +60,44 @@ fn build() -> Routes {
         .add(Method::GET, "/openapi.json", crate::openapi::serve)
         .add(Method::GET, "/connection", setup::connection)
         .add(Method::POST, "/connection", setup::connect)
+        .add(
+            Method::DELETE,
+            "/connection",
+            connections::disconnect_google,
+        )
         .add(Method::POST, "/connection/test", setup::test_connection)
+        .add(
+            Method::GET,
+            "/microsoft/connection",
+            setup::microsoft_connection,
+        )
+        .add(
+            Method::POST,
+            "/microsoft/connection",
+            setup::connect_microsoft,
+        )
+        .add(
+            Method::DELETE,
+            "/microsoft/connection",
+            connections::disconnect_microsoft,
+        )
+        .add(
+            Method::POST,
+            "/microsoft/connection/test",
+            setup::test_microsoft,
+        )
+        .add(
+            Method::POST,
+            "/microsoft/consent-link",
+            setup::microsoft_consent_link,
+        )
+        .add(Method::POST, "/microsoft/consent", setup::microsoft_consent)
         .add(Method::GET, "/capture", setup::capture)
         .add(Method::PUT, "/capture", setup::set_capture)
         .add(Method::GET, "/policy", setup::policy)
         .add(Method::PUT, "/policy", setup::set_policy)
+        .add(Method::GET, "/settings", settings::get)
+        .add(Method::PUT, "/settings", settings::put)
         .add(Method::GET, "/delegation", setup::delegation)
         .add(Method::POST, "/delegation/rebuild", setup::rebuild)
         .add(Method::GET, "/members", members::list)
@@ -76,6 +112,7 @@ fn build() -> Routes {
             members::mailbox_labels,
         )
         .add(Method::GET, "/links", links::list)
+        .add(Method::GET, "/links/{id}", links::show)
         .add(Method::POST, "/links/start", links::start_many)
         .add(Method::POST, "/links/unlink", links::unlink_many)
         .add(Method::POST, "/links/retry", links::retry_many)
@@ -86,6 +123,8 @@ fn build() -> Routes {
         .add(Method::GET, "/contacts", reads::contacts)
         .add(Method::GET, "/companies", reads::companies)
         .add(Method::GET, "/relationships", reads::relationships)
+        .add(Method::GET, "/meetings", meetings::list)
+        .add(Method::GET, "/meetings/upcoming", meetings::upcoming)
         .add(Method::GET, "/audit", reads::audit)
         .add(Method::GET, "/tokens", tokens::list)
         .add(Method::POST, "/tokens", tokens::create)

@@ -32,7 +32,7 @@ pub(crate) const MAX_CURSOR_LEN: usize = 8_192;
 
 /// Refuses filter values longer than an address and cursors longer than any this API
 /// returns, before they reach SQL: the OpenAPI document states the same bounds.
-fn check_lengths(
+pub(crate) fn check_lengths(
     filters: &[(&str, &Option<String>)],
     cursor: &Option<String>,
 ) -> Result<(), ApiError> {
@@ -53,11 +53,11 @@ fn check_lengths(
     Ok(())
 }
 
-fn encode_cursor(text: &str) -> String {
+pub(crate) fn encode_cursor(text: &str) -> String {
     URL_SAFE_NO_PAD.encode(text)
 }
 
-fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
+pub(crate) fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
     URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()
@@ -65,7 +65,7 @@ fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
         .ok_or_else(invalid_cursor)
 }
 
-fn invalid_cursor() -> ApiError {
+pub(crate) fn invalid_cursor() -> ApiError {
     ApiError::bad_request(
         "invalid_cursor",
         "the cursor is not one this API returned: pass next_cursor back unchanged",
@@ -115,9 +115,15 @@ fn activity_json(activity: &ActivityView) -> Value {
     let participants: Vec<Value> = activity
         .participants
         .iter()
-        .map(
-            |p| json!({ "address": p.address, "role": p.role, "kind": p.kind, "member": p.member }),
-        )
+        .map(|p| {
+            json!({
+                "address": p.address,
+                "display_name": p.display_name,
+                "role": p.role,
+                "kind": p.kind,
+                "member": p.member,
+            })
+        })
         .collect();
     // Sightings come ordered by mailbox, as `captured_by` does: one provider per mailbox.
     let provider_of = |mailbox: &str| {
@@ -258,7 +264,7 @@ pub async fn contacts(
     let contacts: Vec<Value> = page
         .contacts
         .iter()
-        .map(|c| json!({ "address": c.address, "company": c.company }))
+        .map(|c| json!({ "address": c.address, "display_name": c.display_name, "company": c.company }))
         .collect();
     Ok(Json(json!({ "contacts": contacts, "next_cursor": next })))
 }
@@ -293,7 +299,7 @@ pub async fn companies(
     let companies: Vec<Value> = page
         .companies
         .iter()
-        .map(|c| json!({ "domain": c.domain, "contacts": c.contacts }))
+        .map(|c| json!({ "domain": c.domain, "display_name": c.display_name(), "contacts": c.contacts }))
         .collect();
     Ok(Json(json!({ "companies": companies, "next_cursor": next })))
 }
@@ -342,19 +348,43 @@ pub async fn relationships(
             c.member, c.contact
         ))
     });
+    let addresses: Vec<&str> = page
+        .relationships
+        .iter()
+        .flat_map(|r| [r.member.as_str(), r.contact.as_str()])
+        .collect();
+    let names = state
+        .store()
+        .display_names(&caller.tenant, &addresses)
+        .await?;
+    let pairs: Vec<(String, String)> = page
+        .relationships
+        .iter()
+        .map(|r| (r.member.clone(), r.contact.clone()))
+        .collect();
+    let ties = state.store().meeting_ties(&caller.tenant, &pairs).await?;
     let relationships: Vec<Value> = page
         .relationships
         .iter()
         .map(|r| {
+            // Meetings attended together count apart from mail and join its score.
+            let tie = ties.get(&(r.member.clone(), r.contact.clone()));
+            let (first_ms, last_ms, score) = tie
+                .map_or((r.first_ms, r.last_ms, r.score_at_last), |tie| {
+                    tie.combined_with(r)
+                });
             json!({
                 "member": r.member,
+                "member_display_name": names.get(&r.member),
                 "contact": r.contact,
-                "first_ms": r.first_ms,
-                "last_ms": r.last_ms,
+                "contact_display_name": names.get(&r.contact),
+                "first_ms": first_ms,
+                "last_ms": last_ms,
                 "sent": r.sent,
                 "received": r.received,
                 "total": r.total,
-                "score_at_last": r.score_at_last,
+                "meetings": tie.map_or(0, |t| t.meetings),
+                "score_at_last": score,
             })
         })
         .collect();

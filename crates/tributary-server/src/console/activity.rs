@@ -9,14 +9,20 @@
 //! learns nothing of what exists outside their view. Scores are shown with a legend and
 //! a link to the page explaining them (`/help/relationship-score`).
 //!
-//! The store has no display names, so "name" search matches an address's local part
-//! (`jane` finds `jane.doe@…`). Each view asks the store for what it shows and no more:
+//! People are shown by name beside their address: a member's directory name, else the
+//! most recent name captured headers gave the address (`Store::display_names`); a
+//! company by the name derived from its domain. Search matches addresses (local parts
+//! word by word: `jane doe` finds `jane.doe@…`) and names. Each activity says which
+//! mailboxes captured it and from which provider; a member's mailbox shows the last
+//! sync that changed something and when it was last checked. Each view asks the store
+//! for what it shows and no more:
 //! the ranking a page of companies at a time (`?page=`), timelines newest first a page
 //! at a time (`?before=`, an opaque cursor), searches the first matches and a count.
 
 use super::error::PageError;
 use super::help;
 use super::layout::{self, Section, date, empty, link, plural, status_badge, time};
+use super::meetings::{self, MeetingsFor};
 use super::session::Viewer;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
@@ -25,11 +31,49 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use maud::{Markup, html};
 use serde::Deserialize;
+use std::collections::HashMap;
 use tributary_core::settings::MemberVisibility;
 use tributary_store::{
-    ActivityView, MemberStrength, ParticipantView, ReadScope, TimelineCursor, TimelineOf,
+    ActivityView, LinkView, MemberStrength, ParticipantView, ReadScope, TimelineCursor, TimelineOf,
     TimelinePage,
 };
+
+/// Display names by address, for the people a page shows.
+type Names = HashMap<String, String>;
+
+/// The display names of `addresses`, one query.
+async fn names_of<'a>(
+    state: &AppState,
+    viewer: &Viewer,
+    addresses: impl IntoIterator<Item = &'a str>,
+) -> Result<Names, PageError> {
+    let addresses: Vec<&str> = addresses.into_iter().collect();
+    Ok(state
+        .store()
+        .display_names(&viewer.tenant, &addresses)
+        .await?)
+}
+
+/// A person as lists show them: the name, then the address (muted); the address alone
+/// when no name is known.
+fn person(name: Option<&str>, address: &str) -> Markup {
+    html! {
+        @match name {
+            Some(name) => { span.name { (name) } " " span.address.muted { "<" (address) ">" } },
+            None => span.address { (address) },
+        }
+    }
+}
+
+/// A company's derived name, shown before its domain (the domain stays the link text:
+/// it is what identifies the company, and a derived name can be wrong).
+fn company_name(domain: &str) -> Markup {
+    html! {
+        @if let Some(name) = tributary_core::company_display_name(domain) {
+            span.name { (name) } " "
+        }
+    }
+}
 
 /// Timeline entries shown on one page.
 const TIMELINE_LIMIT: usize = 200;
@@ -59,12 +103,14 @@ impl Access {
         self.scope == ReadScope::Tenant || self.own.as_deref() == Some(email)
     }
 
-    /// A member's address, as a link to their page when the viewer may open it.
-    fn member(&self, email: &str) -> Markup {
+    /// A member by name and address, as a link to their page when the viewer may open
+    /// it.
+    fn member(&self, names: &Names, email: &str) -> Markup {
+        let shown = person(names.get(email).map(String::as_str), email);
         if self.may_open_member(email) {
-            html! { a href=(link("members", email)) { (email) } }
+            html! { a href=(link("members", email)) { (shown) } }
         } else {
-            html! { (email) }
+            shown
         }
     }
 }
@@ -123,6 +169,14 @@ pub async fn companies(
         .ranked_companies_scoped(&viewer.tenant, offset, RANKING_PAGE, access.scope)
         .await?;
     let ranked = &ranking.companies;
+    let names = names_of(
+        &state,
+        &viewer,
+        ranked
+            .iter()
+            .filter_map(|c| c.best.as_ref().map(|b| b.member.as_str())),
+    )
+    .await?;
     let body = html! {
         section.card {
             @if ranked.is_empty() && page == 1 {
@@ -140,13 +194,13 @@ pub async fn companies(
                         @for (rank, company) in ranked.iter().enumerate() {
                             tr {
                                 td.num { (offset + rank + 1) }
-                                td { a href=(link("companies", &company.domain)) { (company.domain) } }
+                                td { (company_name(&company.domain)) a href=(link("companies", &company.domain)) { (company.domain) } }
                                 td.num { (company.activities) }
                                 td.num { (company.contacts) }
                                 td.nowrap { @match company.last_ms { Some(ms) => (date(ms)), None => span.muted { "—" } } }
                                 td {
                                     @if let Some(best) = &company.best {
-                                        (access.member(&best.member))
+                                        (access.member(&names, &best.member))
                                         " " span.score title="relationship score" { (score(best.score)) }
                                         span.muted { " · " (plural(best.total, "message", "messages")) }
                                     } @else { span.muted { "—" } }
@@ -229,6 +283,22 @@ async fn load_timeline(
         .await?)
 }
 
+/// A page's history of one company, contact or member: its timeline page and its
+/// meetings (the last, the next and the list), read alike for each.
+async fn history(
+    state: &AppState,
+    viewer: &Viewer,
+    access: &Access,
+    timeline_of: TimelineOf,
+    meetings_for: MeetingsFor,
+    query: &TimelineQuery,
+) -> Result<(TimelinePage, meetings::Meetings), PageError> {
+    let timeline = load_timeline(state, viewer, access, timeline_of, query).await?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let meetings = meetings::load(state, viewer, &meetings_for, access.scope, now).await?;
+    Ok((timeline, meetings))
+}
+
 pub async fn company(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -249,37 +319,52 @@ pub async fn company(
     let best = store
         .company_strengths_scoped(&viewer.tenant, &domain, STRENGTHS_SHOWN, access.scope)
         .await?;
-    let timeline = load_timeline(
+    let (timeline, company_meetings) = history(
         &state,
         &viewer,
         &access,
         TimelineOf::Company(domain.clone()),
+        MeetingsFor::Company(domain.clone()),
         &query,
+    )
+    .await?;
+    let names = names_of(
+        &state,
+        &viewer,
+        best.iter()
+            .map(|s| s.member.as_str())
+            .chain(contacts.items.iter().map(String::as_str))
+            .chain(company_meetings.addresses()),
     )
     .await?;
     let here = link("companies", &domain);
     let body = html! {
+        section.card { (meetings::last_and_next(&company_meetings)) }
         div.columns {
             section.card {
                 h2 { "Who knows them best" }
-                (strengths(&access, &best))
+                (strengths(&access, &names, &best))
             }
             section.card {
                 h2 { "Contacts (" (contacts.total) ")" }
                 ul.plain {
                     @for address in &contacts.items {
-                        li { a href=(link("contacts", address)) { (address) } }
+                        li { a href=(link("contacts", address)) { (person(names.get(address).map(String::as_str), address)) } }
                     }
                 }
                 (more_note(contacts.total, contacts.items.len()))
             }
         }
+        (meetings::card(&company_meetings, &names, true))
         section.card {
             h2 { "Timeline" }
             (timeline_list(&access, &timeline, &here, query.before.is_some()))
         }
     };
-    let title = format!("Company · {domain}");
+    let title = match tributary_core::company_display_name(&domain) {
+        Some(name) => format!("Company · {name} ({domain})"),
+        None => format!("Company · {domain}"),
+    };
     Ok(layout::page(&viewer, Section::Companies, &title, &[], body))
 }
 
@@ -303,12 +388,21 @@ pub async fn contact(
     let best = store
         .contact_strengths_scoped(&viewer.tenant, &address, STRENGTHS_SHOWN, access.scope)
         .await?;
-    let timeline = load_timeline(
+    let (timeline, contact_meetings) = history(
         &state,
         &viewer,
         &access,
         TimelineOf::Contact(address.clone()),
+        MeetingsFor::Contact(address.clone()),
         &query,
+    )
+    .await?;
+    let names = names_of(
+        &state,
+        &viewer,
+        best.iter()
+            .map(|s| s.member.as_str())
+            .chain(contact_meetings.addresses()),
     )
     .await?;
     let here = link("contacts", &address);
@@ -317,19 +411,24 @@ pub async fn contact(
             p {
                 "Company: "
                 @match &contact.company {
-                    Some(domain) => a href=(link("companies", domain)) { (domain) },
+                    Some(domain) => { (company_name(domain)) a href=(link("companies", domain)) { (domain) } },
                     None => span.muted { "personal address (free mail)" },
                 }
             }
+            (meetings::last_and_next(&contact_meetings))
             h2 { "Who knows them" }
-            (strengths(&access, &best))
+            (strengths(&access, &names, &best))
         }
+        (meetings::card(&contact_meetings, &names, true))
         section.card {
             h2 { "Timeline" }
             (timeline_list(&access, &timeline, &here, query.before.is_some()))
         }
     };
-    let title = format!("Contact · {address}");
+    let title = match &contact.display_name {
+        Some(name) => format!("Contact · {name} <{address}>"),
+        None => format!("Contact · {address}"),
+    };
     Ok(layout::page(&viewer, Section::Companies, &title, &[], body))
 }
 
@@ -365,14 +464,31 @@ pub async fn member(
     let contacts = store
         .member_relationships(&viewer.tenant, member.id, RELATIONSHIPS_SHOWN)
         .await?;
-    let timeline = load_timeline(
+    let (timeline, member_meetings) = history(
         &state,
         &viewer,
         &access,
         TimelineOf::Member(member.id),
+        MeetingsFor::Member(member.id),
         &query,
     )
     .await?;
+    let pairs: Vec<(String, String)> = contacts
+        .iter()
+        .map(|r| (r.member.clone(), r.contact.clone()))
+        .collect();
+    let ties = store.meeting_ties(&viewer.tenant, &pairs).await?;
+    let names = names_of(
+        &state,
+        &viewer,
+        std::iter::once(member.email.as_str())
+            .chain(contacts.iter().map(|r| r.contact.as_str()))
+            .chain(member_meetings.addresses()),
+    )
+    .await?;
+    let calendar =
+        meetings::calendar_card(&state, &viewer, &links, &member_meetings.upcoming, &names).await?;
+    let now = chrono::Utc::now().timestamp_millis();
     let here = link("members", &member.email);
     let body = html! {
         div.columns.wide-right {
@@ -381,7 +497,7 @@ pub async fn member(
                 @if links.is_empty() { (empty("Not linked.")) }
                 @for link in &links {
                     p { strong { (link.mailbox) } " " (status_badge(link.status)) }
-                    p.muted { "Last sync " (time(link.last_success_ms)) }
+                    (last_sync(link, now))
                 }
                 p {
                     @match &account {
@@ -401,14 +517,17 @@ pub async fn member(
                 @if contacts.is_empty() { (empty("No relationships yet.")) } @else {
                     p.muted { "Strongest first. " (help::score_legend()) }
                     table.data {
-                        thead { tr { th { "Contact" } th.num { "Sent" } th.num { "Received" } th { "Last" } th.num { "Score" } } }
+                        thead { tr { th { "Contact" } th.num { "Sent" } th.num { "Received" } th.num { "Meetings" } th { "Last" } th.num { "Score" } } }
                         tbody {
                             @for r in &contacts {
+                                @let tie = ties.get(&(r.member.clone(), r.contact.clone()));
+                                @let (_, last_ms, with_meetings) = tie.map_or((r.first_ms, r.last_ms, r.score_at_last), |t| t.combined_with(r));
                                 tr {
-                                    td { a href=(link("contacts", &r.contact)) { (r.contact) } }
+                                    td { a href=(link("contacts", &r.contact)) { (person(names.get(&r.contact).map(String::as_str), &r.contact)) } }
                                     td.num { (r.sent) } td.num { (r.received) }
-                                    td.nowrap { (date(r.last_ms)) }
-                                    td.num { (score(r.score_at_last)) }
+                                    td.num { (tie.map_or(0, |t| t.meetings)) }
+                                    td.nowrap { (date(last_ms)) }
+                                    td.num { (score(with_meetings)) }
                                 }
                             }
                         }
@@ -416,12 +535,17 @@ pub async fn member(
                 }
             }
         }
+        (calendar)
+        (meetings::card(&member_meetings, &names, false))
         section.card {
             h2 { "Timeline" }
             (timeline_list(&access, &timeline, &here, query.before.is_some()))
         }
     };
-    let title = format!("Member · {}", member.email);
+    let title = match names.get(&member.email) {
+        Some(name) => format!("Member · {name} <{}>", member.email),
+        None => format!("Member · {}", member.email),
+    };
     let section = if viewer.is_admin() {
         Section::Users
     } else {
@@ -461,6 +585,22 @@ pub async fn search(
                 .await?,
         ))
     };
+    let names = match &found {
+        Some((_, contacts, members)) => {
+            names_of(
+                &state,
+                &viewer,
+                contacts
+                    .items
+                    .iter()
+                    .chain(&members.items)
+                    .map(String::as_str),
+            )
+            .await?
+        }
+        None => Names::new(),
+    };
+    let name = |address: &str| names.get(address).map(String::as_str);
     let body = html! {
         form.card.searchbar method="get" action="/search" {
             input type="search" name="q" value=(query.q) placeholder="Address, name or domain" autofocus;
@@ -471,19 +611,19 @@ pub async fn search(
                 section.card {
                     h2 { "Companies (" (companies.total) ")" }
                     @if companies.items.is_empty() { (empty("No company matches.")) }
-                    ul.plain { @for c in &companies.items { li { a href=(link("companies", &c.domain)) { (c.domain) } span.muted { " · " (plural(c.contacts, "contact", "contacts")) } } } }
+                    ul.plain { @for c in &companies.items { li { (company_name(&c.domain)) a href=(link("companies", &c.domain)) { (c.domain) } span.muted { " · " (plural(c.contacts, "contact", "contacts")) } } } }
                     (more_note(companies.total, companies.items.len()))
                 }
                 section.card {
                     h2 { "Contacts (" (contacts.total) ")" }
                     @if contacts.items.is_empty() { (empty("No contact matches.")) }
-                    ul.plain { @for c in &contacts.items { li { a href=(link("contacts", c)) { (c) } } } }
+                    ul.plain { @for c in &contacts.items { li { a href=(link("contacts", c)) { (person(name(c), c)) } } } }
                     (more_note(contacts.total, contacts.items.len()))
                 }
                 section.card {
                     h2 { "Members (" (members.total) ")" }
                     @if members.items.is_empty() { (empty("No member matches.")) }
-                    ul.plain { @for m in &members.items { li { a href=(link("members", m)) { (m) } } } }
+                    ul.plain { @for m in &members.items { li { a href=(link("members", m)) { (person(name(m), m)) } } } }
                     (more_note(members.total, members.items.len()))
                 }
             }
@@ -513,7 +653,7 @@ fn score(value: f64) -> String {
 }
 
 /// Who knows a company or contact, strongest first, each with the score it is ranked by.
-fn strengths(access: &Access, ranked: &[MemberStrength]) -> Markup {
+fn strengths(access: &Access, names: &Names, ranked: &[MemberStrength]) -> Markup {
     if ranked.is_empty() {
         return empty(if access.scope == ReadScope::Tenant {
             "Nobody in the organization has corresponded with them yet."
@@ -526,7 +666,7 @@ fn strengths(access: &Access, ranked: &[MemberStrength]) -> Markup {
         ol.strengths {
             @for s in ranked {
                 li {
-                    (access.member(&s.member))
+                    (access.member(names, &s.member))
                     " " span.score title="relationship score" { "score " (score(s.score)) }
                     span.muted { " · " (plural(s.total, "message", "messages")) ", last " (date(s.last_ms)) }
                 }
@@ -550,6 +690,46 @@ fn captured_by(activity: &ActivityView) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// A mailbox's last sync as a person reads it: what the last run that changed something
+/// did and when, then when the mailbox was last checked if a later run found nothing.
+pub(crate) fn last_sync(link: &LinkView, now_ms: i64) -> Markup {
+    let count = |field: &str| {
+        link.last_summary
+            .as_ref()
+            .and_then(|s| s.get(field))
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0)
+    };
+    let changed = link.last_change_ms();
+    let checked_later = link
+        .last_success_ms
+        .filter(|checked| changed.is_none_or(|changed| *checked > changed));
+    html! {
+        p.muted.last-sync {
+            @match changed {
+                Some(at) => {
+                    "Last change " (time(Some(at))) ": +" (count("added")) " added · −" (count("gone")) " removed"
+                }
+                None => { "Last sync " (time(link.last_success_ms)) }
+            }
+            @if let Some(checked) = checked_later {
+                " · checked " (ago(now_ms, checked)) ", nothing new"
+            }
+        }
+    }
+}
+
+/// How long before `now_ms` the time `at_ms` was, in the largest whole unit.
+pub(crate) fn ago(now_ms: i64, at_ms: i64) -> String {
+    let minutes = now_ms.saturating_sub(at_ms).max(0) / 60_000;
+    match minutes {
+        0 => "just now".to_owned(),
+        1..=59 => format!("{minutes} min ago"),
+        60..=2879 => format!("{} h ago", minutes / 60),
+        _ => format!("{} days ago", minutes / 1440),
     }
 }
 
@@ -601,12 +781,13 @@ fn timeline_list(access: &Access, timeline: &TimelinePage, here: &str, paged: bo
                                 @for p in in_header_order(&activity.participants) {
                                     span.person {
                                         span.role { (p.role) }
+                                        @let shown = person(p.display_name.as_deref(), &p.address);
                                         @if p.kind == "external" && timeline.contacts.contains(&p.address) {
-                                            a href=(link("contacts", &p.address)) { (p.address) }
+                                            a href=(link("contacts", &p.address)) { (shown) }
                                         } @else if let Some(member) = p.member.as_deref().filter(|m| access.may_open_member(m)) {
-                                            a href=(link("members", member)) { (p.address) }
+                                            a href=(link("members", member)) title=(member) { (shown) }
                                         } @else {
-                                            (p.address)
+                                            (shown)
                                         }
                                     }
                                 }
@@ -640,6 +821,7 @@ mod tests {
             role: role.to_owned(),
             kind: "external".to_owned(),
             member: None,
+            display_name: None,
         };
         let stored = [
             person("a@x.example", "cc"),
@@ -685,6 +867,28 @@ mod tests {
                 Err(PageError::BadRequest(_))
             ));
         }
+    }
+
+    #[test]
+    fn ago_says_minutes_hours_then_days() {
+        let now = 10 * 86_400_000;
+        assert_eq!(ago(now, now - 30_000), "just now");
+        assert_eq!(ago(now, now + 5_000), "just now");
+        assert_eq!(ago(now, now - 7 * 60_000), "7 min ago");
+        assert_eq!(ago(now, now - 3 * 3_600_000), "3 h ago");
+        assert_eq!(ago(now, now - 3 * 86_400_000), "3 days ago");
+    }
+
+    #[test]
+    fn people_show_their_name_then_their_address() {
+        let named = person(Some("Ann <Lee>"), "ann@acme.example").into_string();
+        assert!(named.contains("Ann &lt;Lee&gt;"), "escaped: {named}");
+        assert!(named.contains("&lt;ann@acme.example&gt;"), "{named}");
+        let bare = person(None, "ann@acme.example").into_string();
+        assert!(
+            bare.contains("ann@acme.example") && !bare.contains("&lt;"),
+            "{bare}"
+        );
     }
 
     #[test]

@@ -259,13 +259,46 @@ pub fn sentence(event: &AuditEvent) -> String {
     let detail = &event.detail;
     let text = |field: &str| detail.get(field).and_then(Value::as_str).unwrap_or("");
     let count = |field: &str| detail.get(field).and_then(Value::as_u64).unwrap_or(0);
+    if let Some(kind) = disconnected(&event.action) {
+        return format!(
+            "{actor} disconnected {}: its credentials were deleted and {} unlinked; \
+             captured activity is kept",
+            provider_name(kind),
+            mailboxes(count("unlinked"))
+        );
+    }
     match event.action.as_str() {
         "link.status" => link_sentence(event),
+        "link.provider" => {
+            let reason = text("reason");
+            let because = if reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", reason.trim_end_matches('.'))
+            };
+            format!(
+                "{} moved from {} to {}{because}",
+                or_a_mailbox(subject),
+                provider_name(text("from")),
+                provider_name(text("to"))
+            )
+        }
+        "links.resumed" => format!(
+            "{} resumed after {actor} found the {} connection working again",
+            mailboxes(count("count")),
+            provider_name(text("provider"))
+        ),
         "capture.set" => match detail.get("enabled").and_then(Value::as_bool) {
             Some(true) => format!("Capture turned on by {actor}"),
             _ => format!("Capture turned off by {actor}"),
         },
         "policy.set" => format!("{actor} saved the capture policy"),
+        "settings.auto_connect" => match detail.get("enabled").and_then(Value::as_bool) {
+            Some(false) => {
+                format!("{actor} turned “Connect new users automatically” off")
+            }
+            _ => format!("{actor} turned “Connect new users automatically” on"),
+        },
         "connection.google.key_uploaded" => {
             format!("{actor} uploaded a service-account key (directory admin {subject})")
         }
@@ -279,6 +312,33 @@ pub fn sentence(event: &AuditEvent) -> String {
                 text("message").trim_end_matches('.')
             ),
         },
+        "connection.microsoft.connected" => format!(
+            "{actor} saved the Microsoft 365 app registration {} (directory {}, {})",
+            text("client_id"),
+            text("tenant_id"),
+            text("credential")
+        ),
+        "connection.microsoft.consent.granted" => format!(
+            "{actor} granted admin consent in Microsoft directory {}",
+            text("directory")
+        ),
+        "connection.microsoft.consent.refused" => format!(
+            "{actor} came back from Microsoft's consent page without consent ({}: {})",
+            text("error"),
+            text("error_description")
+        ),
+        "connection.microsoft.tested" => match detail.get("ok").and_then(Value::as_bool) {
+            Some(true) => format!("{actor} tested the Microsoft 365 connection: it works"),
+            _ => format!(
+                "{actor} tested the Microsoft 365 connection: Microsoft refused ({})",
+                text("message").trim_end_matches('.')
+            ),
+        },
+        "delegation.new_links_held" => format!(
+            "{actor}'s Rebuild matched {} new and left them unstarted, as “Connect new \
+             users automatically” is off",
+            mailboxes(count("count"))
+        ),
         "delegation.rebuilt" => format!(
             "{actor} rebuilt user matching: {} matched, {} not matched, {} unlinked",
             count("matched"),
@@ -312,6 +372,40 @@ pub fn sentence(event: &AuditEvent) -> String {
         "member.labels" => format!("{actor} changed the labels synced for {subject}"),
         other if subject.is_empty() => format!("{actor}: {other}"),
         other => format!("{actor}: {other} ({subject})"),
+    }
+}
+
+/// The provider of a `connection.<kind>.disconnected` action.
+fn disconnected(action: &str) -> Option<&str> {
+    action
+        .strip_prefix("connection.")?
+        .strip_suffix(".disconnected")
+}
+
+/// A connection kind (`google`) as admins name the product.
+fn provider_name(kind: &str) -> &str {
+    match kind {
+        "google" => "Google Workspace",
+        "microsoft" => "Microsoft 365",
+        "imap" => "IMAP",
+        "" => "provider",
+        other => other,
+    }
+}
+
+/// "1 mailbox", "3 mailboxes".
+fn mailboxes(count: u64) -> String {
+    match count {
+        1 => "1 mailbox".to_owned(),
+        count => format!("{count} mailboxes"),
+    }
+}
+
+fn or_a_mailbox(subject: &str) -> &str {
+    if subject.is_empty() {
+        "a mailbox"
+    } else {
+        subject
     }
 }
 
@@ -430,6 +524,147 @@ mod tests {
         assert_eq!(sentence(&started), "ana@acme.com started carl@acme.com");
         let unknown = event("ana@acme.com", "new.thing", Some("x"), json!({}));
         assert_eq!(sentence(&unknown), "ana@acme.com: new.thing (x)");
+    }
+
+    #[test]
+    fn connection_and_setting_events_read_as_sentences() {
+        let cases = [
+            (
+                event(
+                    "ana@acme.com",
+                    "links.resumed",
+                    None,
+                    json!({"count": 3, "provider": "google", "mailboxes": ["a@acme.com"]}),
+                ),
+                "3 mailboxes resumed after ana@acme.com found the Google Workspace connection \
+                 working again",
+            ),
+            (
+                event(
+                    SYSTEM_ACTOR,
+                    "links.resumed",
+                    None,
+                    json!({"count": 1, "provider": "microsoft"}),
+                ),
+                "1 mailbox resumed after Tributary found the Microsoft 365 connection working \
+                 again",
+            ),
+            (
+                event(
+                    "ana@acme.com",
+                    "delegation.new_links_held",
+                    None,
+                    json!({"count": 2, "mailboxes": ["a@acme.com", "b@acme.com"]}),
+                ),
+                "ana@acme.com's Rebuild matched 2 mailboxes new and left them unstarted, as \
+                 “Connect new users automatically” is off",
+            ),
+            (
+                event(
+                    "ana@acme.com",
+                    "settings.auto_connect",
+                    None,
+                    json!({"enabled": false}),
+                ),
+                "ana@acme.com turned “Connect new users automatically” off",
+            ),
+            (
+                event(
+                    "ana@acme.com",
+                    "settings.auto_connect",
+                    None,
+                    json!({"enabled": true}),
+                ),
+                "ana@acme.com turned “Connect new users automatically” on",
+            ),
+            (
+                event(
+                    SYSTEM_ACTOR,
+                    "link.provider",
+                    Some("carl@acme.com"),
+                    json!({"link": 4, "from": "google", "to": "microsoft", "reason": null}),
+                ),
+                "carl@acme.com moved from Google Workspace to Microsoft 365",
+            ),
+            (
+                event(
+                    SYSTEM_ACTOR,
+                    "link.provider",
+                    Some("carl@acme.com"),
+                    json!({"from": "microsoft", "to": "google", "reason": "hosted at Google."}),
+                ),
+                "carl@acme.com moved from Microsoft 365 to Google Workspace (hosted at Google)",
+            ),
+            (
+                event(
+                    "ana@acme.com",
+                    "connection.google.disconnected",
+                    None,
+                    json!({"unlinked": 4}),
+                ),
+                "ana@acme.com disconnected Google Workspace: its credentials were deleted and \
+                 4 mailboxes unlinked; captured activity is kept",
+            ),
+            (
+                event(
+                    "ana@acme.com",
+                    "connection.microsoft.disconnected",
+                    None,
+                    json!({"unlinked": 0}),
+                ),
+                "ana@acme.com disconnected Microsoft 365: its credentials were deleted and \
+                 0 mailboxes unlinked; captured activity is kept",
+            ),
+        ];
+        for (event, expected) in cases {
+            assert_eq!(sentence(&event), expected, "{}", event.action);
+        }
+    }
+
+    /// Every action the store, the runtime and the API write has its own sentence:
+    /// none falls through to the raw code.
+    #[test]
+    fn every_emitted_action_has_a_sentence() {
+        let emitted = [
+            "link.status",
+            "link.provider",
+            "links.resumed",
+            "capture.set",
+            "policy.set",
+            "settings.auto_connect",
+            "connection.google.key_uploaded",
+            "connection.google.key_replacement_refused",
+            "connection.google.tested",
+            "connection.google.disconnected",
+            "connection.microsoft.connected",
+            "connection.microsoft.consent.granted",
+            "connection.microsoft.consent.refused",
+            "connection.microsoft.tested",
+            "connection.microsoft.disconnected",
+            "delegation.rebuilt",
+            "delegation.new_links_held",
+            "account.created",
+            "account.disabled",
+            "account.enabled",
+            "account.role",
+            "account.password_reset",
+            "account.removed",
+            "api_token.created",
+            "api_token.revoked",
+            "member.created",
+            "member.imported",
+            "member.active",
+            "member.labels",
+        ];
+        for action in emitted {
+            let text = sentence(&event(
+                "ana@acme.com",
+                action,
+                Some("x@acme.com"),
+                json!({}),
+            ));
+            assert!(!text.contains(action), "{action} has no sentence: {text}");
+        }
     }
 
     #[test]

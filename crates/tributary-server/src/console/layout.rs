@@ -137,7 +137,7 @@ pub fn page(
 fn navigation(viewer: &Viewer, current: Section) -> Markup {
     let entries: Vec<(Section, String, &str)> = if viewer.is_admin() {
         vec![
-            (Section::Setup, "/setup".into(), "Google setup"),
+            (Section::Setup, "/setup".into(), "Setup"),
             (Section::Users, "/users".into(), "Users"),
             (Section::Policy, "/policy".into(), "Policy"),
             (Section::Companies, "/companies".into(), "Companies"),

@@ -10,19 +10,24 @@
 //! `Runtime::save_member_labels`): an unknown one is refused with the labels that exist,
 //! and while the mailbox cannot be listed only Gmail's universal system labels can be
 //! added.
+//!
+//! An admin edits any member's labels on `/members/{email}/labels` with the same page
+//! and the same checks, reached from the member's row on the Users page.
 
 use super::error::PageError;
 use super::flash::{self, Outcome};
+use super::forms::Fields;
 use super::forms::SignedForm;
 use super::layout::{self, Notice, Section, csrf_field, empty, status_badge, time};
-use super::session::Viewer;
+use super::meetings::{self, MeetingsFor};
+use super::session::{Admin, Viewer};
 use crate::AppState;
 use crate::api::links::link_hint;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{Html, Response};
 use maud::{Markup, html};
 use tributary_core::{Audience, FailureCause, FailureSite, HintProvider};
-use tributary_store::{LinkView, MemberView, StoreError};
+use tributary_store::{LinkView, MemberView, ReadScope, StoreError};
 use tributary_sync::{LabelChoice, MailboxLabelKind, RuntimeError, label_choices};
 
 /// The page's query: only the outcome of the form posted just before.
@@ -52,9 +57,76 @@ pub async fn save_labels(
             "no mailbox of this organization has your address".to_owned(),
         ));
     };
-    let mut labels: Vec<String> = form.fields.all("label").map(str::to_owned).collect();
+    save(&state, &viewer, &member, &form.fields, "/me").await
+}
+
+/// Where an admin edits `member`'s labels.
+pub fn labels_path(member: &str) -> String {
+    format!("{}/labels", layout::link("members", member))
+}
+
+/// An admin's view of a member's mailbox and labels: the member's own page, its
+/// hints for the admin.
+pub async fn member_labels_page(
+    State(state): State<AppState>,
+    Admin(viewer): Admin,
+    Path(email): Path<String>,
+    Query(query): Query<PageQuery>,
+) -> Result<Html<String>, PageError> {
+    let member = named_member(&state, &viewer, &email).await?;
+    let outcome = flash::take(&viewer, query.flash.as_deref());
+    let page = MemberPage {
+        action: labels_path(&member.email),
+        section: Section::Users,
+        title: format!("Mailbox of {}", member.email),
+        own: false,
+    };
+    render_member(&state, &viewer, &member, &page, &outcome.notices).await
+}
+
+/// An admin saves a member's labels: checked as the member's own save is.
+pub async fn save_member_labels(
+    State(state): State<AppState>,
+    Path(email): Path<String>,
+    form: SignedForm,
+) -> Result<Response, PageError> {
+    let viewer = form.viewer.require_admin()?;
+    let member = named_member(&state, &viewer, &email).await?;
+    save(
+        &state,
+        &viewer,
+        &member,
+        &form.fields,
+        &labels_path(&member.email),
+    )
+    .await
+}
+
+/// The member with `email` (primary or alias) in the viewer's tenant.
+async fn named_member(
+    state: &AppState,
+    viewer: &Viewer,
+    email: &str,
+) -> Result<MemberView, PageError> {
+    state
+        .store()
+        .member_by_address(&viewer.tenant, &email.to_lowercase())
+        .await?
+        .ok_or_else(|| PageError::NotFound(format!("no member has the address {email}")))
+}
+
+/// Saves the posted labels of `member` and answers 303 to `back`, which says what was
+/// saved, or why nothing was (unknown labels with those that exist).
+async fn save(
+    state: &AppState,
+    viewer: &Viewer,
+    member: &MemberView,
+    fields: &Fields,
+    back: &str,
+) -> Result<Response, PageError> {
+    let mut labels: Vec<String> = fields.all("label").map(str::to_owned).collect();
     labels.extend(
-        form.fields
+        fields
             .get("other_labels")
             .unwrap_or_default()
             .split(['\n', ','])
@@ -70,11 +142,11 @@ pub async fn save_labels(
         Ok(labels) => labels,
         Err(RuntimeError::Labels(refused)) => {
             let notice = Notice::error(format!("Not saved: {refused}."));
-            return Ok(flash::redirect(&viewer, "/me", Outcome::notice(notice)));
+            return Ok(flash::redirect(viewer, back, Outcome::notice(notice)));
         }
         Err(RuntimeError::Store(StoreError::InvalidLabel { .. })) => {
             let notice = Notice::error("Not saved: a label name is empty.");
-            return Ok(flash::redirect(&viewer, "/me", Outcome::notice(notice)));
+            return Ok(flash::redirect(viewer, back, Outcome::notice(notice)));
         }
         Err(other) => return Err(other.into()),
     };
@@ -86,7 +158,7 @@ pub async fn save_labels(
             labels.len()
         )
     });
-    Ok(flash::redirect(&viewer, "/me", Outcome::notice(notice)))
+    Ok(flash::redirect(viewer, back, Outcome::notice(notice)))
 }
 
 /// The member whose primary address or alias is the viewer's.
@@ -114,19 +186,50 @@ async fn render(
             body,
         ));
     };
+    let page = MemberPage {
+        action: "/me".to_owned(),
+        section: Section::Me,
+        title: "My mailbox".to_owned(),
+        own: true,
+    };
+    render_member(state, viewer, &member, &page, notices).await
+}
+
+/// Where a mailbox page sits and whose it is.
+struct MemberPage {
+    /// Where the labels form posts.
+    action: String,
+    section: Section,
+    title: String,
+    /// The viewer's own mailbox (worded "your"), or an admin's view of a member's.
+    own: bool,
+}
+
+async fn render_member(
+    state: &AppState,
+    viewer: &Viewer,
+    member: &MemberView,
+    page: &MemberPage,
+    notices: &[Notice],
+) -> Result<Html<String>, PageError> {
     let store = state.store();
     let links: Vec<LinkView> = store.links_of_member(&viewer.tenant, member.id).await?;
     let chosen = store.member_labels(&viewer.tenant, member.id).await?;
     let everyone = state.runtime.policy(&viewer.tenant).await?.synced_labels();
-    let listing = label_listing(state, viewer, &member, &everyone, &chosen).await?;
+    let listing = label_listing(state, viewer, member, &everyone, &chosen).await?;
     let audience = audience(viewer);
     let mut notices = notices.to_vec();
     notices.extend(listing.problem.clone());
+    let calendar = calendar(state, viewer, member, &links).await?;
     let body = html! {
         section.card {
             h2 { "Mailbox" }
             @if links.is_empty() {
-                (empty("Your mailbox is not linked yet; an administrator links it."))
+                @if page.own {
+                    (empty("Your mailbox is not linked yet; an administrator links it."))
+                } @else {
+                    (empty("This mailbox is not linked yet: Rebuild on the Users page links it."))
+                }
             }
             @for link in &links {
                 div.mailbox {
@@ -139,15 +242,33 @@ async fn render(
                 }
             }
         }
-        (labels_form(viewer, &everyone, &listing))
+        (calendar)
+        (labels_form(viewer, &page.action, &everyone, &listing))
     };
     Ok(layout::page(
         viewer,
-        Section::Me,
-        "My mailbox",
+        page.section,
+        &page.title,
         &notices,
         body,
     ))
+}
+
+/// The member's Calendar card: the member's own meetings only, whoever looks.
+async fn calendar(
+    state: &AppState,
+    viewer: &Viewer,
+    member: &MemberView,
+    links: &[LinkView],
+) -> Result<Markup, PageError> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let of = MeetingsFor::Member(member.id);
+    let meetings = meetings::load(state, viewer, &of, ReadScope::Own(member.id), now).await?;
+    let names = state
+        .store()
+        .display_names(&viewer.tenant, &meetings.addresses().collect::<Vec<_>>())
+        .await?;
+    meetings::calendar_card(state, viewer, links, &meetings.upcoming, &names).await
 }
 
 /// Who reads the hints on this page: an admin reading their own mailbox can fix the
@@ -216,9 +337,14 @@ async fn label_listing(
     })
 }
 
-fn labels_form(viewer: &Viewer, everyone: &[String], listing: &LabelListing) -> Markup {
+fn labels_form(
+    viewer: &Viewer,
+    action: &str,
+    everyone: &[String],
+    listing: &LabelListing,
+) -> Markup {
     html! {
-        form.card.stack method="post" action="/me" #labels {
+        form.card.stack method="post" action=(action) #labels {
             (csrf_field(viewer))
             h2 { "Labels" }
             p {
@@ -227,9 +353,9 @@ fn labels_form(viewer: &Viewer, everyone: &[String], listing: &LabelListing) -> 
                 @if everyone.is_empty() { span.muted { "none" } }
             }
             @if listing.listed {
-                p.muted { "Pick further labels of your mailbox to sync." }
+                p.muted { "Pick further labels of the mailbox to sync." }
             } @else {
-                p.muted { "Your mailbox's labels could not be listed; the labels you chose are kept below." }
+                p.muted { "The mailbox's labels could not be listed; the labels already chosen are kept below." }
             }
             div.choices {
                 @for choice in &listing.choices {
@@ -242,13 +368,13 @@ fn labels_form(viewer: &Viewer, everyone: &[String], listing: &LabelListing) -> 
                     }
                 }
                 @if listing.listed && listing.choices.is_empty() {
-                    span.muted { "Your mailbox has no further labels to pick." }
+                    span.muted { "The mailbox has no further labels to pick." }
                 }
             }
             label {
                 span { "Other labels" }
                 input type="text" name="other_labels" placeholder="Label_12, Label_40";
-                small { "Label names or ids of your mailbox, comma-separated." }
+                small { "Label names or ids of the mailbox, comma-separated." }
             }
             div.form-actions { button.primary type="submit" { "Save labels" } }
         }

@@ -6,15 +6,19 @@ mod accounts;
 mod activity;
 mod assets;
 mod audit;
+pub mod banner;
+mod disconnect;
 mod error;
 mod flash;
 mod forms;
 mod help;
 mod layout;
 mod me;
+mod meetings;
 mod policy;
 mod session;
 mod setup;
+pub(crate) mod setup_microsoft;
 mod users;
 
 pub use audit::sentence as audit_sentence;
@@ -35,10 +39,31 @@ pub fn router() -> Router<AppState> {
         .route("/setup/key", post(setup::upload_key))
         .route("/setup/test", post(setup::test_connection))
         .route("/setup/capture", post(setup::set_capture))
+        .route("/setup/google", get(setup::google_page))
+        .route(
+            disconnect::PATH,
+            get(disconnect::confirm_page).post(disconnect::disconnect),
+        )
+        .route(setup_microsoft::PAGE, get(setup_microsoft::page))
+        .route("/setup/microsoft/app", post(setup_microsoft::save_app))
+        .route(
+            "/setup/microsoft/test",
+            post(setup_microsoft::test_connection),
+        )
+        .route(
+            setup_microsoft::CONSENT_RETURN,
+            get(setup_microsoft::consent_return),
+        )
         .route("/users", get(users::page).post(users::act))
         .route("/users/rows", get(users::rows))
+        .route("/users/banner", get(users::banner_slot))
         .route("/users/rebuild", post(users::rebuild))
         .route("/policy", get(policy::page).post(policy::save))
+        .route("/policy/new-users", post(policy::save_auto_connect))
+        .route(
+            "/members/{email}/labels",
+            get(me::member_labels_page).post(me::save_member_labels),
+        )
         .route("/me", get(me::page).post(me::save_labels))
         .route("/companies", get(activity::companies))
         .route("/companies/{domain}", get(activity::company))

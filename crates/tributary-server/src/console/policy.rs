@@ -1,5 +1,7 @@
 //! The capture policy form: what is synced for everyone, how far back, and what is
-//! never captured. Validation errors name the field and keep what was typed.
+//! never captured; and whether Rebuild connects new users automatically. Both are the
+//! tenant's, editable before any key or connection exists. Validation errors name the
+//! field and keep what was typed.
 
 use super::error::PageError;
 use super::flash::{self, Outcome};
@@ -10,8 +12,12 @@ use crate::AppState;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{Markup, html};
-use tributary_core::settings::MemberVisibility;
-use tributary_core::{MAX_BACKFILL_DAYS, PolicySettings, PrivacyMode};
+use tributary_core::settings::{
+    MAX_LARGE_MEETING_ATTENDEES, MAX_MEETING_HORIZON_DAYS, MemberVisibility,
+};
+use tributary_core::{
+    CalendarSync, MAX_BACKFILL_DAYS, MeetingSettings, PolicyError, PolicySettings, PrivacyMode,
+};
 use tributary_sync::RuntimeError;
 
 /// The page's query: only the outcome of the form posted just before.
@@ -28,26 +34,41 @@ pub async fn page(
 ) -> Result<Html<String>, PageError> {
     let outcome = flash::take(&viewer, query.flash.as_deref());
     let settings = state.runtime.policy(&viewer.tenant).await?;
-    let mut notices = outcome.notices;
-    if state.runtime.google_setup(&viewer.tenant).await?.is_none() {
-        // The policy is kept with the connection (tributary-sync): say so up front
-        // rather than after the form was filled in.
-        notices.push(Notice::warning(
-            "These are the defaults. The policy is saved with the Google connection: upload a service-account key on the Google setup page first, then save it here.",
-        ));
-    }
-    Ok(render(&viewer, &settings, &notices))
+    let auto_connect = state.runtime.auto_connect(&viewer.tenant).await?;
+    Ok(render(&viewer, &settings, auto_connect, &outcome.notices))
+}
+
+/// Saves "Connect new users automatically" and answers 303 to the page.
+pub async fn save_auto_connect(
+    State(state): State<AppState>,
+    form: SignedForm,
+) -> Result<Response, PageError> {
+    let viewer = form.viewer.require_admin()?;
+    let enabled = form.fields.checked("auto_connect");
+    state
+        .runtime
+        .set_auto_connect(&viewer.tenant, enabled, &viewer.email)
+        .await?;
+    let notice = Notice::success(if enabled {
+        "Saved: Rebuild starts the users it newly matches."
+    } else {
+        "Saved: Rebuild links new users without starting them; start the ones to capture on the Users page."
+    });
+    Ok(flash::redirect(&viewer, "/policy", Outcome::notice(notice)))
 }
 
 /// Saves and answers 303 to the page (Post/Redirect/Get). A refused form is shown
 /// again as typed instead: nothing changed, and what was typed is kept for fixing.
 pub async fn save(State(state): State<AppState>, form: SignedForm) -> Result<Response, PageError> {
     let viewer = form.viewer.require_admin()?;
-    let settings = match settings_from(&form.fields) {
+    let stored = state.runtime.policy(&viewer.tenant).await?.meetings;
+    let settings = match settings_from(&form.fields, stored) {
         Ok(settings) => settings,
         Err(problem) => {
             let current = state.runtime.policy(&viewer.tenant).await?;
-            return Ok(render(&viewer, &current, &[Notice::error(problem)]).into_response());
+            let auto_connect = state.runtime.auto_connect(&viewer.tenant).await?;
+            let notices = [Notice::error(problem)];
+            return Ok(render(&viewer, &current, auto_connect, &notices).into_response());
         }
     };
     let notice = match state
@@ -58,18 +79,17 @@ pub async fn save(State(state): State<AppState>, form: SignedForm) -> Result<Res
         Ok(()) => Notice::success("Policy saved. Syncs use it from their next run."),
         Err(RuntimeError::Policy(problem)) => {
             let notice = Notice::error(format!("Not saved: {problem}. Fix it and save again."));
-            return Ok(render(&viewer, &settings, &[notice]).into_response());
-        }
-        Err(RuntimeError::NotConnected) => {
-            Notice::error("Not saved: upload a service-account key on the Google setup page first.")
+            let auto_connect = state.runtime.auto_connect(&viewer.tenant).await?;
+            return Ok(render(&viewer, &settings, auto_connect, &[notice]).into_response());
         }
         Err(other) => return Err(other.into()),
     };
     Ok(flash::redirect(&viewer, "/policy", Outcome::notice(notice)))
 }
 
-/// The form as settings; a field that does not parse is named.
-fn settings_from(fields: &Fields) -> Result<PolicySettings, String> {
+/// The form as settings; a field that does not parse is named. A form without the
+/// meeting fields (one rendered before they existed) keeps the `stored` meeting settings.
+fn settings_from(fields: &Fields, stored: MeetingSettings) -> Result<PolicySettings, String> {
     let days = fields.get("backfill_days").unwrap_or_default().trim();
     let backfill_days = days
         .parse()
@@ -94,7 +114,50 @@ fn settings_from(fields: &Fields) -> Result<PolicySettings, String> {
         extra_free_mail_domains: lines(fields.get("extra_free_mail_domains")),
         removed_free_mail_domains: lines(fields.get("removed_free_mail_domains")),
         member_visibility,
+        meetings: meetings_from(fields, stored)?,
     })
+}
+
+/// The "Meetings" fieldset, checked here so each problem is said in the form's words.
+fn meetings_from(fields: &Fields, stored: MeetingSettings) -> Result<MeetingSettings, String> {
+    if fields.get("meetings_form").is_none() {
+        return Ok(stored);
+    }
+    let choice = fields.get("calendar_sync").unwrap_or("everyone");
+    let calendar_sync = CalendarSync::parse(choice).ok_or_else(|| {
+        format!("Not saved: `{choice}` is not a choice of whose calendars are captured.")
+    })?;
+    let settings = MeetingSettings {
+        capture: fields.checked("meetings_capture"),
+        backfill_days: number(fields, "meetings_backfill_days", "meeting backfill window")?,
+        horizon_days: number(fields, "meetings_horizon_days", "upcoming meetings horizon")?,
+        large_meeting_attendees: number(
+            fields,
+            "meetings_large_attendees",
+            "large-meeting threshold",
+        )?,
+        calendar_sync,
+    };
+    settings.meeting_policy().map_err(|problem| match problem {
+        PolicyError::MeetingBackfillDays(days) => format!(
+            "Not saved: the meeting backfill window must be between 1 and {MAX_BACKFILL_DAYS} days, not {days}."
+        ),
+        PolicyError::MeetingHorizonDays(days) => format!(
+            "Not saved: upcoming meetings can be shown at most {MAX_MEETING_HORIZON_DAYS} days ahead, not {days}."
+        ),
+        PolicyError::LargeMeetingAttendees(count) => format!(
+            "Not saved: the large-meeting threshold must be between 1 and {MAX_LARGE_MEETING_ATTENDEES} participants, not {count}."
+        ),
+        other => format!("Not saved: {other}."),
+    })?;
+    Ok(settings)
+}
+
+/// A whole number typed in field `name`, described as `what` when it is not one.
+fn number(fields: &Fields, name: &str, what: &str) -> Result<u32, String> {
+    let text = fields.get(name).unwrap_or_default().trim();
+    text.parse()
+        .map_err(|_| format!("Not saved: the {what} `{text}` is not a whole number."))
 }
 
 /// One entry per line or comma, blanks dropped.
@@ -115,8 +178,14 @@ fn privacy_name(mode: PrivacyMode) -> &'static str {
     }
 }
 
-fn render(viewer: &Viewer, settings: &PolicySettings, notices: &[Notice]) -> Html<String> {
+fn render(
+    viewer: &Viewer,
+    settings: &PolicySettings,
+    auto_connect: bool,
+    notices: &[Notice],
+) -> Html<String> {
     let body = html! {
+        (new_users_form(viewer, auto_connect))
         form.card.stack.policy method="post" action="/policy" {
             (csrf_field(viewer))
             fieldset {
@@ -131,6 +200,7 @@ fn render(viewer: &Viewer, settings: &PolicySettings, notices: &[Notice]) -> Htm
                     span { "days" }
                 }
             }
+            (meetings_fieldset(&settings.meetings))
             fieldset {
                 legend { "Skipped" }
                 (switch("exclude_internal", "Internal mail", "Mail with no participant outside the organization.", settings.exclude_internal))
@@ -174,6 +244,65 @@ fn render(viewer: &Viewer, settings: &PolicySettings, notices: &[Notice]) -> Htm
     layout::page(viewer, Section::Policy, "Capture policy", notices, body)
 }
 
+/// "Meetings": capture on or off, its window, the large-meeting threshold, and the
+/// "Calendar sync" permission.
+fn meetings_fieldset(meetings: &MeetingSettings) -> Markup {
+    html! {
+        fieldset #meetings {
+            legend { "Meetings" }
+            input type="hidden" name="meetings_form" value="1";
+            (switch("meetings_capture", "Capture meetings", "Meetings in members' calendars with people outside the organization become contact points once they have taken place; meetings still ahead are shown as upcoming.", meetings.capture))
+            label.inline {
+                span { "Meeting backfill window" }
+                input type="number" name="meetings_backfill_days" min="1" max=(MAX_BACKFILL_DAYS)
+                    value=(meetings.backfill_days) required;
+                span { "days back" }
+            }
+            label.inline {
+                span { "Upcoming meetings" }
+                input type="number" name="meetings_horizon_days" min="0" max=(MAX_MEETING_HORIZON_DAYS)
+                    value=(meetings.horizon_days) required;
+                span { "days ahead" }
+            }
+            label.inline {
+                span { "Large-meeting threshold" }
+                input type="number" name="meetings_large_attendees" min="1" max=(MAX_LARGE_MEETING_ATTENDEES)
+                    value=(meetings.large_meeting_attendees) required;
+                span { "participants" }
+            }
+            p.muted { "A meeting with more participants than this counts for the company, not for personal relationships." }
+            p { strong { "Calendar sync" } " — whose calendars are captured:" }
+            @for (choice, title, text) in [
+                (CalendarSync::Everyone, "Every member", "Each linked member's calendar."),
+                (CalendarSync::Admins, "Administrators only", "Only members the directory marks as administrators (the role on the Users page)."),
+                (CalendarSync::Nobody, "Nobody", "Mail only; meetings already captured stay."),
+            ] {
+                label.radio {
+                    input type="radio" name="calendar_sync" value=(choice.as_str()) checked[meetings.calendar_sync == choice];
+                    span { strong { (title) } " — " (text) }
+                }
+            }
+        }
+    }
+}
+
+/// "Connect new users automatically": its own form, saved on its own.
+fn new_users_form(viewer: &Viewer, auto_connect: bool) -> Markup {
+    html! {
+        form.card.stack #new-users method="post" action="/policy/new-users" {
+            (csrf_field(viewer))
+            h2 { "New users" }
+            (switch(
+                "auto_connect",
+                "Connect new users automatically",
+                "Rebuild starts every user it newly matches. Off: Rebuild still matches them, but leaves them unstarted until you press Start on the Users page.",
+                auto_connect,
+            ))
+            div.form-actions { button type="submit" { "Save" } }
+        }
+    }
+}
+
 fn switch(name: &str, title: &str, text: &str, on: bool) -> Markup {
     html! {
         label.switch {
@@ -202,25 +331,87 @@ mod tests {
         crate::console::forms::parse_urlencoded(encoded.join("&").as_bytes())
     }
 
+    fn settings_from_form(fields: &Fields) -> Result<PolicySettings, String> {
+        settings_from(fields, MeetingSettings::default())
+    }
+
+    #[test]
+    fn without_meeting_fields_the_stored_meeting_settings_stay() {
+        let stored = MeetingSettings {
+            capture: false,
+            horizon_days: 7,
+            ..MeetingSettings::default()
+        };
+        let form = fields(&[("backfill_days", "30"), ("privacy", "subject")]);
+        assert_eq!(settings_from(&form, stored).unwrap().meetings, stored);
+    }
+
+    #[test]
+    fn meeting_fields_are_read_and_each_problem_is_named() {
+        let base = [
+            ("backfill_days", "30"),
+            ("meetings_form", "1"),
+            ("meetings_backfill_days", "90"),
+            ("meetings_horizon_days", "14"),
+            ("meetings_large_attendees", "40"),
+            ("calendar_sync", "admins"),
+        ];
+        let off = settings_from_form(&fields(&base)).unwrap().meetings;
+        assert_eq!(
+            off,
+            MeetingSettings {
+                capture: false,
+                backfill_days: 90,
+                horizon_days: 14,
+                large_meeting_attendees: 40,
+                calendar_sync: CalendarSync::Admins,
+            }
+        );
+        let mut on = base.to_vec();
+        on.push(("meetings_capture", "on"));
+        assert!(settings_from_form(&fields(&on)).unwrap().meetings.capture);
+        let with = |name: &str, value: &'static str| {
+            let mut form: Vec<(&str, &str)> =
+                base.iter().copied().filter(|(k, _)| *k != name).collect();
+            form.push((name, value));
+            settings_from_form(&fields(&form)).unwrap_err()
+        };
+        assert!(
+            with("meetings_backfill_days", "0")
+                .contains("meeting backfill window must be between 1 and 3650 days, not 0")
+        );
+        assert!(with("meetings_horizon_days", "400").contains("at most 366 days ahead, not 400"));
+        assert!(
+            with("meetings_large_attendees", "0")
+                .contains("large-meeting threshold must be between 1 and 5000")
+        );
+        assert!(
+            with("meetings_large_attendees", "many")
+                .contains("large-meeting threshold `many` is not a whole number")
+        );
+        assert!(with("calendar_sync", "all").contains("`all` is not a choice"));
+    }
+
     #[test]
     fn what_members_see_is_own_unless_the_form_says_organization() {
         let base = [("backfill_days", "30"), ("privacy", "subject")];
-        let absent = settings_from(&fields(&base)).unwrap();
+        let absent = settings_from_form(&fields(&base)).unwrap();
         assert_eq!(absent.member_visibility, MemberVisibility::Own);
-        let open = settings_from(&fields(&[
+        let open = settings_from_form(&fields(&[
             base[0],
             base[1],
             ("member_visibility", "organization"),
         ]))
         .unwrap();
         assert_eq!(open.member_visibility, MemberVisibility::Organization);
-        let unknown = settings_from(&fields(&[base[0], base[1], ("member_visibility", "all")]));
+        let unknown =
+            settings_from_form(&fields(&[base[0], base[1], ("member_visibility", "all")]));
         assert!(unknown.unwrap_err().contains("`all`"));
     }
 
     #[test]
     fn unticked_boxes_are_off_and_lists_split_by_line_or_comma() {
-        let settings = settings_from(&fields(&[
+        let settings = settings_from_form(&fields(&[
             ("sync_sent", "on"),
             ("backfill_days", "30"),
             ("privacy", "metadata"),
@@ -242,7 +433,7 @@ mod tests {
 
     #[test]
     fn a_bad_number_is_named() {
-        let error = settings_from(&fields(&[("backfill_days", "soon")])).unwrap_err();
+        let error = settings_from_form(&fields(&[("backfill_days", "soon")])).unwrap_err();
         assert!(error.contains("`soon`"), "{error}");
     }
 }

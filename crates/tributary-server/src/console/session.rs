@@ -161,7 +161,7 @@ fn first_admin_hint() -> maud::Markup {
                 code { "tributary serve" } " uses:" }
             p { code { "tributary admin create-tenant acme --name \"Acme Inc\" --data-dir DIR" } }
             p { code { "tributary admin create-user acme you@acme.com --role admin --data-dir DIR" } }
-            p.muted { "The password is printed once; then sign in here and follow the Google setup." }
+            p.muted { "The password is printed once; then sign in here and follow the setup (Google Workspace or Microsoft 365)." }
         }
     }
 }

@@ -1,6 +1,8 @@
-//! The Google setup wizard: upload the service-account key, copy the client ID and
-//! scopes into Google's Domain-Wide Delegation page, test the connection, and turn
-//! capture on or off (which mails the tenant's admins). The private key is never shown.
+//! The setup: a choice of provider (Google Workspace here, Microsoft 365 in
+//! `setup_microsoft`), and the Google wizard: upload the service-account key, copy the
+//! client ID and scopes into Google's Domain-Wide Delegation page, test the connection,
+//! and turn capture on or off (which mails the tenant's admins, whatever the provider).
+//! The private key is never shown.
 
 use super::error::PageError;
 use super::flash::{self, Outcome};
@@ -27,15 +29,66 @@ pub const REPLACE_ANYWAY_FIELD: &str = "replace_anyway";
 pub struct PageQuery {
     #[serde(default)]
     flash: Option<String>,
+    /// What the admin typed into a Microsoft form that was refused, shown again (IDs
+    /// only: never a secret).
+    #[serde(default)]
+    tenant_id: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
 }
 
+impl PageQuery {
+    pub fn flash(&self) -> Option<&str> {
+        self.flash.as_deref()
+    }
+
+    /// The refused form's (directory ID, client ID), if the page shows one again.
+    pub fn typed_ids(&self) -> Option<(&str, &str)> {
+        match (&self.tenant_id, &self.client_id) {
+            (None, None) => None,
+            (tenant, client) => Some((
+                tenant.as_deref().unwrap_or_default(),
+                client.as_deref().unwrap_or_default(),
+            )),
+        }
+    }
+}
+
+/// The connected provider's setup: Microsoft 365's once an app registration is
+/// stored, Google's otherwise (both offer the other through the provider switch).
 pub async fn page(
+    state: State<AppState>,
+    admin: Admin,
+    query: Query<PageQuery>,
+) -> Result<Html<String>, PageError> {
+    if state
+        .runtime
+        .microsoft_setup(&admin.0.tenant)
+        .await?
+        .is_some()
+    {
+        return super::setup_microsoft::page(state, admin, query).await;
+    }
+    google_page(state, admin, query).await
+}
+
+pub async fn google_page(
     State(state): State<AppState>,
     Admin(viewer): Admin,
     Query(query): Query<PageQuery>,
 ) -> Result<Html<String>, PageError> {
     let outcome = flash::take(&viewer, query.flash.as_deref());
     render(&state, &viewer, &outcome.notices, outcome.check).await
+}
+
+/// Links to each provider's setup, the one shown marked.
+pub fn provider_switch(microsoft: bool) -> Markup {
+    html! {
+        nav.provider-switch #provider-switch aria-label="Provider" {
+            a href="/setup/google" aria-current=[(!microsoft).then_some("page")] { "Google Workspace" }
+            a href="/setup/microsoft" aria-current=[microsoft.then_some("page")] { "Microsoft 365" }
+        }
+    }
 }
 
 /// Every setup form answers 303 to the page, which shows the outcome once.
@@ -104,21 +157,31 @@ pub async fn test_connection(
     form: SignedForm,
 ) -> Result<Response, PageError> {
     let viewer = form.viewer.require_admin()?;
-    let outcome = match state
+    let tested = state
         .runtime
         .test_connection(&viewer.tenant, &viewer.email)
-        .await
-    {
-        Ok(check) => Outcome {
+        .await;
+    let outcome = tested_outcome(
+        tested,
+        "Upload a service-account key before testing the connection.",
+    )?;
+    Ok(back(&viewer, outcome))
+}
+
+/// What a connection test shows, for every provider: its check, or `not_connected`
+/// when there is nothing to test yet.
+pub fn tested_outcome(
+    tested: Result<ConnectionCheck, RuntimeError>,
+    not_connected: &str,
+) -> Result<Outcome, PageError> {
+    match tested {
+        Ok(check) => Ok(Outcome {
             check: Some(check),
             ..Outcome::default()
-        },
-        Err(RuntimeError::NotConnected) => Outcome::notice(Notice::error(
-            "Upload a service-account key before testing the connection.",
-        )),
-        Err(other) => return Err(other.into()),
-    };
-    Ok(back(&viewer, outcome))
+        }),
+        Err(RuntimeError::NotConnected) => Ok(Outcome::notice(Notice::error(not_connected))),
+        Err(other) => Err(other.into()),
+    }
 }
 
 pub async fn set_capture(
@@ -180,7 +243,7 @@ async fn notify_admins(state: &AppState, viewer: &Viewer) -> Result<Notice, Page
     )
 }
 
-fn capitalized(text: &str) -> String {
+pub fn capitalized(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
@@ -195,7 +258,10 @@ async fn render(
     check: Option<ConnectionCheck>,
 ) -> Result<Html<String>, PageError> {
     let setup = state.runtime.google_setup(&viewer.tenant).await?;
+    let banner = super::banner::connection_banner(state.store(), &viewer.tenant).await?;
     let body = html! {
+        (banner)
+        (provider_switch(false))
         p.lead {
             "Tributary reads mail metadata through a Google Cloud service account with "
             "domain-wide delegation. Four steps, once per organization."
@@ -204,7 +270,8 @@ async fn render(
         @if let Some(setup) = &setup {
             (delegation_step(setup))
             (test_step(viewer, check.as_ref()))
-            (capture_step(viewer, setup))
+            (capture_step(viewer, setup.capture_enabled, 4))
+            (super::disconnect::card(tributary_store::ConnectionKind::Google))
         } @else {
             section.card.step.disabled {
                 h2 { span.num { "2" } "Delegate, test and enable" }
@@ -215,7 +282,7 @@ async fn render(
     Ok(layout::page(
         viewer,
         Section::Setup,
-        "Google setup",
+        "Google Workspace setup",
         notices,
         body,
     ))
@@ -247,7 +314,7 @@ fn upload_step(viewer: &Viewer, setup: Option<&GoogleSetup>) -> Markup {
                     span { "Workspace admin address" }
                     input type="email" name="admin_email" required
                         placeholder="admin@yourcompany.com"
-                        value=[setup.map(|s| s.admin_email.as_str())];
+                        value=(setup.map_or(viewer.email.as_str(), |s| s.admin_email.as_str()));
                     small { "An administrator Tributary impersonates to read the user directory." }
                 }
                 @if setup.is_some() {
@@ -297,22 +364,45 @@ fn delegation_step(setup: &GoogleSetup) -> Markup {
 }
 
 fn test_step(viewer: &Viewer, check: Option<&ConnectionCheck>) -> Markup {
-    html! {
-        section.card.step #step-test {
-            h2 { span.num { "3" } "Test the connection" }
-            p { "Mints a token with every scope and reads the first page of the directory." }
-            form method="post" action="/setup/test" {
-                (csrf_field(viewer))
-                button type="submit" { "Test connection" }
-            }
-            @if let Some(check) = check {
-                (check_result(check))
+    let step = TestStep {
+        number: 3,
+        explains: "Mints a token with every scope and reads the first page of the directory.",
+        action: "/setup/test",
+        provider: "Google",
+    };
+    step.render(viewer, check)
+}
+
+/// A provider's "Test the connection" step: what the test does, where its form posts,
+/// and who answers.
+pub struct TestStep {
+    pub number: u8,
+    pub explains: &'static str,
+    pub action: &'static str,
+    pub provider: &'static str,
+}
+
+impl TestStep {
+    pub fn render(&self, viewer: &Viewer, check: Option<&ConnectionCheck>) -> Markup {
+        html! {
+            section.card.step #step-test {
+                h2 { span.num { (self.number) } "Test the connection" }
+                p { (self.explains) }
+                form method="post" action=(self.action) {
+                    (csrf_field(viewer))
+                    button type="submit" { "Test connection" }
+                }
+                @if let Some(check) = check {
+                    (check_result(check, self.provider))
+                }
             }
         }
     }
 }
 
-fn check_result(check: &ConnectionCheck) -> Markup {
+/// A connection test's outcome: what succeeded, or the status, what `provider` said
+/// (escaped like any text) and what to do.
+pub fn check_result(check: &ConnectionCheck, provider: &str) -> Markup {
     html! {
         div.check class=(if check.ok { "check ok" } else { "check failed" }) #connection-check {
             @if check.ok {
@@ -326,7 +416,7 @@ fn check_result(check: &ConnectionCheck) -> Markup {
                         (status_badge(LinkStatus::from(status)))
                     }
                 }
-                p { strong { "Google said: " } span.provider-message { (check.message) } }
+                p { strong { (provider) " said: " } span.provider-message { (check.message) } }
                 @if let Some(hint) = check.hint {
                     p.hint { strong { "What to do: " } (hint) }
                 }
@@ -335,11 +425,12 @@ fn check_result(check: &ConnectionCheck) -> Markup {
     }
 }
 
-fn capture_step(viewer: &Viewer, setup: &GoogleSetup) -> Markup {
+/// The capture switch, the same for every provider.
+pub fn capture_step(viewer: &Viewer, capture_enabled: bool, step: u8) -> Markup {
     html! {
         section.card.step #step-capture {
-            h2 { span.num { "4" } "Capture" }
-            @if setup.capture_enabled {
+            h2 { span.num { (step) } "Capture" }
+            @if capture_enabled {
                 p { span.badge.status-idle #capture-state { "On" } " Linked mailboxes are synced continuously." }
                 form method="post" action="/setup/capture" {
                     (csrf_field(viewer))

@@ -1,9 +1,14 @@
-//! The Users page: every mailbox link with its status in colour and words, the
-//! provider's message and what to do about it, the last sync and what it did, captured
-//! against the provider's counts; bulk Start, Unlink and Retry; Rebuild user matching
-//! with its last result; a status filter. The table body refreshes itself every two
-//! seconds from `/users/rows` while syncs run.
+//! The Users page: every mailbox link with its member's display name, its status in
+//! colour and words, the provider's message and what to do about it, the last sync that
+//! changed something (and when a later, empty one checked), captured against the
+//! provider's counts; bulk Start, Unlink and Retry; Rebuild user matching
+//! with its last result; a status filter with the count of each status, problems
+//! sorted first. A failure that is the connection's shows once, as the banner above
+//! the table (see [`super::banner`]); its rows only say they wait for the connection.
+//! The table body refreshes itself every two seconds from `/users/rows` while syncs run.
 
+use super::activity::last_sync;
+use super::banner::{self, WAITING_FOR_CONNECTION};
 use super::error::PageError;
 use super::flash::{self, Outcome};
 use super::forms::{Fields, SignedForm};
@@ -18,6 +23,7 @@ use std::collections::{HashMap, HashSet};
 use tributary_core::{Audience, FailureCause, FailureSite, HintProvider};
 use tributary_store::{LabelReconciliation, LinkId, LinkStatus, LinkView};
 use tributary_sync::runtime::MAX_LINKS_PER_ACTION;
+use tributary_sync::runtime::resume::waits_for_connection;
 use tributary_sync::{DelegationReport, RuntimeError};
 
 #[derive(Debug, Default, Deserialize)]
@@ -49,6 +55,28 @@ struct Row {
     labels: Vec<LabelReconciliation>,
 }
 
+/// The table's rows (filtered and sorted), the banner's links (all of them) and how
+/// many links are in each status.
+struct Table {
+    rows: Vec<Row>,
+    all: Vec<LinkView>,
+    counts: HashMap<LinkStatus, usize>,
+    /// The rows' members' display names (the directory's), by address.
+    names: HashMap<String, String>,
+}
+
+/// Where a status sorts: problems first (an admin's action is needed), then links at
+/// work, then the quiet ones.
+fn status_rank(status: LinkStatus) -> u8 {
+    match status {
+        LinkStatus::AuthenticationError | LinkStatus::Unauthorized => 0,
+        LinkStatus::LinkageError => 1,
+        LinkStatus::Syncing | LinkStatus::Pending => 2,
+        LinkStatus::Idle => 3,
+        LinkStatus::Unlinked => 4,
+    }
+}
+
 pub async fn page(
     State(state): State<AppState>,
     Admin(viewer): Admin,
@@ -64,8 +92,18 @@ pub async fn rows(
     Admin(viewer): Admin,
     Query(filter): Query<Filter>,
 ) -> Result<Html<String>, PageError> {
-    let rows = load_rows(&state, &viewer, &filter).await?;
-    Ok(Html(table_body(&rows).into_string()))
+    let table = load_table(&state, &viewer, &filter).await?;
+    Ok(Html(table_body(&table, now_ms()).into_string()))
+}
+
+/// The connection's banner alone: the live refresh brings it (and takes it away) with
+/// the rows, so a connection-wide failure shows without a reload.
+pub async fn banner_slot(
+    State(state): State<AppState>,
+    Admin(viewer): Admin,
+) -> Result<Html<String>, PageError> {
+    let links = state.runtime.store().links(&viewer.tenant).await?;
+    Ok(Html(banner::for_links(&links).into_string()))
 }
 
 /// Bulk Start, Unlink or Retry of the ticked links; answers 303 to the page, which
@@ -286,14 +324,12 @@ pub async fn rebuild(
 ) -> Result<Response, PageError> {
     let viewer = form.viewer.require_admin()?;
     let notice = match state.runtime.rebuild(&viewer.tenant, &viewer.email).await {
-        Ok(report) => Notice::success(format!(
-            "User matching rebuilt: {} matched, {} not matched, {} unlinked.",
-            report.matched.len(),
-            report.unmatched.len(),
-            report.unlinked.len()
-        )),
+        Ok(report) => {
+            let auto_connect = state.runtime.auto_connect(&viewer.tenant).await?;
+            rebuild_notice(&report, auto_connect)
+        }
         Err(RuntimeError::NotConnected) => {
-            Notice::error("Upload a service-account key on the Google setup page first.")
+            Notice::error("Connect Google Workspace or Microsoft 365 on the setup page first.")
         }
         Err(RuntimeError::Provider { status, message }) => {
             // Rebuild reads the directory as the admin address: the hint is for that.
@@ -314,22 +350,69 @@ pub async fn rebuild(
     Ok(flash::redirect(&viewer, "/users", Outcome::notice(notice)))
 }
 
-async fn load_rows(
+/// What Rebuild did; with "connect new users automatically" off, that the new users
+/// wait to be started.
+fn rebuild_notice(report: &DelegationReport, auto_connect: bool) -> Notice {
+    let mut text = format!(
+        "User matching rebuilt, sync is completed: {} matched, {} not matched (the reasons \
+         are under \"Not matched and unlinked\"), {} unlinked.",
+        report.matched.len(),
+        report.unmatched.len(),
+        report.unlinked.len()
+    );
+    let new = report.matched.iter().filter(|m| m.new_link).count();
+    if !auto_connect && new > 0 {
+        text.push_str(&format!(
+            " {new} new user(s) were not started, as \"Connect new users automatically\" is \
+             off on the Policy page: press Start on the ones to capture."
+        ));
+    }
+    Notice::success(text)
+}
+
+async fn load_table(
     state: &AppState,
     viewer: &Viewer,
     filter: &Filter,
-) -> Result<Vec<Row>, PageError> {
+) -> Result<Table, PageError> {
     let store = state.store();
     let wanted = filter.status();
-    let mut rows = Vec::new();
-    for link in store.links(&viewer.tenant).await? {
-        if wanted.is_some_and(|status| status != link.status) {
-            continue;
-        }
+    let all = store.links(&viewer.tenant).await?;
+    let mut counts: HashMap<LinkStatus, usize> = HashMap::new();
+    for link in &all {
+        *counts.entry(link.status).or_default() += 1;
+    }
+    let mut shown: Vec<LinkView> = all
+        .iter()
+        .filter(|link| wanted.is_none_or(|status| status == link.status))
+        .cloned()
+        .collect();
+    // Stable: within a rank, links stay in the store's mailbox order.
+    shown.sort_by_key(|link| status_rank(link.status));
+    let members: Vec<&str> = shown.iter().map(|link| link.member.as_str()).collect();
+    let names = store.display_names(&viewer.tenant, &members).await?;
+    let mut rows = Vec::with_capacity(shown.len());
+    for link in shown {
         let labels = store.label_reconciliation(&viewer.tenant, link.id).await?;
         rows.push(Row { link, labels });
     }
-    Ok(rows)
+    Ok(Table {
+        rows,
+        all,
+        counts,
+        names,
+    })
+}
+
+/// The wall clock, for "checked 5 min ago".
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A filter choice: the status's words and how many links are in it.
+fn filter_option(status: LinkStatus, counts: &HashMap<LinkStatus, usize>) -> String {
+    let count = counts.get(&status).copied().unwrap_or(0);
+    format!("{} ({count})", status_words(status))
 }
 
 async fn render(
@@ -338,16 +421,18 @@ async fn render(
     filter: &Filter,
     notices: &[Notice],
 ) -> Result<Html<String>, PageError> {
-    let rows = load_rows(state, viewer, filter).await?;
+    let table = load_table(state, viewer, filter).await?;
+    let (all, counts) = (&table.all, &table.counts);
     let report = state.runtime.delegation_report(&viewer.tenant).await?;
     let capture = state.runtime.capture_enabled(&viewer.tenant).await?;
     let mut notices = notices.to_vec();
     if !capture {
         notices.push(Notice::warning(
-            "Capture is off: started mailboxes wait until it is enabled on the Google setup page.",
+            "Capture is off: started mailboxes wait until it is enabled on the setup page.",
         ));
     }
     let body = html! {
+        div #banner-slot data-refresh="/users/banner" { (banner::for_links(all)) }
         (rebuild_card(viewer, report.as_ref()))
         section.card {
             div.toolbar {
@@ -355,10 +440,12 @@ async fn render(
                     label {
                         span { "Status" }
                         select name="status" data-autosubmit {
-                            option value="" selected[filter.status().is_none()] { "All statuses" }
-                            @for status in LinkStatus::ALL {
+                            option value="" selected[filter.status().is_none()] {
+                                "All statuses (" (all.len()) ")"
+                            }
+                            @for status in sorted_statuses() {
                                 option value=(status.as_str()) selected[filter.status() == Some(status)] {
-                                    (status_words(status))
+                                    (filter_option(status, counts))
                                 }
                             }
                         }
@@ -382,12 +469,11 @@ async fn render(
                             th { "User" }
                             th { "Status" }
                             th { "Last sync" }
-                            th { "Last run" }
                             th { "Captured / Google" }
                         }
                     }
                     tbody #user-rows data-refresh={ "/users/rows" (filter.query()) } {
-                        (table_body(&rows))
+                        (table_body(&table, now_ms()))
                     }
                 }
                 p.muted.caption {
@@ -407,16 +493,19 @@ async fn render(
     ))
 }
 
-fn table_body(rows: &[Row]) -> Markup {
+fn table_body(table: &Table, now_ms: i64) -> Markup {
     html! {
-        @if rows.is_empty() {
-            tr { td colspan="6" { (empty("No mailbox matches. Rebuild user matching to read the directory.")) } }
+        @if table.rows.is_empty() {
+            tr { td colspan="5" { (empty("No mailbox matches. Rebuild user matching to read the directory.")) } }
         }
-        @for row in rows { (user_row(row)) }
+        @for row in &table.rows {
+            (user_row(row, table.names.get(&row.link.member).map(String::as_str), now_ms))
+        }
     }
 }
 
-fn user_row(row: &Row) -> Markup {
+/// A link's row; `name` is its member's display name when the directory gave one.
+fn user_row(row: &Row, name: Option<&str>, now_ms: i64) -> Markup {
     let link = &row.link;
     html! {
         tr data-link=(link.id.0) data-status=(link.status.as_str()) {
@@ -425,16 +514,20 @@ fn user_row(row: &Row) -> Markup {
                     aria-label={ "Select " (link.mailbox) };
             }
             td {
-                a.member href=(layout::link("members", &link.member)) { (link.member) }
+                a.member href=(layout::link("members", &link.member)) { (name.unwrap_or(&link.member)) }
+                @if name.is_some() { div.muted.address { (link.member) } }
                 @if link.mailbox != link.member { div.muted { (link.mailbox) } }
+                div { a.small href=(super::me::labels_path(&link.member)) { "Labels" } }
             }
             td.status {
                 (status_badge(link.status))
                 (problem(link))
                 (row_buttons(link))
             }
-            td { (time(link.last_success_ms)) }
-            td { (summary(link.last_summary.as_ref())) }
+            td {
+                (last_sync(link, now_ms))
+                (run_detail(link.last_summary.as_ref()))
+            }
             td { (label_counts(&row.labels)) }
         }
     }
@@ -460,6 +553,9 @@ fn row_buttons(link: &LinkView) -> Markup {
 /// The provider's words and the hint for the failure's cause, for a link in an error
 /// status.
 fn problem(link: &LinkView) -> Markup {
+    if waits_for_connection(link) {
+        return html! { div.hint.waiting { (WAITING_FOR_CONNECTION) } };
+    }
     let hint = crate::api::links::link_hint(link, Audience::Admin);
     html! {
         @if let Some(message) = &link.provider_message {
@@ -482,9 +578,18 @@ fn problem(link: &LinkView) -> Markup {
     }
 }
 
-fn summary(summary: Option<&serde_json::Value>) -> Markup {
+/// The statuses in the order the table sorts them, problems first.
+fn sorted_statuses() -> Vec<LinkStatus> {
+    let mut statuses = LinkStatus::ALL.to_vec();
+    statuses.sort_by_key(|status| status_rank(*status));
+    statuses
+}
+
+/// How the run that [`last_sync`] describes went: its mode and what it fetched and
+/// left out (its added and removed counts are in the sentence above).
+fn run_detail(summary: Option<&serde_json::Value>) -> Markup {
     let Some(summary) = summary else {
-        return html! { span.muted { "—" } };
+        return html! {};
     };
     let count = |field: &str| {
         summary
@@ -497,10 +602,7 @@ fn summary(summary: Option<&serde_json::Value>) -> Markup {
         .and_then(serde_json::Value::as_str)
         .unwrap_or("sync");
     html! {
-        span.added title="new activities" { "+" (count("added")) " added" }
-        " · "
-        span.removed title="messages deleted before they could be read" { "−" (count("gone")) " removed" }
-        div.muted { (mode) ", " (count("fetched")) " fetched, " (count("excluded")) " excluded by policy" }
+        div.muted.run-detail { (mode) ", " (count("fetched")) " fetched, " (count("excluded")) " excluded by policy" }
     }
 }
 
@@ -543,7 +645,7 @@ fn rebuild_card(viewer: &Viewer, report: Option<&DelegationReport>) -> Markup {
                 h2 { "User matching" }
                 form method="post" action="/users/rebuild" {
                     (csrf_field(viewer))
-                    button type="submit" { "Rebuild" }
+                    button type="submit" data-busy="Matching the directory…" { "Rebuild" }
                 }
             }
             @match report {
@@ -568,10 +670,10 @@ fn report_summary(report: &DelegationReport) -> Markup {
                 summary { "Not matched and unlinked, with the reason" }
                 ul.reasons {
                     @for skipped in &report.unmatched {
-                        li { code { (skipped.email) } " — " (skipped.reason.describe()) }
+                        li { code { (skipped.email) } " — " (skipped.describe()) }
                     }
                     @for unlinked in &report.unlinked {
-                        li { code { (unlinked.member) } " — unlinked: " (unlinked.reason.describe()) }
+                        li { code { (unlinked.member) } " — unlinked: " (unlinked.describe()) }
                     }
                 }
             }
@@ -647,6 +749,81 @@ mod tests {
         let refused = selected_links(&form(&many)).unwrap_err();
         assert!(refused.to_string().contains("at most 1000"), "{refused}");
         assert!(selected_links(&form(&["x".to_owned()])).is_err());
+    }
+
+    #[test]
+    fn problems_sort_first_and_the_filter_counts_each_status() {
+        let statuses = sorted_statuses();
+        assert_eq!(statuses.len(), LinkStatus::ALL.len());
+        assert_eq!(
+            &statuses[..3],
+            [
+                LinkStatus::AuthenticationError,
+                LinkStatus::Unauthorized,
+                LinkStatus::LinkageError
+            ]
+        );
+        assert_eq!(statuses.last(), Some(&LinkStatus::Unlinked));
+        let counts = HashMap::from([(LinkStatus::Idle, 7)]);
+        assert_eq!(
+            filter_option(LinkStatus::Idle, &counts),
+            "Idle · up to date (7)"
+        );
+        assert_eq!(
+            filter_option(LinkStatus::Unauthorized, &counts),
+            "Unauthorized (0)"
+        );
+    }
+
+    fn idle_link(last_success_ms: i64, summary: serde_json::Value) -> LinkView {
+        LinkView {
+            id: LinkId(7),
+            member: "ann@acme.test".into(),
+            mailbox: "ann@acme.test".into(),
+            status: LinkStatus::Idle,
+            provider_message: None,
+            status_reason: None,
+            last_success_ms: Some(last_success_ms),
+            last_summary: Some(summary),
+            next_attempt_ms: None,
+            attempts: 0,
+            provider: tributary_store::ConnectionKind::Google,
+            provider_reason: None,
+        }
+    }
+
+    /// The last sync shows the last run that changed something, and "checked … ago"
+    /// when a later run found nothing; the member by its directory name.
+    #[test]
+    fn a_row_keeps_the_last_change_and_says_when_it_was_checked() {
+        const MINUTE: i64 = 60_000;
+        let changed_at = 1_752_000_000_000;
+        let summary = serde_json::json!({
+            "at_ms": changed_at, "mode": "incremental", "added": 4, "gone": 1, "fetched": 5,
+        });
+        let row = Row {
+            link: idle_link(changed_at + 20 * MINUTE, summary.clone()),
+            labels: Vec::new(),
+        };
+        let now = changed_at + 25 * MINUTE;
+        let html = user_row(&row, Some("Ann Lee"), now).into_string();
+        assert!(html.contains("+4 added · −1 removed"), "{html}");
+        assert!(html.contains("checked 5 min ago, nothing new"), "{html}");
+        assert!(html.contains("incremental, 5 fetched"), "{html}");
+        assert!(html.contains(">Ann Lee</a>"), "{html}");
+        assert!(html.contains("ann@acme.test"), "the address stays: {html}");
+
+        // The run that changed something is the latest: no "checked" note.
+        let fresh = Row {
+            link: idle_link(changed_at, summary),
+            labels: Vec::new(),
+        };
+        let html = user_row(&fresh, None, now).into_string();
+        assert!(
+            html.contains("+4 added") && !html.contains("checked"),
+            "{html}"
+        );
+        assert!(html.contains(">ann@acme.test</a>"), "{html}");
     }
 
     #[test]

@@ -252,6 +252,23 @@ impl Server {
         self.runtime.store()
     }
 
+    /// Connects `emulated`'s key as acme's admin, links the directory's mailboxes, turns
+    /// capture on and runs the jobs: every link synced once.
+    pub async fn connect_and_sync(&self, emulated: &RunningEmulator) {
+        let body = serde_json::json!({
+            "key_file": key_file(emulated),
+            "admin_email": emulated.info.admin_email,
+        });
+        self.admin.post("/connection", &body).await.expect(200);
+        self.admin
+            .post_empty("/delegation/rebuild")
+            .await
+            .expect(200);
+        let capture = serde_json::json!({ "enabled": true });
+        self.admin.put("/capture", &capture).await.expect(200);
+        self.run_jobs().await;
+    }
+
     /// Runs sync jobs until none is due (a worker's loop, stepped by the test).
     pub async fn run_jobs(&self) {
         let worker = Worker::for_runtime(self.runtime.clone());

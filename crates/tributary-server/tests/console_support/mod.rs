@@ -9,11 +9,13 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
+use tributary_emulator::microsoft::RunningMicrosoft;
 use tributary_emulator::org::OrgConfig;
 use tributary_emulator::server::{EmulatorConfig, OrgSource, RunningEmulator, start};
 use tributary_google::GoogleEndpoints;
 use tributary_server::{AppState, ServerConfig, SmtpConfig};
 use tributary_store::{MasterKey, MemberRole, Store, TenantId};
+use tributary_sync::runtime::MicrosoftSettings;
 use tributary_sync::{EngineConfig, PacingConfig, Runtime, RuntimeConfig, Worker, WorkerConfig};
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -242,18 +244,32 @@ impl Console {
         smtp: Option<SmtpConfig>,
     ) -> Option<Self> {
         let database = TestDatabase::open(backend).await?;
-        Some(Self::start_on(database, emulator, smtp).await)
+        let config = runtime_config(emulator);
+        Some(Self::start_on(database, config, MicrosoftSettings::default(), smtp).await)
+    }
+
+    /// [`Self::start`] on SQLite reaching Microsoft 365 at the Microsoft emulator
+    /// (trusting its CA), with that organization's "now".
+    pub async fn start_microsoft(microsoft: &RunningMicrosoft, smtp: Option<SmtpConfig>) -> Self {
+        let database = TestDatabase::open(Backend::Sqlite)
+            .await
+            .expect("SQLite is always there");
+        let mut config = quick_config(microsoft.state.tenant().now_ms);
+        config.endpoints = GoogleEndpoints::default();
+        let settings = MicrosoftSettings::at(&microsoft.base_url, vec![microsoft.ca_pem.clone()]);
+        Self::start_on(database, config, settings, smtp).await
     }
 
     async fn start_on(
         database: TestDatabase,
-        emulator: &RunningEmulator,
+        config: RuntimeConfig,
+        microsoft: MicrosoftSettings,
         smtp: Option<SmtpConfig>,
     ) -> Self {
         let store = database.store.clone();
         let tenant = TenantId::new(TENANT);
         store.create_tenant(&tenant, "Acme").await.unwrap();
-        let runtime = Runtime::new(store, MasterKey::generate(), runtime_config(emulator));
+        let runtime = Runtime::with_microsoft(store, MasterKey::generate(), config, microsoft);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let config = ServerConfig {
@@ -318,6 +334,13 @@ impl Drop for Console {
 fn runtime_config(emulator: &RunningEmulator) -> RuntimeConfig {
     RuntimeConfig {
         endpoints: GoogleEndpoints::from_base_url(&emulator.base_url),
+        ..quick_config(emulator.state.org().now_ms)
+    }
+}
+
+/// Quick retries and polls, and the emulated organization's "now".
+fn quick_config(now_ms: i64) -> RuntimeConfig {
+    RuntimeConfig {
         engine: EngineConfig {
             pacing: PacingConfig {
                 max_attempts: 6,
@@ -325,7 +348,7 @@ fn runtime_config(emulator: &RunningEmulator) -> RuntimeConfig {
                 max_backoff: Duration::from_millis(200),
                 ..PacingConfig::default()
             },
-            reference_now_ms: Some(emulator.state.org().now_ms),
+            reference_now_ms: Some(now_ms),
             ..EngineConfig::default()
         },
         worker: WorkerConfig {
@@ -526,6 +549,49 @@ impl Browser {
             .await;
         assert_eq!(signed.status, 303, "sign-in refused: {}", signed.body);
     }
+
+    /// Connects `emulated`'s key through the setup page, links the directory's
+    /// mailboxes and turns capture on, as an admin does; returns the form token used.
+    pub async fn connect_google(&mut self, emulated: &RunningEmulator) -> String {
+        let csrf = self.get("/setup").await.csrf();
+        let key = serde_json::to_vec(&emulated.key_file).unwrap();
+        self.post_multipart(
+            "/setup/key",
+            &[("csrf", &csrf), ("admin_email", &emulated.info.admin_email)],
+            ("key_file", &key),
+        )
+        .await;
+        self.post("/users/rebuild", &[("csrf", &csrf)]).await;
+        self.post("/setup/capture", &[("csrf", &csrf), ("enabled", "on")])
+            .await;
+        csrf
+    }
+}
+
+/// `text` as Maud escapes it on a page (hints name menu paths with `>` and `&`).
+pub fn escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Waits (30 s at most) until the tenant has links and `done` holds for them.
+pub async fn wait_for_links(
+    console: &Console,
+    done: impl Fn(&[tributary_store::LinkView]) -> bool,
+) -> Vec<tributary_store::LinkView> {
+    for _ in 0..300 {
+        let links = console.store().links(&console.tenant).await.unwrap();
+        if !links.is_empty() && done(&links) {
+            return links;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "links did not reach the expected statuses: {:?}",
+        console.store().links(&console.tenant).await.unwrap()
+    );
 }
 
 fn encode(text: &str) -> String {

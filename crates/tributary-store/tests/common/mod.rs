@@ -86,11 +86,21 @@ impl Acme {
             .await
             .unwrap();
         let ann_link = store
-            .link_mailbox(&tenant, ann, "ann@acme.com")
+            .link_mailbox(
+                &tenant,
+                ann,
+                "ann@acme.com",
+                tributary_store::ConnectionKind::Google,
+            )
             .await
             .unwrap();
         let carl_link = store
-            .link_mailbox(&tenant, carl, "carl@acme.com")
+            .link_mailbox(
+                &tenant,
+                carl,
+                "carl@acme.com",
+                tributary_store::ConnectionKind::Google,
+            )
             .await
             .unwrap();
         let mut directory = TenantDirectory::new();
@@ -200,3 +210,47 @@ pub const UNDATED_TO_ANN_BCC_ERIN: &str = "From: carl@acme.com\nTo: ann@acme.com
 /// Carl's sent copy of [`UNDATED_TO_ANN_BCC_ERIN`], with Erin on Bcc.
 pub const UNDATED_TO_ANN_BCC_ERIN_SENDER_COPY: &str = "From: carl@acme.com\nTo: ann@acme.com\n\
     Bcc: erin@initech.com\nSubject: Undated pricing\nMessage-ID: <7@acme.com>\n";
+
+/// Calendar fixtures shared by the meeting tests.
+pub mod calendar {
+    use tributary_core::{Attendee, EmailAddress, EventType, Occurrence, Response};
+
+    pub const HOUR_MS: i64 = 3_600_000;
+    pub const DAY_MS: i64 = 24 * HOUR_MS;
+    /// A fixed "now": 2025-06-15T00:00Z.
+    pub const NOW: i64 = 1_749_945_600_000;
+
+    pub fn address(raw: &str) -> EmailAddress {
+        EmailAddress::parse(raw).unwrap()
+    }
+
+    pub fn person(raw: &str, response: Response) -> Attendee {
+        Attendee {
+            address: address(raw),
+            name: None,
+            response,
+            resource: false,
+        }
+    }
+
+    /// A one-hour "Review" that Ann organizes (and accepts) `days` from now with
+    /// `attendees`, as the calendar of `owner` lists it.
+    pub fn ann_meets(uid: &str, days: i64, attendees: Vec<Attendee>, owner: &str) -> Occurrence {
+        let start = NOW + days * DAY_MS;
+        Occurrence {
+            ical_uid: uid.into(),
+            original_start_ms: None,
+            start_ms: start,
+            end_ms: start + HOUR_MS,
+            all_day: false,
+            cancelled: false,
+            event_type: EventType::Default,
+            shows_as_out_of_office: false,
+            organizer: Some(person("ann@acme.com", Response::Accepted)),
+            attendees,
+            private: false,
+            title: Some("Review".into()),
+            calendar_owner: address(owner),
+        }
+    }
+}

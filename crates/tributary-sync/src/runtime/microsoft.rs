@@ -72,10 +72,10 @@ pub enum MicrosoftCredential {
 
 /// What is sealed for a Microsoft connection. The field names are stored: keep them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct SealedApp {
-    tenant_id: String,
-    client_id: String,
-    credential: MicrosoftCredential,
+pub(super) struct SealedApp {
+    pub(super) tenant_id: String,
+    pub(super) client_id: String,
+    pub(super) credential: MicrosoftCredential,
 }
 
 /// Longest client secret accepted (Entra ID's are 40 characters).
@@ -107,7 +107,7 @@ fn check_tenant_id(value: &str) -> Result<(), RuntimeError> {
 }
 
 /// An application (client) id: a GUID.
-fn is_guid(value: &str) -> bool {
+pub(super) fn is_guid(value: &str) -> bool {
     let groups: Vec<&str> = value.split('-').collect();
     groups.len() == 5
         && groups
@@ -182,7 +182,8 @@ impl Runtime {
     /// Connects `tenant` to Microsoft 365 with its app registration: validates the
     /// directory id, client id and credential (the field named when one is wrong,
     /// nothing stored), then seals and saves them, keeping a saved policy and capture
-    /// switch. From then on the tenant's provider is Microsoft.
+    /// switch. A tenant also connected to Google keeps it (a migration under way):
+    /// *Rebuild* then reads both directories and each link syncs at its own provider.
     pub async fn connect_microsoft(
         &self,
         tenant: &TenantId,
@@ -232,7 +233,10 @@ impl Runtime {
         Ok(())
     }
 
-    fn graph_connector(&self, app: &SealedApp) -> Result<MicrosoftConnector, RuntimeError> {
+    pub(super) fn graph_connector(
+        &self,
+        app: &SealedApp,
+    ) -> Result<MicrosoftConnector, RuntimeError> {
         graph_connector(app, &self.inner.microsoft)
     }
 

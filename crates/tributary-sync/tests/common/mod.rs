@@ -273,7 +273,7 @@ async fn compare_contacts(
     truth: &GroundTruth,
     diffs: &mut Differences,
 ) {
-    let contacts: BTreeMap<String, Option<String>> = store
+    let mut contacts: BTreeMap<String, Option<String>> = store
         .contacts(tenant)
         .await
         .unwrap()
@@ -285,20 +285,48 @@ async fn compare_contacts(
         .iter()
         .map(|c| (c.address.clone(), c.company.clone()))
         .collect();
+    // The mail truth knows mail's contacts; people met only in captured meetings are
+    // contacts too (tests/meetings.rs compares meetings with their own truth).
+    let met = meeting_only_contacts(store, tenant, &contacts, &truth_contacts).await;
+    contacts.retain(|address, _| !met.contains_key(address));
     diffs.compare("contacts", "all", contacts, truth_contacts);
-    let companies: BTreeMap<String, i64> = store
+    let mut companies: BTreeMap<String, i64> = store
         .companies(tenant)
         .await
         .unwrap()
         .into_iter()
         .map(|c| (c.domain, c.contacts))
         .collect();
+    for company in met.values().flatten() {
+        if let Some(count) = companies.get_mut(company) {
+            *count -= 1;
+        }
+    }
+    companies.retain(|_, count| *count > 0);
     let truth_companies: BTreeMap<String, i64> = truth
         .companies
         .iter()
         .map(|c| (c.domain.clone(), i64::try_from(c.contacts).unwrap()))
         .collect();
     diffs.compare("companies", "all", companies, truth_companies);
+}
+
+/// The stored contacts the mail truth lacks that took part in a captured meeting, with
+/// their companies.
+async fn meeting_only_contacts(
+    store: &Store,
+    tenant: &TenantId,
+    stored: &BTreeMap<String, Option<String>>,
+    mail: &BTreeMap<String, Option<String>>,
+) -> BTreeMap<String, Option<String>> {
+    let mut met = BTreeMap::new();
+    for (address, company) in stored.iter().filter(|(a, _)| !mail.contains_key(*a)) {
+        let of = tributary_store::MeetingsOf::Contact(address.clone());
+        if !store.meetings_of(tenant, &of, 1).await.unwrap().is_empty() {
+            met.insert(address.clone(), company.clone());
+        }
+    }
+    met
 }
 
 /// (member, contact) → (sent, received, total, first ms, last ms)
@@ -735,5 +763,269 @@ where
     database.close().await;
     if let Err(error) = outcome {
         std::panic::resume_unwind(error.into_panic());
+    }
+}
+
+// Meetings (issue 15): the emulated calendars, their ground truth, and the store's
+// meetings compared with it. Both providers serve one meeting store per emulator, changed
+// in-process here as the control API would change it.
+
+pub use tributary_emulator::org::meetings::SharedMeetings;
+pub use tributary_emulator::org::meetings_truth::{MeetingsTruth, TruthMeeting};
+
+impl AnyEmulated {
+    /// The organization's "now", which its calendars were generated around.
+    pub fn now_ms(&self) -> i64 {
+        match self {
+            AnyEmulated::Google(emulated) => emulated.now_ms(),
+            AnyEmulated::Microsoft(emulated) => emulated.now_ms(),
+        }
+    }
+
+    /// The emulated calendars.
+    pub fn calendars(&self) -> &SharedMeetings {
+        match self {
+            AnyEmulated::Google(emulated) => &emulated.running.state.calendars,
+            AnyEmulated::Microsoft(emulated) => &emulated.running.state.calendars,
+        }
+    }
+
+    /// The meetings a correct capture holds at `now_ms` (the default meeting policy),
+    /// computed from the calendars as they are now.
+    pub fn meetings_truth(&self, now_ms: i64) -> MeetingsTruth {
+        use tributary_emulator::org::meetings_truth::MeetingPolicy;
+        MeetingsTruth::compute(&self.calendars().read(), MeetingPolicy::default_at(now_ms))
+    }
+}
+
+impl Provider {
+    /// Expires every calendar cursor the provider gave (Google sync tokens, Graph delta
+    /// links): the next incremental call answers 410.
+    pub fn expire_calendar_cursors(self, emulated: &AnyEmulated) {
+        emulated.calendars().write().expire_tokens(None);
+    }
+
+    /// The admin takes back the calendar permission alone (Google: the calendar scope
+    /// left out of the delegation; Microsoft: `Calendars.Read` removed); answers what the
+    /// calendar must then show. Mail keeps its permission.
+    pub async fn revoke_calendar(self, emulated: &AnyEmulated) -> Revoked {
+        match self {
+            Provider::Google => {
+                let emulated = emulated.google();
+                emulated
+                    .control
+                    .put(
+                        "/delegation",
+                        serde_json::json!({"scopes": [
+                            tributary_google::scopes::GMAIL_READONLY,
+                            tributary_google::scopes::DIRECTORY_USER_READONLY,
+                        ]}),
+                    )
+                    .await;
+                emulated
+                    .control
+                    .post("/tokens/expire", serde_json::json!({}))
+                    .await;
+                Revoked {
+                    status: tributary_core::LinkErrorStatus::Unauthorized,
+                    message: "Client is unauthorized to retrieve access tokens",
+                }
+            }
+            Provider::Microsoft => {
+                let emulated = emulated.microsoft();
+                let mut identity = emulated.running.state.identity_mut();
+                let roles = identity
+                    .principals
+                    .get_mut(&emulated.running.app.client_id)
+                    .expect("the app has consent");
+                for role in [
+                    "Calendars.Read",
+                    "Calendars.ReadWrite",
+                    "Calendars.ReadBasic.All",
+                ] {
+                    roles.remove(role);
+                }
+                // Tokens already minted keep their roles until they expire.
+                identity.expire_tokens();
+                Revoked {
+                    status: tributary_core::LinkErrorStatus::Unauthorized,
+                    message: "Access is denied",
+                }
+            }
+        }
+    }
+}
+
+/// A meeting as compared with the truth: identity, time, title, direction, size,
+/// participants with their answers, calendars and the members who took part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComparedMeeting {
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub all_day: bool,
+    pub title: Option<String>,
+    pub private: bool,
+    pub direction: String,
+    pub large: bool,
+    /// (address, organizer, answer), sorted.
+    pub participants: Vec<(String, bool, String)>,
+    pub calendars: Vec<String>,
+    pub took_part: Vec<String>,
+}
+
+/// The store's key of a truth meeting: `ical:<original start ms>:<iCalUID>`.
+pub fn truth_meeting_key(meeting: &TruthMeeting) -> String {
+    format!(
+        "ical:{}:{}",
+        truth_time_ms(&meeting.original_start),
+        meeting.ical_uid
+    )
+}
+
+fn compared_truth(meeting: &TruthMeeting) -> ComparedMeeting {
+    let mut participants: Vec<(String, bool, String)> = meeting
+        .participants
+        .iter()
+        .map(|p| {
+            let answer = serde_json::to_value(p.response).expect("an answer serializes");
+            let answer = match answer.as_str() {
+                Some("needsAction") => "needs_action".to_owned(),
+                other => other.unwrap_or_default().to_owned(),
+            };
+            (p.email.to_lowercase(), p.organizer, answer)
+        })
+        .collect();
+    participants.sort();
+    let mut took_part: Vec<String> = meeting.members.iter().map(|m| m.to_lowercase()).collect();
+    took_part.sort();
+    let mut calendars: Vec<String> = meeting.calendars.iter().map(|c| c.to_lowercase()).collect();
+    calendars.sort();
+    ComparedMeeting {
+        start_ms: truth_time_ms(&meeting.start),
+        end_ms: truth_time_ms(&meeting.end),
+        all_day: meeting.all_day,
+        title: meeting.title.clone(),
+        private: meeting.private,
+        direction: meeting.direction.to_owned(),
+        large: meeting.large,
+        participants,
+        calendars,
+        took_part,
+    }
+}
+
+fn compared_view(view: &tributary_store::MeetingView) -> ComparedMeeting {
+    let mut participants: Vec<(String, bool, String)> = view
+        .participants
+        .iter()
+        .map(|p| {
+            (
+                p.address.clone(),
+                p.organizer,
+                p.response.as_str().to_owned(),
+            )
+        })
+        .collect();
+    participants.sort();
+    let mut took_part: Vec<String> = view
+        .participants
+        .iter()
+        .filter(|p| p.took_part)
+        .map(|p| p.address.clone())
+        .collect();
+    took_part.sort();
+    ComparedMeeting {
+        start_ms: view.start_ms,
+        end_ms: view.end_ms,
+        all_day: view.all_day,
+        title: view.title.clone(),
+        private: view.private,
+        direction: view.direction.clone(),
+        large: view.large,
+        participants,
+        calendars: view.calendars.clone(),
+        took_part,
+    }
+}
+
+/// Whose meetings to read so that every truth meeting is found: each of its external
+/// participants (every truth meeting has one) and each member who took part.
+async fn meeting_owners(
+    store: &Store,
+    tenant: &TenantId,
+    meetings: &[TruthMeeting],
+) -> Vec<tributary_store::MeetingsOf> {
+    use tributary_store::MeetingsOf;
+    let mut contacts = BTreeSet::new();
+    let mut members = BTreeSet::new();
+    for meeting in meetings {
+        for participant in &meeting.participants {
+            if !participant.internal {
+                contacts.insert(participant.email.to_lowercase());
+            }
+        }
+        members.extend(meeting.members.iter().map(|m| m.to_lowercase()));
+    }
+    let mut owners: Vec<MeetingsOf> = contacts.into_iter().map(MeetingsOf::Contact).collect();
+    for address in members {
+        if let Some(member) = store.member_by_address(tenant, &address).await.unwrap() {
+            owners.push(MeetingsOf::Member(member.id));
+        }
+    }
+    owners
+}
+
+/// The store's captured meetings and upcoming meetings (at `truth.policy.now_ms`) equal
+/// the truth's, field by field; the number of captured meetings too, so that none is
+/// captured that the truth does not hold.
+pub async fn assert_meetings_match(store: &Store, tenant: &TenantId, truth: &MeetingsTruth) {
+    let now_ms = truth.policy.now_ms;
+    let mut diffs = Differences::default();
+    let mut captured = BTreeMap::new();
+    for of in meeting_owners(store, tenant, &truth.meetings).await {
+        for view in store.meetings_of(tenant, &of, 500).await.unwrap() {
+            captured.insert(view.key.clone(), compared_view(&view));
+        }
+    }
+    compare_meetings("captured meeting", &truth.meetings, &captured, &mut diffs);
+    let count = store.count_meetings(tenant).await.unwrap();
+    diffs.compare(
+        "number of captured meetings",
+        "tenant",
+        count,
+        i64::try_from(truth.meetings.len()).unwrap(),
+    );
+    let mut upcoming = BTreeMap::new();
+    for of in meeting_owners(store, tenant, &truth.upcoming).await {
+        for view in store
+            .upcoming_meetings_of(tenant, &of, now_ms, 500)
+            .await
+            .unwrap()
+        {
+            upcoming.insert(view.key.clone(), compared_view(&view));
+        }
+    }
+    compare_meetings("upcoming meeting", &truth.upcoming, &upcoming, &mut diffs);
+    diffs.assert_none("the store's meetings");
+}
+
+fn compare_meetings(
+    kind: &'static str,
+    truth: &[TruthMeeting],
+    stored: &BTreeMap<String, ComparedMeeting>,
+    diffs: &mut Differences,
+) {
+    let expected: BTreeMap<String, ComparedMeeting> = truth
+        .iter()
+        .map(|m| (truth_meeting_key(m), compared_truth(m)))
+        .collect();
+    for (key, want) in &expected {
+        match stored.get(key) {
+            Some(got) => diffs.compare(kind, key, got, want),
+            None => diffs.add(kind, format!("{key}: missing ({want:?})")),
+        }
+    }
+    for key in stored.keys().filter(|k| !expected.contains_key(*k)) {
+        diffs.add(kind, format!("{key}: not in the truth"));
     }
 }

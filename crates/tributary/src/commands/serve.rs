@@ -8,7 +8,7 @@ use clap::Args;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use tokio::net::TcpListener;
-use tributary_server::{AppState, ServerConfig, SmtpConfig};
+use tributary_server::{AppState, PushConfig, ServerConfig, SmtpConfig};
 use tributary_sync::Worker;
 
 #[derive(Args, Debug)]
@@ -29,6 +29,39 @@ pub struct ServeArgs {
     pub no_worker: bool,
     #[command(flatten)]
     pub smtp: SmtpArgs,
+    #[command(flatten)]
+    pub push: PushArgs,
+}
+
+/// Receiving provider push (docs/push.md). Off unless `--push`; then `--public-url`
+/// must be the address the provider reaches.
+#[derive(Args, Debug, Clone)]
+pub struct PushArgs {
+    /// Accept Gmail push deliveries at PUBLIC_URL/push/google/TENANT.
+    #[arg(long, env = "TRIBUTARY_PUSH")]
+    pub push: bool,
+    /// Where the keys signing Pub/Sub's push tokens are served (the emulator's
+    /// BASE/oauth2/v3/certs in a test).
+    #[arg(
+        long,
+        env = "TRIBUTARY_PUSH_GOOGLE_CERTS_URL",
+        default_value = tributary_google::push::GOOGLE_CERTS_URL
+    )]
+    pub push_google_certs_url: String,
+}
+
+impl PushArgs {
+    fn config(&self, public_url: Option<&str>) -> anyhow::Result<Option<PushConfig>> {
+        if !self.push {
+            return Ok(None);
+        }
+        if public_url.is_none() {
+            anyhow::bail!("--push needs --public-url: the https address Google delivers push to");
+        }
+        Ok(Some(PushConfig {
+            google_certs_url: self.push_google_certs_url.clone(),
+        }))
+    }
 }
 
 /// Where notification mail goes (capture turned on, …). Without a host, none is sent
@@ -72,6 +105,8 @@ impl SmtpArgs {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // Checked before the store is opened: a bad flag changes nothing.
+    let push = args.push.config(args.public_url.as_deref())?;
     async_runtime()?.block_on(async move {
         let runtime = open_runtime(&args.store, &args.sync).await?;
         let listener = TcpListener::bind(args.listen)
@@ -84,6 +119,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .clone()
                 .unwrap_or_else(|| format!("http://{address}")),
             smtp: args.smtp.config(),
+            push,
             ..ServerConfig::default()
         };
         eprintln!("database {}", args.store.describe());

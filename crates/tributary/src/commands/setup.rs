@@ -1,5 +1,5 @@
 //! What `serve`, `worker`, `migrate` and `admin` share: where the store is, the master
-//! key, where Google is, and the runtime built from them. Settings come from flags, then
+//! key, where Google and Microsoft 365 are, and the runtime built from them. Settings come from flags, then
 //! `TRIBUTARY_*` environment variables, then a TOML config file (`--config`), then
 //! defaults.
 
@@ -8,8 +8,11 @@ use clap::Args;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tributary_google::GoogleEndpoints;
+use tributary_microsoft::{MICROSOFT_AUTHORITY_HOST, MICROSOFT_GRAPH_BASE, MicrosoftEndpoints};
 use tributary_store::{MASTER_KEY_ENV, MasterKey, Store};
-use tributary_sync::{EngineConfig, PacingConfig, Runtime, RuntimeConfig, WorkerConfig};
+use tributary_sync::{
+    EngineConfig, MicrosoftSettings, PacingConfig, Runtime, RuntimeConfig, WorkerConfig,
+};
 
 /// Where the data lives.
 #[derive(Args, Debug, Clone)]
@@ -91,6 +94,8 @@ pub struct SyncArgs {
     /// at `tributary emulate`'s base URL to run against the emulator.
     #[arg(long, env = "TRIBUTARY_GOOGLE_API_URL")]
     pub google_api_url: Option<String>,
+    #[command(flatten)]
+    pub microsoft: MicrosoftArgs,
     /// Seconds between incremental syncs of a mailbox.
     #[arg(long, env = "TRIBUTARY_POLL_SECONDS", default_value_t = 300)]
     pub poll_seconds: u64,
@@ -122,6 +127,11 @@ pub struct SyncArgs {
     /// emulator's time-scaled quota.
     #[arg(long, env = "TRIBUTARY_QUOTA_MINUTE_MS", hide = true)]
     pub quota_minute_ms: Option<u64>,
+    /// Messages (and calendar events) per list page and per committed page (default
+    /// 500): small pages make many commits, for crash tests that must stop a worker
+    /// mid-sync.
+    #[arg(long, env = "TRIBUTARY_PAGE_SIZE", hide = true)]
+    pub page_size: Option<u32>,
 }
 
 impl SyncArgs {
@@ -154,6 +164,9 @@ impl SyncArgs {
                 pacing,
                 concurrency: self.sync_concurrency.max(1),
                 reference_now_ms: self.reference_now_ms,
+                page_size: self
+                    .page_size
+                    .map_or(engine_defaults.page_size, |n| n.max(1)),
                 ..engine_defaults
             },
             worker: WorkerConfig {
@@ -168,11 +181,113 @@ impl SyncArgs {
     }
 }
 
-/// Opens the store and builds the runtime.
+/// Where Microsoft 365 is: the operator's choice for every tenant (a tenant only gives
+/// its directory id, client id and credential).
+#[derive(Args, Debug, Clone)]
+pub struct MicrosoftArgs {
+    /// Root URL of the Microsoft identity platform, where tokens and admin consent are
+    /// asked for (https). Point it at `tributary emulate --provider microsoft`'s base URL
+    /// to run against the emulator.
+    #[arg(long, env = "TRIBUTARY_MICROSOFT_LOGIN_URL", default_value = MICROSOFT_AUTHORITY_HOST)]
+    pub microsoft_login_url: String,
+    /// Microsoft Graph's root up to and including /v1.0 (https); the emulator's is its
+    /// base URL followed by /v1.0.
+    #[arg(long, env = "TRIBUTARY_MICROSOFT_GRAPH_URL", default_value = MICROSOFT_GRAPH_BASE)]
+    pub microsoft_graph_url: String,
+    /// A PEM file of CA certificates to trust for Microsoft besides the system's: the
+    /// emulator's ca.pem, or a TLS-inspecting proxy's CA.
+    #[arg(long, env = "TRIBUTARY_MICROSOFT_CA_FILE")]
+    pub microsoft_ca_file: Option<PathBuf>,
+}
+
+/// Microsoft settings that cannot work, named by flag.
+#[derive(Debug, thiserror::Error)]
+pub enum MicrosoftSettingsError {
+    #[error("{flag} {value:?} is not an https:// URL with a host (and no query or fragment)")]
+    NotHttps { flag: &'static str, value: String },
+    #[error("cannot read the CA file {} (--microsoft-ca-file)", .path.display())]
+    UnreadableCa {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the CA file {} (--microsoft-ca-file) holds no PEM certificate \
+         (-----BEGIN CERTIFICATE-----)", .path.display()
+    )]
+    NotPem { path: PathBuf },
+}
+
+/// The PEM label of a certificate block.
+const PEM_CERTIFICATE: &str = "-----BEGIN CERTIFICATE-----";
+
+impl MicrosoftArgs {
+    /// The runtime's Microsoft settings, refused with the flag named when one cannot
+    /// work: tokens and client secrets only ever travel over TLS.
+    pub fn settings(&self) -> Result<MicrosoftSettings, MicrosoftSettingsError> {
+        let authority_host = https_root("--microsoft-login-url", &self.microsoft_login_url)?;
+        let graph_base = https_root("--microsoft-graph-url", &self.microsoft_graph_url)?;
+        let extra_root_certificates = match &self.microsoft_ca_file {
+            Some(path) => vec![read_ca_file(path)?],
+            None => Vec::new(),
+        };
+        Ok(MicrosoftSettings {
+            endpoints: MicrosoftEndpoints {
+                authority_host,
+                graph_base,
+            },
+            extra_root_certificates,
+        })
+    }
+}
+
+/// `value` without a trailing slash, if it is an https URL with a host.
+fn https_root(flag: &'static str, value: &str) -> Result<String, MicrosoftSettingsError> {
+    let trimmed = value.trim().trim_end_matches('/');
+    let host = trimmed
+        .strip_prefix("https://")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_default();
+    let usable = !host.is_empty()
+        && !host.contains('@')
+        && !trimmed.contains(['?', '#'])
+        && !trimmed.chars().any(char::is_whitespace);
+    if usable {
+        Ok(trimmed.to_owned())
+    } else {
+        Err(MicrosoftSettingsError::NotHttps {
+            flag,
+            value: value.to_owned(),
+        })
+    }
+}
+
+fn read_ca_file(path: &Path) -> Result<String, MicrosoftSettingsError> {
+    let pem =
+        std::fs::read_to_string(path).map_err(|source| MicrosoftSettingsError::UnreadableCa {
+            path: path.to_owned(),
+            source,
+        })?;
+    if pem.contains(PEM_CERTIFICATE) {
+        Ok(pem)
+    } else {
+        Err(MicrosoftSettingsError::NotPem {
+            path: path.to_owned(),
+        })
+    }
+}
+
+/// Opens the store and builds the runtime. Settings are checked before the store is
+/// opened, so a wrong flag changes nothing.
 pub async fn open_runtime(store: &StoreArgs, sync: &SyncArgs) -> anyhow::Result<Runtime> {
+    let microsoft = sync.microsoft.settings()?;
     let key = store.master_key()?;
     let opened = store.open().await?;
-    Ok(Runtime::new(opened, key, sync.runtime_config()))
+    Ok(Runtime::with_microsoft(
+        opened,
+        key,
+        sync.runtime_config(),
+        microsoft,
+    ))
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
@@ -221,6 +336,101 @@ pub fn apply_config_file(path: &Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn microsoft(login: &str, graph: &str, ca: Option<&Path>) -> MicrosoftArgs {
+        MicrosoftArgs {
+            microsoft_login_url: login.to_owned(),
+            microsoft_graph_url: graph.to_owned(),
+            microsoft_ca_file: ca.map(Path::to_owned),
+        }
+    }
+
+    #[test]
+    fn microsoft_defaults_are_microsofts_global_cloud() {
+        let settings = microsoft(MICROSOFT_AUTHORITY_HOST, MICROSOFT_GRAPH_BASE, None)
+            .settings()
+            .unwrap();
+        assert_eq!(settings.endpoints, MicrosoftEndpoints::default());
+        assert!(settings.extra_root_certificates.is_empty());
+        let emulator = microsoft(
+            "https://127.0.0.1:8443/",
+            "https://127.0.0.1:8443/v1.0",
+            None,
+        )
+        .settings()
+        .unwrap();
+        assert_eq!(
+            emulator.endpoints,
+            MicrosoftEndpoints::from_base_url("https://127.0.0.1:8443")
+        );
+    }
+
+    #[test]
+    fn microsoft_endpoints_must_be_https_and_are_named() {
+        for (login, graph, flag) in [
+            (
+                "http://127.0.0.1:8443",
+                MICROSOFT_GRAPH_BASE,
+                "--microsoft-login-url",
+            ),
+            (
+                MICROSOFT_AUTHORITY_HOST,
+                "graph.microsoft.com/v1.0",
+                "--microsoft-graph-url",
+            ),
+            ("https://", MICROSOFT_GRAPH_BASE, "--microsoft-login-url"),
+            (
+                MICROSOFT_AUTHORITY_HOST,
+                "https://graph.microsoft.com/v1.0?x=1",
+                "--microsoft-graph-url",
+            ),
+        ] {
+            let error = microsoft(login, graph, None).settings().unwrap_err();
+            assert!(
+                matches!(&error, MicrosoftSettingsError::NotHttps { flag: named, .. } if *named == flag),
+                "{login} {graph}: {error}"
+            );
+            assert!(error.to_string().contains(flag), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_microsoft_ca_file_must_be_readable_pem() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let error = microsoft(
+            MICROSOFT_AUTHORITY_HOST,
+            MICROSOFT_GRAPH_BASE,
+            Some(&missing),
+        )
+        .settings()
+        .unwrap_err();
+        assert!(
+            matches!(error, MicrosoftSettingsError::UnreadableCa { .. }),
+            "{error}"
+        );
+        assert!(error.to_string().contains("missing.pem"), "{error}");
+        let not_pem = dir.path().join("ca.der");
+        std::fs::write(&not_pem, "not a certificate").unwrap();
+        let error = microsoft(
+            MICROSOFT_AUTHORITY_HOST,
+            MICROSOFT_GRAPH_BASE,
+            Some(&not_pem),
+        )
+        .settings()
+        .unwrap_err();
+        assert!(
+            matches!(error, MicrosoftSettingsError::NotPem { .. }),
+            "{error}"
+        );
+        let pem = dir.path().join("ca.pem");
+        let text = format!("{PEM_CERTIFICATE}\nMIIB\n-----END CERTIFICATE-----\n");
+        std::fs::write(&pem, &text).unwrap();
+        let settings = microsoft(MICROSOFT_AUTHORITY_HOST, MICROSOFT_GRAPH_BASE, Some(&pem))
+            .settings()
+            .unwrap();
+        assert_eq!(settings.extra_root_certificates, [text]);
+    }
 
     #[test]
     fn redacts_passwords_only() {

@@ -19,6 +19,7 @@ pub const TRIBUTARY_ROLES: &[&str] = &[
     "Calendars.Read",
     "Contacts.Read",
     "Tasks.Read.All",
+    "RoleManagement.Read.Directory",
 ];
 
 /// A client secret. Its value is what clients send; the id is what the portal shows.

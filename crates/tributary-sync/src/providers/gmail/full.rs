@@ -46,6 +46,19 @@ impl FullSyncProgress {
     }
 }
 
+/// Messages a backfill still has to list: what is left of the label being listed, and
+/// the totals of those after it (`totals`, by label index, read when the run began).
+fn remaining_messages(progress: &FullSyncProgress, totals: &[Option<u64>]) -> u64 {
+    let current = progress.counts.get(progress.label).map_or(0, |tally| {
+        tally
+            .provider_total
+            .unwrap_or(0)
+            .saturating_sub(tally.listed)
+    });
+    let later: u64 = totals.iter().skip(progress.label + 1).flatten().sum();
+    current.saturating_add(later)
+}
+
 pub(super) fn progress_cursor(progress: &FullSyncProgress) -> CursorAdvance {
     json_cursor(FULL_SYNC_STREAM, progress)
 }
@@ -114,6 +127,12 @@ impl GmailLink<'_> {
         let query = self.backfill_query();
         // Messages carrying several of the labels are fetched once per run.
         let mut known: HashMap<String, Fetched> = HashMap::new();
+        // The totals of the labels not started, read once per run (a unit each), so
+        // that the pacer knows the work left from the start.
+        let mut totals = vec![None; progress.labels.len()];
+        for (index, label) in progress.labels.iter().enumerate().skip(progress.label + 1) {
+            totals[index] = self.start_label(label).await?.provider_total;
+        }
         while progress.label < progress.labels.len() {
             let index = progress.label;
             let label = progress.labels[index].clone();
@@ -127,6 +146,7 @@ impl GmailLink<'_> {
                     continue;
                 }
             }
+            self.expect_work(progress, &totals);
             let list_query = MessageListQuery {
                 label_ids: vec![label],
                 query: Some(query.clone()),
@@ -170,7 +190,18 @@ impl GmailLink<'_> {
                     .await?;
             }
         }
+        self.link.pacer.set_remaining_units(self.gmail.user(), 0);
         Ok(())
+    }
+
+    /// Tells the pacer the units this backfill still has to spend, so that a binding
+    /// project budget goes to the mailboxes with the most work left.
+    fn expect_work(&self, progress: &FullSyncProgress, totals: &[Option<u64>]) {
+        let units =
+            remaining_messages(progress, totals).saturating_mul(u64::from(units::MESSAGES_GET));
+        self.link
+            .pacer
+            .set_remaining_units(self.gmail.user(), units);
     }
 
     /// A label's counts before its first page: the provider's total, or `missing`.

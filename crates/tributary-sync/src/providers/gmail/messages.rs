@@ -4,12 +4,15 @@
 use super::GmailLink;
 use crate::error::SyncError;
 use crate::link::Outcome;
-use crate::pacing::units;
+use crate::pacing::{RefusedParts, units};
 use crate::source::SyncSummary;
 use std::collections::HashMap;
 use tributary_core::HeaderField;
 use tributary_google::{MAX_BATCH_PARTS, MessageMeta};
 use tributary_store::CapturedSighting;
+
+/// A batch costs at most this share (one over) of a quota minute's per-user units.
+const BATCHES_PER_MINUTE: u32 = 20;
 
 /// One fetched message: its outcome and the link's labels it carries (the link's
 /// spelling).
@@ -29,7 +32,11 @@ impl GmailLink<'_> {
         summary: &mut SyncSummary,
     ) -> Result<Vec<CapturedSighting>, SyncError> {
         let mut sightings = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(self.batch_size()) {
+        let mut rest = ids;
+        while !rest.is_empty() {
+            // Sized again for each batch: a refusal may have lowered the budget.
+            let (chunk, after) = rest.split_at(self.batch_size().min(rest.len()));
+            rest = after;
             let (metas, gone) = self.fetch_batch(chunk, summary).await?;
             for id in gone {
                 let fetched = Fetched {
@@ -70,14 +77,18 @@ impl GmailLink<'_> {
         self.link.lost_ids(captured).await
     }
 
-    /// Gets per batch: at most [`MAX_BATCH_PARTS`], and no more than one quota minute of
-    /// the user's budget pays for, since Gmail charges the parts one after another and
-    /// refuses those the budget no longer covers.
+    /// Gets per batch: at most [`MAX_BATCH_PARTS`], and no more than a twentieth of what
+    /// the user's budget pays for in a quota minute, as the pacer now paces this
+    /// mailbox (lowered by its refusals). Gmail charges the parts one after another and
+    /// refuses those the budget no longer covers, so when the real budget is lower
+    /// than the one paced at, the batch that finds it out loses its parts beyond it:
+    /// a small batch bounds that loss (Gmail's published 15,000 units still allow the
+    /// full 100 parts). A batch costing the whole bucket would also go out with the
+    /// provider's bucket full and pay for its transit every time (see
+    /// `PacingConfig::transit_allowance`).
     fn batch_size(&self) -> usize {
-        // Half a user-minute's units at most: a batch costing the whole bucket would go
-        // out with the provider's bucket full and pay for its transit every time (see
-        // `PacingConfig::transit_allowance`).
-        let affordable = self.link.pacer.config().user_units_per_minute / (2 * units::MESSAGES_GET);
+        let budget = self.link.pacer.user_units_per_minute(self.gmail.user());
+        let affordable = budget / (BATCHES_PER_MINUTE * units::MESSAGES_GET);
         usize::try_from(affordable)
             .unwrap_or(MAX_BATCH_PARTS)
             .clamp(1, MAX_BATCH_PARTS)
@@ -128,13 +139,19 @@ impl GmailLink<'_> {
             let Some(error) = last_error else {
                 return Ok((fetched, gone));
             };
+            let parts = RefusedParts {
+                refused: failed.len(),
+                sent: pending.len(),
+            };
             // Only rounds that got nothing count against the attempts: a budget that
             // covers part of a batch is slow, not failing.
             attempt = if progressed { 1 } else { attempt + 1 };
             if attempt > pacer.config().max_attempts {
                 return Err(error.into());
             }
-            pacer.wait_before_retry(attempt, error.retry_after()).await;
+            pacer
+                .wait_before_retry_after(self.gmail.user(), attempt, &error, parts)
+                .await;
             pending = failed;
         }
     }

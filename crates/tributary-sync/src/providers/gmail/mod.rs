@@ -8,11 +8,14 @@
 //! [`ProviderError`]s and
 //! [`SyncSummary`](crate::source::SyncSummary)s.
 
+mod calendar;
 mod directory;
 mod full;
 mod history;
 mod labels;
 mod messages;
+
+pub use calendar::CALENDAR_STREAM;
 
 use crate::error::SyncError;
 use crate::link::{LinkContext, contains_container};

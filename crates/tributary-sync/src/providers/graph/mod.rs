@@ -16,6 +16,7 @@
 //! concurrent requests ([`MAILBOX_CONCURRENCY`]); transient failures (429 and 5xx) are
 //! retried by the pacer after Graph's `Retry-After`.
 
+mod calendar;
 mod delta;
 mod directory;
 mod folders;
@@ -27,6 +28,8 @@ use std::future::Future;
 use tributary_core::{HeaderField, ProviderError};
 use tributary_microsoft::{GraphMessage, MAILBOX_CONCURRENCY, MailClient, MicrosoftConnector};
 use tributary_store::{CapturedSighting, ConnectionKind};
+
+pub use calendar::CALENDAR_STREAM;
 
 /// The cursor stream holding, per container, the delta (or next) link to follow.
 pub const DELTA_STREAM: &str = "graph.mail.delta";

@@ -126,7 +126,12 @@ async fn commit_all(
             .await?;
         links.push(
             store
-                .link_mailbox(&tenant, member, &mailbox.address)
+                .link_mailbox(
+                    &tenant,
+                    member,
+                    &mailbox.address,
+                    tributary_store::ConnectionKind::Google,
+                )
                 .await?,
         );
     }

@@ -177,6 +177,17 @@ struct ProductRun {
     check: Option<verify::CaptureCheck>,
     mailboxes: usize,
     latencies: Vec<f64>,
+    /// The mailbox that finished last, when quotas were on.
+    last: Option<LastMailbox>,
+}
+
+/// Where the run's tail comes from: the mailbox that finished last, when, and the
+/// soonest its own per-user budget allowed.
+struct LastMailbox {
+    finished_seconds: f64,
+    own_bound_seconds: f64,
+    /// Mailboxes that finished after the organization's quota bound.
+    late: usize,
 }
 
 /// A fresh store, the tenant connected in this process, capture on, then the processes
@@ -222,6 +233,7 @@ async fn measure(
     state.counters.reset();
     runtime.set_capture_enabled(&tenant, true, ACTOR).await?;
     let started = Instant::now();
+    let started_ms = tributary_emulator::server::app::now_ms();
     let mut processes = spawn(emulated, setting, &location, &key)?;
     let mut deliveries = Deliveries::new(emulated, setting.deliveries)?;
     let watched = watch(
@@ -241,6 +253,14 @@ async fn measure(
     let peak_connections = watched?;
     let counters = state.counters.snapshot();
     let units: Vec<u64> = counters.users.values().map(|u| u.total.units).collect();
+    let bound_seconds = setting.plan.as_ref().map(|plan| plan.bound_seconds(&units));
+    let last = match (&setting.plan, bound_seconds) {
+        (Some(plan), Some(bound)) => {
+            let links = store.links(&tenant).await?;
+            last_mailbox(plan, bound, &links, &counters, started_ms)
+        }
+        _ => None,
+    };
     let check = if setting.deliveries == 0 {
         Some(verify::check(&store, &tenant, &emulated.truth).await?)
     } else {
@@ -251,7 +271,7 @@ async fn measure(
     Ok(Some(ProductRun {
         seconds,
         fetched: messages_fetched(&counters),
-        bound_seconds: setting.plan.as_ref().map(|plan| plan.bound_seconds(&units)),
+        bound_seconds,
         requests: counters.total.requests,
         rate_limited: counters.total.rate_limited,
         refusals: state.quotas.refusals(),
@@ -260,7 +280,41 @@ async fn measure(
         check,
         mailboxes,
         latencies: deliveries.latencies,
+        last,
     }))
+}
+
+/// The mailbox whose first sync ended last (`last_success_ms`, from `started_ms`), with
+/// the soonest its own per-user budget allowed for the units it was charged.
+fn last_mailbox(
+    plan: &QuotaPlan,
+    bound_seconds: f64,
+    links: &[LinkView],
+    counters: &tributary_emulator::server::counters::CountersSnapshot,
+    started_ms: i64,
+) -> Option<LastMailbox> {
+    let finished = |link: &LinkView| {
+        link.last_success_ms
+            .map(|ms| (ms - started_ms) as f64 / 1000.0)
+    };
+    let late = links
+        .iter()
+        .filter_map(finished)
+        .filter(|s| *s > bound_seconds)
+        .count();
+    let last = links
+        .iter()
+        .filter_map(|link| Some((link, finished(link)?)))
+        .max_by(|a, b| a.1.total_cmp(&b.1))?;
+    let units = counters
+        .users
+        .get(&last.0.mailbox.to_ascii_lowercase())
+        .map_or(0, |user| user.total.units);
+    Some(LastMailbox {
+        finished_seconds: last.1,
+        own_bound_seconds: plan.bound_seconds(&[units]),
+        late,
+    })
 }
 
 fn spawn(
@@ -390,6 +444,26 @@ impl ProductRun {
             self.seconds,
             1,
         );
+        if let Some(last) = &self.last {
+            row.number(
+                "last_mailbox_seconds",
+                "last mailbox done after, s",
+                last.finished_seconds,
+                1,
+            );
+            row.number(
+                "last_mailbox_own_bound_seconds",
+                "last mailbox: its own per-user bound, s",
+                last.own_bound_seconds,
+                1,
+            );
+            row.number(
+                "late_mailboxes",
+                "mailboxes done after the quota bound",
+                last.late as f64,
+                0,
+            );
+        }
         row.number("messages_fetched", "messages fetched", self.fetched, 0);
         row.number(
             "requests",

@@ -75,7 +75,12 @@ impl WorkerProcess {
             .args(["--poll-seconds", &poll_seconds.to_string()])
             .args(extra)
             .env("TRIBUTARY_MASTER_KEY", key.to_base64())
-            .env("TRIBUTARY_LOG", "warn")
+            // `TRIBUTARY_BENCH_PROCESS_LOG` (e.g. `tributary_sync=debug`) follows the
+            // spawned processes' jobs and pacing when a row needs explaining.
+            .env(
+                "TRIBUTARY_LOG",
+                std::env::var("TRIBUTARY_BENCH_PROCESS_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            )
             .env_remove("TRIBUTARY_CONFIG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

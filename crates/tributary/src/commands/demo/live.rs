@@ -1,14 +1,15 @@
 //! New mail while the demo serves: every few seconds an external contact writes to a
-//! synced member, delivered into the emulated organization as Gmail would (INBOX copy,
-//! history record), so the console shows it captured within a poll interval. Each
+//! synced member, delivered into the emulated organization as its provider would (Gmail:
+//! INBOX copy and history record; Exchange: Inbox item and delta change), so the console
+//! shows it captured within a poll interval. Each
 //! delivery is followed until its activity is in the store, and the time it took printed.
 
+use super::emulators::LiveMail;
 use rand::seq::SliceRandom;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tributary_emulator::org::{LiveMessage, NamedAddress, deliver_live};
-use tributary_emulator::server::RunningEmulator;
+use tributary_emulator::org::{LiveMessage, NamedAddress};
 use tributary_emulator::truth::GroundTruth;
 use tributary_store::{ActivityFilter, Store, TenantId};
 
@@ -34,7 +35,7 @@ pub struct CaptureWatch {
 }
 
 pub fn spawn_delivery(
-    emulator: &RunningEmulator,
+    mail: LiveMail,
     truth: &GroundTruth,
     every_seconds: u64,
     watch: CaptureWatch,
@@ -50,7 +51,6 @@ pub fn spawn_delivery(
     if every_seconds == 0 || senders.is_empty() || members.is_empty() {
         return Delivery(None);
     }
-    let state = emulator.state.clone();
     let mut stop = stop.clone();
     let task = tokio::spawn(async move {
         // Dropped with this task, so aborting the delivery stops the watchers too.
@@ -89,7 +89,7 @@ pub fn spawn_delivery(
                 references: Vec::new(),
                 body: "Sent by tributary demo to show capture as it happens.".to_owned(),
             };
-            deliver_live(&mut state.org_mut(), &message, now);
+            mail.deliver(&message, now);
             eprintln!("    delivered #{number}: {from} -> {to}");
             watchers.spawn(report_capture(
                 watch.store.clone(),

@@ -1,10 +1,15 @@
-//! `tributary demo`: the whole mission on one machine. It starts the emulator with a
-//! generated organization, a server on embedded SQLite, creates the tenant and a console
-//! login, uploads the key, enables capture, runs User Delegation Sync, starts every
-//! matched member and shows the capture as it happens; then a summary and whether the
-//! capture equals the emulator's ground truth; then it keeps serving the console while
-//! new mail arrives every few seconds.
+//! `tributary demo`: the whole mission on one machine. It starts the emulator of the
+//! chosen provider (`--provider google|microsoft|mixed`: Google Workspace, Microsoft 365,
+//! or both serving one organization mid-migration) with a generated organization, a
+//! server on embedded SQLite, creates the tenant and a console login, connects each
+//! provider as its admin would (Google: the key; Microsoft: the app registration, admin
+//! consent, *Test connection*), enables capture, runs User Delegation Sync, starts every
+//! matched member and shows the capture as it happens; then a summary (mail, meetings
+//! captured and upcoming) and whether the capture equals the organization's ground
+//! truth, its mail and its meetings; then it keeps serving the console while new mail
+//! arrives every few seconds.
 
+mod emulators;
 mod live;
 mod progress;
 mod summary;
@@ -13,26 +18,32 @@ pub(crate) mod verify;
 use super::signal::{async_runtime, stop_signal};
 use anyhow::Context;
 use clap::Args;
+use emulators::{DemoProvider, Emulators};
 use rand::Rng;
 use rand::distributions::Alphanumeric;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tributary_core::{CalendarSync, MeetingSettings};
 use tributary_emulator::org::OrgConfig;
-use tributary_emulator::server::{EmulatorConfig, OrgSource, RunningEmulator, start};
-use tributary_google::GoogleEndpoints;
+use tributary_emulator::org::meetings_truth::MeetingPolicy;
 use tributary_server::{AppState, ServerConfig};
 use tributary_store::{MasterKey, MemberRole, Store, TenantId};
-use tributary_sync::{Runtime, RuntimeConfig, Worker, WorkerConfig};
+use tributary_sync::{Runtime, Worker};
 
 /// The actor the demo's own setup steps are audited as.
 const DEMO_ACTOR: &str = "tributary demo";
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
+    /// Where the organization's mailboxes are: Google Workspace, Microsoft 365, or
+    /// mixed (a company mid-migration: every other mailbox at Microsoft 365, the rest
+    /// at Google, the tenant connected to both).
+    #[arg(long, value_enum, default_value_t = DemoProvider::Google)]
+    pub provider: DemoProvider,
     /// Users in the generated organization (suspended, archived and mailbox-less ones
     /// included; at least 3).
     #[arg(long, default_value_t = 25)]
@@ -116,34 +127,36 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let data = DataDir::new(args.data_dir.clone())?;
     let progress = progress::Progress::new(args.json);
 
-    progress.step("Generating the organization and starting the Google emulator");
-    let emulator = start_emulator(&args, data.path()).await?;
-    let truth = emulator
-        .truth
-        .clone()
-        .context("the generated organization has no ground truth")?;
+    progress.step(&format!(
+        "Generating the organization and starting the {} emulator{}",
+        args.provider.name(),
+        if args.provider == DemoProvider::Mixed {
+            "s"
+        } else {
+            ""
+        }
+    ));
+    let emulators = Emulators::start(
+        args.provider,
+        organization(&args, data.path())?,
+        data.path(),
+    )
+    .await?;
+    let truth = emulators.truth.clone();
 
     let store = Store::open_in_data_dir(data.path())
         .await
         .with_context(|| format!("cannot open the database in {}", data.path().display()))?;
     let key = MasterKey::load_or_create(data.path()).context("cannot create the master key")?;
-    let runtime = Runtime::new(store.clone(), key, runtime_config(&emulator));
+    let runtime = emulators.runtime(store.clone(), key);
     let tenant = TenantId::new("demo");
     store
         .create_tenant(&tenant, "Larkspur Trading (demo)")
         .await?;
-    let logins = create_logins(&store, &tenant, &emulator, &truth).await?;
-
-    progress.step("Uploading the service-account key");
-    let key_json = serde_json::to_vec(&emulator.key_file)?;
-    let setup = runtime
-        .connect_google(&tenant, &key_json, &emulator.info.admin_email, DEMO_ACTOR)
+    let logins = create_logins(&store, &tenant, &emulators.admin_email, &truth).await?;
+    emulators
+        .connect(&runtime, &tenant, DEMO_ACTOR, &progress)
         .await?;
-    progress.note(&format!(
-        "client ID {} delegated {} scopes",
-        setup.client_id,
-        setup.scopes.len()
-    ));
 
     progress.step("Reading the directory (User Delegation Sync)");
     let report = runtime.rebuild(&tenant, DEMO_ACTOR).await?;
@@ -155,7 +168,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         report
             .unmatched
             .iter()
-            .map(|u| format!("{} {}", u.email, u.reason.describe()))
+            .map(|u| format!("{} {}", u.email, u.describe()))
             .collect::<Vec<_>>()
             .join("; ")
     ));
@@ -175,17 +188,27 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .set_capture_enabled(&tenant, true, DEMO_ACTOR)
         .await?;
     let workers = spawn_workers(&runtime, args.workers, &stop_rx);
+    let meetings = runtime.policy(&tenant).await?.meetings;
+    let calendars = captures_every_calendar(&meetings);
     let synced = progress
-        .watch_sync(&store, &tenant, truth.activities.len())
+        .watch_sync(&store, &tenant, truth.activities.len(), calendars)
         .await?;
 
-    let check = verify::check(&store, &tenant, &truth).await?;
+    // Meetings are judged as of now: one that ended since its calendar was listed is
+    // captured now, as the next calendar run would.
+    let now_ms = tributary_emulator::server::app::now_ms();
+    store.promote_ended_meetings(&tenant, now_ms).await?;
+    let meetings_truth =
+        calendars.then(|| emulators.meetings_truth(meeting_truth_policy(&meetings, now_ms)));
+    let check =
+        verify::check_with_meetings(&store, &tenant, &truth, meetings_truth.as_ref()).await?;
     let summary = summary::Summary::collect(summary::Inputs {
         args: &args,
         store: &store,
         tenant: &tenant,
-        emulator: &emulator,
+        usage: emulators.usage(),
         check,
+        now_ms,
         sync_seconds: synced.as_secs_f64(),
         total_seconds: started.elapsed().as_secs_f64(),
         console_url: &console_url,
@@ -219,8 +242,13 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             store: store.clone(),
             tenant: tenant.clone(),
         };
-        let delivering =
-            live::spawn_delivery(&emulator, &truth, args.deliver_every, watch, &stop_rx);
+        let delivering = live::spawn_delivery(
+            emulators.live_mail(),
+            &truth,
+            args.deliver_every,
+            watch,
+            &stop_rx,
+        );
         stop_signal().await?;
         eprintln!("stopping");
         drop(delivering);
@@ -231,8 +259,25 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         worker.await??;
     }
     store.close().await;
-    emulator.shutdown().await?;
+    emulators.shutdown().await?;
     Ok(code)
+}
+
+/// Whether the tenant captures every member's calendar: what the emulator's meeting
+/// truth states.
+fn captures_every_calendar(settings: &MeetingSettings) -> bool {
+    settings.capture && settings.calendar_sync == CalendarSync::Everyone
+}
+
+/// The emulator's meeting truth policy at `now_ms` with the tenant's meeting settings.
+fn meeting_truth_policy(settings: &MeetingSettings, now_ms: i64) -> MeetingPolicy {
+    MeetingPolicy {
+        now_ms,
+        backfill_days: i64::from(settings.backfill_days),
+        horizon_days: i64::from(settings.horizon_days),
+        large_meeting_attendees: usize::try_from(settings.large_meeting_attendees)
+            .unwrap_or(usize::MAX),
+    }
 }
 
 /// The file in a kept data directory naming the organization the demo generated, so
@@ -243,6 +288,9 @@ const ORGANIZATION_FILE: &str = "demo-organization.json";
 /// What generates a demo organization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct OrganizationRecord {
+    /// Demos recorded before providers were chosen ran at Google.
+    #[serde(default)]
+    provider: DemoProvider,
     seed: u64,
     users: usize,
     messages_per_user: usize,
@@ -252,9 +300,20 @@ struct OrganizationRecord {
 /// This run's organization: the one recorded in `data` when the flags match it, else a
 /// new one as of now (recorded). A directory holding another organization's capture is
 /// refused: its capture would never equal this organization's ground truth.
-fn organization(args: &DemoArgs, data: &Path) -> anyhow::Result<OrganizationRecord> {
+fn organization(args: &DemoArgs, data: &Path) -> anyhow::Result<OrgConfig> {
+    let record = organization_record(args, data)?;
+    Ok(OrgConfig {
+        seed: record.seed,
+        users: record.users,
+        messages_per_user: record.messages_per_user,
+        now_ms: record.now_ms,
+    })
+}
+
+fn organization_record(args: &DemoArgs, data: &Path) -> anyhow::Result<OrganizationRecord> {
     let path = data.join(ORGANIZATION_FILE);
     let fresh = OrganizationRecord {
+        provider: args.provider,
         seed: args.seed,
         users: args.users,
         messages_per_user: args.messages_per_user,
@@ -267,11 +326,21 @@ fn organization(args: &DemoArgs, data: &Path) -> anyhow::Result<OrganizationReco
             let recorded: OrganizationRecord = serde_json::from_slice(&bytes)
                 .with_context(|| format!("cannot read {}", path.display()))?;
             anyhow::ensure!(
-                (recorded.seed, recorded.users, recorded.messages_per_user)
-                    == (fresh.seed, fresh.users, fresh.messages_per_user),
-                "{} holds the demo of another organization (--seed {} --users {} --messages-per-user {}): \
+                (
+                    recorded.provider,
+                    recorded.seed,
+                    recorded.users,
+                    recorded.messages_per_user
+                ) == (
+                    fresh.provider,
+                    fresh.seed,
+                    fresh.users,
+                    fresh.messages_per_user
+                ),
+                "{} holds the demo of another organization (--provider {} --seed {} --users {} --messages-per-user {}): \
                  run it with those flags, or pass another --data-dir",
                 data.display(),
+                recorded.provider.flag(),
                 recorded.seed,
                 recorded.users,
                 recorded.messages_per_user
@@ -287,41 +356,12 @@ fn organization(args: &DemoArgs, data: &Path) -> anyhow::Result<OrganizationReco
     }
 }
 
-async fn start_emulator(args: &DemoArgs, data: &Path) -> anyhow::Result<RunningEmulator> {
-    let organization = organization(args, data)?;
-    let config = EmulatorConfig {
-        organization: OrgSource::Generate(OrgConfig {
-            seed: organization.seed,
-            users: organization.users,
-            messages_per_user: organization.messages_per_user,
-            now_ms: organization.now_ms,
-        }),
-        key_seed: args.seed,
-        out_dir: Some(data.join("emulator")),
-        ..EmulatorConfig::default()
-    };
-    start(config).await.context("cannot start the emulator")
-}
-
-fn runtime_config(emulator: &RunningEmulator) -> RuntimeConfig {
-    RuntimeConfig {
-        endpoints: GoogleEndpoints::from_base_url(&emulator.base_url),
-        worker: WorkerConfig {
-            // Quick polling so that delivered mail shows up within seconds.
-            poll_interval: Duration::from_secs(5),
-            idle_sleep: Duration::from_millis(200),
-            ..WorkerConfig::default()
-        },
-        ..RuntimeConfig::default()
-    }
-}
-
 /// An admin login (the organization's admin) and a member login (the first synced
 /// member who is not an admin), with one fresh random password.
 async fn create_logins(
     store: &Store,
     tenant: &TenantId,
-    emulator: &RunningEmulator,
+    admin_email: &str,
     truth: &tributary_emulator::truth::GroundTruth,
 ) -> anyhow::Result<Vec<Login>> {
     let password: String = rand::thread_rng()
@@ -329,7 +369,7 @@ async fn create_logins(
         .take(16)
         .map(char::from)
         .collect();
-    let admin = emulator.info.admin_email.to_lowercase();
+    let admin = admin_email.to_lowercase();
     let member = truth
         .members
         .iter()

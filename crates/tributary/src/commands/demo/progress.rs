@@ -1,11 +1,12 @@
 //! What the demo shows while it works: one line per step, then bars for mailboxes synced
-//! and activities captured with the rate (indicatif, on stderr; hidden when stderr is
-//! not a terminal or the summary goes out as JSON, where one line per step remains).
+//! (mail and, when meetings are captured, the calendar) and activities captured with the
+//! rate (indicatif, on stderr; hidden when stderr is not a terminal or the summary goes
+//! out as JSON, where one line per step remains).
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
-use tributary_store::{LinkStatus, Store, StoreError, TenantId};
+use tributary_store::{CalendarState, LinkStatus, LinkView, Store, StoreError, TenantId};
 
 pub struct Progress {
     bars: MultiProgress,
@@ -32,12 +33,14 @@ impl Progress {
     }
 
     /// Shows mailboxes and activities until every link has settled (synced, or stopped
-    /// with an error an admin must fix); answers how long that took.
+    /// with an error an admin must fix), its calendar too when `calendars` (the
+    /// calendar runs in the link's job, after mail); answers how long that took.
     pub async fn watch_sync(
         &self,
         store: &Store,
         tenant: &TenantId,
         expected_activities: usize,
+        calendars: bool,
     ) -> Result<Duration, StoreError> {
         let started = Instant::now();
         let links = store.links(tenant).await?.len() as u64;
@@ -52,10 +55,18 @@ impl Progress {
         let mut last_line = Instant::now();
         loop {
             let links = store.links(tenant).await?;
-            let settled = links
-                .iter()
-                .filter(|l| is_settled(l.status, l.last_summary.is_some()));
-            let settled = settled.count() as u64;
+            let mut settled = 0;
+            for link in &links {
+                if !is_settled(link.status, link.last_summary.is_some()) {
+                    continue;
+                }
+                if calendars
+                    && !calendar_settled(link, &store.calendar_state(tenant, link.id).await?)
+                {
+                    continue;
+                }
+                settled += 1;
+            }
             let errors = links.iter().filter(|l| is_error(l.status)).count();
             let captured = u64::try_from(store.count_activities(tenant).await?).unwrap_or(0);
             let rate = captured as f64 / started.elapsed().as_secs_f64().max(0.001);
@@ -95,6 +106,23 @@ fn is_error(status: LinkStatus) -> bool {
         status,
         LinkStatus::AuthenticationError | LinkStatus::Unauthorized | LinkStatus::LinkageError
     )
+}
+
+/// The link's calendar synced in full at least once, or stopped with an error an admin
+/// must fix, or never to run (the link's credentials were rejected: its job stops
+/// before the calendar).
+fn calendar_settled(link: &LinkView, calendar: &CalendarState) -> bool {
+    if matches!(
+        link.status,
+        LinkStatus::AuthenticationError | LinkStatus::Unlinked
+    ) {
+        return true;
+    }
+    match calendar.status {
+        LinkStatus::Idle => calendar.cursor.is_some(),
+        LinkStatus::AuthenticationError | LinkStatus::Unauthorized | LinkStatus::Unlinked => true,
+        LinkStatus::Pending | LinkStatus::Syncing | LinkStatus::LinkageError => false,
+    }
 }
 
 /// Synced at least once and idle, or waiting for an admin, or unlinked.

@@ -1,18 +1,25 @@
 //! The demo's closing table (or JSON with `--json`).
 
-use super::verify::CaptureCheck;
+use super::emulators::{DemoProvider, ProviderUsage};
+use super::verify::{CaptureCheck, all_meetings};
 use super::{DemoArgs, Login};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use tributary_emulator::server::RunningEmulator;
-use tributary_store::{Store, StoreError, TenantId};
+use tributary_emulator::org::meetings::rfc3339;
+use tributary_store::{MeetingView, Store, StoreError, TenantId};
+
+/// How many upcoming meetings the summary names.
+const NEXT_MEETINGS: usize = 3;
 
 pub struct Inputs<'a> {
     pub args: &'a DemoArgs,
     pub store: &'a Store,
     pub tenant: &'a TenantId,
-    pub emulator: &'a RunningEmulator,
+    /// What each provider's emulator counted.
+    pub usage: Vec<ProviderUsage>,
     pub check: CaptureCheck,
+    /// The instant meetings were judged at: upcoming means not ended by then.
+    pub now_ms: i64,
     pub sync_seconds: f64,
     pub total_seconds: f64,
     pub console_url: &'a str,
@@ -21,19 +28,27 @@ pub struct Inputs<'a> {
 
 #[derive(Debug, Serialize)]
 pub struct Summary {
+    pub provider: DemoProvider,
     pub organization: Organization,
     pub members_linked: usize,
     pub links_by_status: BTreeMap<String, usize>,
-    /// Metadata reads answered by Gmail (messages looked at).
-    pub messages_scanned: u64,
+    /// Links per provider (`google`, `microsoft`).
+    pub links_by_provider: BTreeMap<String, usize>,
+    /// Message copies captured: one per message and mailbox it was synced from (an
+    /// activity seen in two mailboxes counts twice).
+    pub messages_captured: u64,
     pub activities: i64,
     pub contacts: usize,
     pub companies: usize,
     pub relationships: usize,
     pub top_relationships: Vec<TopRelationship>,
-    /// Gmail quota units the sync spent, and how many requests were told to slow down.
+    pub meetings: Meetings,
+    /// Gmail quota units the sync spent (0 without Google), and how many requests
+    /// every provider told to slow down.
     pub quota_units: u64,
     pub rate_limited: u64,
+    /// What each provider's emulator counted.
+    pub providers: Vec<ProviderUsage>,
     pub sync_seconds: f64,
     pub messages_per_second: f64,
     pub total_seconds: f64,
@@ -47,6 +62,45 @@ pub struct Organization {
     pub users: usize,
     pub messages_per_user: usize,
     pub seed: u64,
+}
+
+/// What the calendars brought in.
+#[derive(Debug, Serialize)]
+pub struct Meetings {
+    /// Meetings that took place, captured as contact points (each once, however many
+    /// calendars held it).
+    pub captured: i64,
+    /// Meetings ahead (not ended at `at_ms`) within the policy's horizon.
+    pub upcoming: usize,
+    /// The next few upcoming meetings, soonest first.
+    pub next: Vec<NextMeeting>,
+    /// When these were counted (epoch ms).
+    pub at_ms: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NextMeeting {
+    /// RFC 3339, UTC.
+    pub start: String,
+    /// `None` for a private meeting (only its time and participants are kept).
+    pub title: Option<String>,
+    pub direction: String,
+    /// Everyone invited, organizer first.
+    pub participants: Vec<String>,
+}
+
+impl NextMeeting {
+    fn of(view: &MeetingView) -> Self {
+        let mut participants: Vec<&tributary_store::MeetingParticipantView> =
+            view.participants.iter().collect();
+        participants.sort_by_key(|p| !p.organizer);
+        NextMeeting {
+            start: rfc3339(view.start_ms),
+            title: view.title.clone(),
+            direction: view.direction.clone(),
+            participants: participants.iter().map(|p| p.address.clone()).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -63,28 +117,46 @@ impl Summary {
             args,
             store,
             tenant,
-            emulator,
+            usage,
             check,
+            now_ms,
             sync_seconds,
             total_seconds,
             console_url,
             logins,
         } = inputs;
+        let upcoming = all_meetings(store, tenant, Some(now_ms)).await?;
+        let meetings = Meetings {
+            captured: store.count_meetings(tenant).await?,
+            upcoming: upcoming.len(),
+            next: upcoming
+                .iter()
+                .take(NEXT_MEETINGS)
+                .map(NextMeeting::of)
+                .collect(),
+            at_ms: now_ms,
+        };
         let links = store.links(tenant).await?;
         let mut links_by_status = BTreeMap::new();
+        let mut links_by_provider = BTreeMap::new();
         for link in &links {
             *links_by_status
                 .entry(link.status.as_str().to_owned())
                 .or_default() += 1;
+            *links_by_provider
+                .entry(link.provider.as_str().to_owned())
+                .or_default() += 1;
         }
         let mut relationships = store.relationships(tenant).await?;
         relationships.sort_by(|a, b| b.score_at_last.total_cmp(&a.score_at_last));
-        let counters = emulator.state.counters.snapshot();
-        let messages_scanned = counters
-            .methods
-            .get("users.messages.get")
-            .map_or(0, |m| m.requests);
+        let messages_captured = store
+            .activities(tenant)
+            .await?
+            .iter()
+            .map(|a| a.sightings.len() as u64)
+            .sum::<u64>();
         Ok(Summary {
+            provider: args.provider,
             organization: Organization {
                 users: args.users,
                 messages_per_user: args.messages_per_user,
@@ -92,7 +164,8 @@ impl Summary {
             },
             members_linked: links.len(),
             links_by_status,
-            messages_scanned,
+            links_by_provider,
+            messages_captured,
             activities: store.count_activities(tenant).await?,
             contacts: store.contacts(tenant).await?.len(),
             companies: store.companies(tenant).await?.len(),
@@ -107,10 +180,12 @@ impl Summary {
                     score: (r.score_at_last * 100.0).round() / 100.0,
                 })
                 .collect(),
-            quota_units: counters.total.units,
-            rate_limited: counters.total.rate_limited,
+            meetings,
+            quota_units: usage.iter().filter_map(|u| u.quota_units).sum(),
+            rate_limited: usage.iter().map(|u| u.rate_limited).sum(),
+            providers: usage,
             sync_seconds: round2(sync_seconds),
-            messages_per_second: round2(messages_scanned as f64 / sync_seconds.max(0.001)),
+            messages_per_second: round2(messages_captured as f64 / sync_seconds.max(0.001)),
             total_seconds: round2(total_seconds),
             ground_truth: check,
             console_url: console_url.to_owned(),
@@ -124,33 +199,41 @@ impl Summary {
             .iter()
             .map(|(status, n)| format!("{n} {status}"))
             .collect();
-        let rows = [
+        let providers: Vec<String> = self
+            .links_by_provider
+            .iter()
+            .map(|(provider, n)| format!("{n} at {provider}"))
+            .collect();
+        let mut rows = vec![
             (
                 "members linked",
-                format!("{} ({})", self.members_linked, statuses.join(", ")),
+                format!(
+                    "{} ({}; {})",
+                    self.members_linked,
+                    statuses.join(", "),
+                    providers.join(", ")
+                ),
             ),
-            ("messages scanned", self.messages_scanned.to_string()),
+            ("messages captured", self.messages_captured.to_string()),
             ("activities", self.activities.to_string()),
             ("contacts", self.contacts.to_string()),
             ("companies", self.companies.to_string()),
             ("relationships", self.relationships.to_string()),
-            (
-                "quota units spent",
-                format!(
-                    "{} ({} rate-limited answers)",
-                    self.quota_units, self.rate_limited
-                ),
-            ),
-            (
-                "sync time",
-                format!(
-                    "{:.1} s, {:.0} messages/s",
-                    self.sync_seconds, self.messages_per_second
-                ),
-            ),
+            ("meetings", self.meetings.captured.to_string()),
+            ("upcoming meetings", self.meetings.upcoming.to_string()),
         ];
+        for usage in &self.providers {
+            rows.push(("requests", usage.describe()));
+        }
+        rows.push((
+            "sync time",
+            format!(
+                "{:.1} s, {:.0} messages/s",
+                self.sync_seconds, self.messages_per_second
+            ),
+        ));
         println!();
-        println!("Summary");
+        println!("Summary ({})", self.provider.name());
         for (name, value) in rows {
             println!("  {name:<18} {value}");
         }
@@ -161,8 +244,24 @@ impl Summary {
                 top.member, top.contact, top.messages, top.score
             );
         }
+        println!("  next meetings");
+        for next in &self.meetings.next {
+            println!(
+                "    {}  {:<40} {}",
+                next.start,
+                next.title.as_deref().map_or("(private)".into(), printable),
+                with_whom(&next.participants)
+            );
+        }
+        let compared = if self.ground_truth.meetings_checked {
+            "mail and meetings"
+        } else {
+            "mail"
+        };
         if self.ground_truth.equal {
-            println!("  ground truth       EQUAL: the capture matches the emulator's ground truth");
+            println!(
+                "  ground truth       EQUAL: the capture ({compared}) matches the emulator's ground truth"
+            );
         } else {
             println!(
                 "  ground truth       DIFFERENT: {} differences",
@@ -173,6 +272,31 @@ impl Summary {
             }
         }
     }
+}
+
+/// A provider's text for the terminal: control characters escaped, so that a meeting
+/// title cannot move the cursor or recolour the screen.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// The first few participants, and how many more.
+fn with_whom(participants: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let shown = participants.iter().take(SHOWN).map(|p| printable(p));
+    let mut text = shown.collect::<Vec<_>>().join(", ");
+    if participants.len() > SHOWN {
+        text.push_str(&format!(" and {} more", participants.len() - SHOWN));
+    }
+    text
 }
 
 fn round2(value: f64) -> f64 {
