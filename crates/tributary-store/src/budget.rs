@@ -5,7 +5,7 @@
 //! returns to the others; a worker stopping cleanly removes its row.
 
 use crate::error::StoreError;
-use crate::store::{LinkId, Store, TenantId};
+use crate::store::{Backend, LinkId, Store, TenantId};
 use sqlx::Row;
 
 /// What a heartbeat saw.
@@ -28,6 +28,16 @@ impl Store {
         until_ms: i64,
     ) -> Result<LiveWorkers, StoreError> {
         let mut tx = self.begin_write().await?;
+        if self.backend() == Backend::Postgres {
+            // Two workers starting together would each count itself alone (neither sees
+            // the other's uncommitted row) and both spend the whole project budget until
+            // their next heartbeat: heartbeats take turns, so the second counts the first.
+            crate::capture::advisory_locks(
+                &mut tx,
+                std::iter::once(crate::tx::lock_key(&["worker_heartbeats"])).collect(),
+            )
+            .await?;
+        }
         sqlx::query("DELETE FROM worker_heartbeats WHERE expires_ms <= $1")
             .bind(now_ms)
             .execute(&mut **tx)
