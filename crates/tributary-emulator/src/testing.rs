@@ -1,6 +1,9 @@
 //! Test support for crates that run the emulator in their own tests (feature `testing`).
 
+pub mod push_receiver;
 pub mod trap;
+
+pub use push_receiver::{Delivery, PushReceiver};
 
 use serde_json::Value;
 use std::collections::BTreeMap;

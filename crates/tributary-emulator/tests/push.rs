@@ -7,9 +7,8 @@
 mod common;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Request, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use common::{ADMIN, BOB, TestEmulator, emulator, unix_now};
@@ -19,120 +18,16 @@ use rsa::{BigUint, RsaPublicKey};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tower::ServiceExt;
 use tributary_emulator::microsoft::app::router as microsoft_router;
 use tributary_emulator::microsoft::{MicrosoftConfig, RunningMicrosoft, TenantSource};
 use tributary_emulator::org::OrgConfig;
+use tributary_emulator::testing::{Delivery, PushReceiver};
 
 const PUBSUB_SCOPE: &str = "https://www.googleapis.com/auth/pubsub";
 const GMAIL_PUSH: &str = "serviceAccount:gmail-api-push@system.gserviceaccount.com";
 const AUDIENCE: &str = "https://crm.example/push/google";
-/// Long enough for a notification that is on its way; a missing one fails the test.
-const PATIENCE: Duration = Duration::from_secs(20);
-/// How long "nothing more arrives" is watched for (the emulators look every 20 ms).
-const QUIET: Duration = Duration::from_millis(1500);
-
-// ---------------------------------------------------------------------------------------
-// The receiver
-
-/// One request the receiver got.
-#[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    authorization: Option<String>,
-    body: Value,
-}
-
-struct ReceiverState {
-    sent: mpsc::UnboundedSender<Received>,
-    /// Notifications to answer 500 before acknowledging again.
-    fail_next: AtomicU32,
-    /// Whether validation requests get their token back.
-    echo: AtomicBool,
-}
-
-struct Receiver {
-    url: String,
-    state: Arc<ReceiverState>,
-    received: mpsc::UnboundedReceiver<Received>,
-}
-
-async fn receive(
-    axum::extract::State(state): axum::extract::State<Arc<ReceiverState>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let token = uri.query().and_then(|q| {
-        form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "validationToken")
-            .map(|(_, v)| v.into_owned())
-    });
-    if let Some(token) = token {
-        return if state.echo.load(Ordering::SeqCst) {
-            ([("content-type", "text/plain")], token).into_response()
-        } else {
-            ([("content-type", "text/plain")], "hello").into_response()
-        };
-    }
-    let received = Received {
-        path: uri.path().to_string(),
-        authorization: headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-    };
-    let _ = state.sent.send(received);
-    let fail = state
-        .fail_next
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok();
-    if fail {
-        StatusCode::INTERNAL_SERVER_ERROR.into_response()
-    } else {
-        StatusCode::ACCEPTED.into_response()
-    }
-}
-
-async fn receiver() -> Receiver {
-    let (sent, received) = mpsc::unbounded_channel();
-    let state = Arc::new(ReceiverState {
-        sent,
-        fail_next: AtomicU32::new(0),
-        echo: AtomicBool::new(true),
-    });
-    let app = Router::new()
-        .fallback(receive)
-        .with_state(Arc::clone(&state));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Receiver {
-        url,
-        state,
-        received,
-    }
-}
-
-impl Receiver {
-    async fn next(&mut self) -> Received {
-        tokio::time::timeout(PATIENCE, self.received.recv())
-            .await
-            .expect("a notification arrives")
-            .expect("the receiver runs")
-    }
-
-    /// Asserts nothing arrives for a while.
-    async fn nothing_more(&mut self) {
-        if let Ok(Some(extra)) = tokio::time::timeout(QUIET, self.received.recv()).await {
-            panic!("unexpected notification: {extra:?}");
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // Google: Pub/Sub set up by the service account itself, watches, envelopes
@@ -261,7 +156,7 @@ async fn deliver(emulator: &TestEmulator, to: &[&str], subject: &str) -> Value {
 }
 
 /// The `{emailAddress, historyId}` a Pub/Sub envelope carries.
-fn gmail_data(received: &Received) -> (String, u64) {
+fn gmail_data(received: &Delivery) -> (String, u64) {
     let data = received.body["message"]["data"]
         .as_str()
         .expect("message.data");
@@ -279,10 +174,9 @@ fn gmail_data(received: &Received) -> (String, u64) {
 
 /// Verifies the push request's bearer token against the emulator's JWKS, as a receiver
 /// must, and answers its claims.
-async fn verified_claims(emulator: &TestEmulator, received: &Received) -> Value {
+async fn verified_claims(emulator: &TestEmulator, received: &Delivery) -> Value {
     let token = received
-        .authorization
-        .as_deref()
+        .header("authorization")
         .and_then(|v| v.strip_prefix("Bearer "))
         .expect("a bearer token");
     let (signing_input, signature) = token.rsplit_once('.').unwrap();
@@ -321,8 +215,8 @@ async fn verified_claims(emulator: &TestEmulator, received: &Received) -> Value 
 #[tokio::test]
 async fn a_watch_pushes_signed_envelopes_until_stopped() {
     let emulator = emulator().await;
-    let mut receiver = receiver().await;
-    let endpoint = format!("{}/push/google", receiver.url);
+    let mut receiver = PushReceiver::start().await;
+    let endpoint = format!("{}/push/google", receiver.url());
     let topic = set_up_topic(&emulator, "gmail-push", true, &endpoint).await;
 
     let (status, answer) = watch(&emulator, BOB, &topic).await;
@@ -402,9 +296,9 @@ async fn a_failed_push_is_retried_until_acknowledged() {
         json!({"retry_min_backoff_ms": 10, "retry_max_backoff_ms": 40}),
     )
     .await;
-    let mut receiver = receiver().await;
-    let topic = set_up_topic(&emulator, "retried", true, &format!("{}/p", receiver.url)).await;
-    receiver.state.fail_next.store(2, Ordering::SeqCst);
+    let mut receiver = PushReceiver::start().await;
+    let topic = set_up_topic(&emulator, "retried", true, &format!("{}/p", receiver.url())).await;
+    receiver.fail_next(2);
     let (status, body) = watch(&emulator, BOB, &topic).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let attempts = [
@@ -436,8 +330,8 @@ async fn a_failed_push_is_retried_until_acknowledged() {
 #[tokio::test]
 async fn watches_need_a_topic_of_the_project_that_gmail_may_publish_to() {
     let emulator = emulator().await;
-    let receiver = receiver().await;
-    let endpoint = format!("{}/p", receiver.url);
+    let receiver = PushReceiver::start().await;
+    let endpoint = format!("{}/p", receiver.url());
     let ungranted = set_up_topic(&emulator, "no-grant", false, &endpoint).await;
     let (status, body) = watch(&emulator, BOB, &ungranted).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
@@ -500,10 +394,10 @@ async fn watches_need_a_topic_of_the_project_that_gmail_may_publish_to() {
 
 /// Sets `faults` on Google's push, watches Bob and Ann and drains the watches' first
 /// notifications (sent before the faults).
-async fn google_with_faults(faults: Value) -> (TestEmulator, Receiver) {
+async fn google_with_faults(faults: Value) -> (TestEmulator, PushReceiver) {
     let emulator = emulator().await;
-    let mut receiver = receiver().await;
-    let topic = set_up_topic(&emulator, "faulty", true, &format!("{}/p", receiver.url)).await;
+    let mut receiver = PushReceiver::start().await;
+    let topic = set_up_topic(&emulator, "faulty", true, &format!("{}/p", receiver.url())).await;
     for user in [ADMIN, BOB] {
         let (status, body) = watch(&emulator, user, &topic).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -672,14 +566,14 @@ impl Graph {
             .collect()
     }
 
-    async fn subscribe(&self, user: &str, receiver: &Receiver, minutes: i64) -> Answer {
+    async fn subscribe(&self, user: &str, receiver: &PushReceiver, minutes: i64) -> Answer {
         self.api(
             "POST",
             "/subscriptions",
             Some(json!({
                 "changeType": "created,updated",
-                "notificationUrl": format!("{}/graph", receiver.url),
-                "lifecycleNotificationUrl": format!("{}/lifecycle", receiver.url),
+                "notificationUrl": format!("{}/graph", receiver.url()),
+                "lifecycleNotificationUrl": format!("{}/lifecycle", receiver.url()),
                 "resource": format!("users/{user}/mailFolders('inbox')/messages"),
                 "expirationDateTime": in_minutes(minutes),
                 "clientState": "secret-state",
@@ -705,7 +599,7 @@ fn in_minutes(minutes: i64) -> String {
 #[tokio::test]
 async fn graph_subscriptions_validate_notify_renew_and_send_lifecycle_events() {
     let graph = graph().await;
-    let mut receiver = receiver().await;
+    let mut receiver = PushReceiver::start().await;
     let (user, address) = graph.users()[0].clone();
     let created = graph.subscribe(&user, &receiver, 60).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
@@ -811,9 +705,9 @@ async fn graph_subscriptions_validate_notify_renew_and_send_lifecycle_events() {
 #[tokio::test]
 async fn graph_refuses_subscriptions_it_cannot_validate() {
     let graph = graph().await;
-    let receiver = receiver().await;
+    let receiver = PushReceiver::start().await;
     let (user, _) = graph.users()[0].clone();
-    receiver.state.echo.store(false, Ordering::SeqCst);
+    receiver.echo_validation(false);
     let refused = graph.subscribe(&user, &receiver, 60).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
     assert_eq!(refused.body["error"]["code"], "InvalidRequest");
@@ -825,7 +719,7 @@ async fn graph_refuses_subscriptions_it_cannot_validate() {
         "{}",
         refused.body
     );
-    receiver.state.echo.store(true, Ordering::SeqCst);
+    receiver.echo_validation(true);
     let too_long = graph.subscribe(&user, &receiver, 10_081).await;
     assert_eq!(
         too_long.status,
@@ -853,7 +747,7 @@ async fn graph_refuses_subscriptions_it_cannot_validate() {
 #[tokio::test]
 async fn graph_push_faults_drop_duplicate_delay_and_reorder() {
     let graph = graph().await;
-    let mut receiver = receiver().await;
+    let mut receiver = PushReceiver::start().await;
     let (user, address) = graph.users()[0].clone();
     let mut ids = Vec::new();
     for _ in 0..2 {
@@ -862,7 +756,7 @@ async fn graph_push_faults_drop_duplicate_delay_and_reorder() {
         ids.push(created.body["id"].as_str().unwrap().to_string());
     }
     ids.sort();
-    let subscription_of = |r: &Received| {
+    let subscription_of = |r: &Delivery| {
         r.body["value"][0]["subscriptionId"]
             .as_str()
             .unwrap()
@@ -941,7 +835,7 @@ async fn graph_push_faults_drop_duplicate_delay_and_reorder() {
 #[tokio::test]
 async fn graph_event_subscriptions_report_meetings_made_moved_and_cancelled() {
     let graph = graph().await;
-    let mut receiver = receiver().await;
+    let mut receiver = PushReceiver::start().await;
     let (user, address) = graph.users()[0].clone();
     let created = graph
         .api(
@@ -949,7 +843,7 @@ async fn graph_event_subscriptions_report_meetings_made_moved_and_cancelled() {
             "/subscriptions",
             Some(json!({
                 "changeType": "created,updated,deleted",
-                "notificationUrl": format!("{}/events", receiver.url),
+                "notificationUrl": format!("{}/events", receiver.url()),
                 "resource": format!("/users/{user}/events"),
                 "expirationDateTime": in_minutes(60),
                 "clientState": "calendar-state",
@@ -1043,47 +937,29 @@ struct Hook {
     token: Option<String>,
 }
 
-/// A receiver for Calendar's body-less notifications: their `X-Goog-*` headers.
-async fn hook_receiver() -> (String, mpsc::UnboundedReceiver<Hook>) {
-    let (sent, received) = mpsc::unbounded_channel();
-    let app = Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
-        let sent = sent.clone();
-        async move {
-            assert!(body.is_empty(), "Calendar notifications have no body");
-            let header = |name: &str| {
-                headers
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
-            };
-            let _ = sent.send(Hook {
-                state: header("x-goog-resource-state").unwrap_or_default(),
-                number: header("x-goog-message-number")
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(0),
-                channel: header("x-goog-channel-id").unwrap_or_default(),
-                token: header("x-goog-channel-token"),
-            });
-            StatusCode::OK
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/calendar-hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, received)
-}
-
-async fn next_hook(received: &mut mpsc::UnboundedReceiver<Hook>) -> Hook {
-    tokio::time::timeout(PATIENCE, received.recv())
-        .await
-        .expect("a calendar notification arrives")
-        .unwrap()
+/// The next of Calendar's body-less notifications: their `X-Goog-*` headers.
+async fn next_hook(receiver: &mut PushReceiver) -> Hook {
+    let delivery = receiver.next().await;
+    assert!(
+        delivery.raw_body.is_empty(),
+        "Calendar notifications have no body"
+    );
+    let header = |name: &str| delivery.header(name).map(str::to_string);
+    Hook {
+        state: header("x-goog-resource-state").unwrap_or_default(),
+        number: header("x-goog-message-number")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
+        channel: header("x-goog-channel-id").unwrap_or_default(),
+        token: header("x-goog-channel-token"),
+    }
 }
 
 #[tokio::test]
 async fn calendar_channels_say_sync_then_exists_until_stopped() {
     let emulator = emulator().await;
-    let (address, mut hooks) = hook_receiver().await;
+    let mut hooks = PushReceiver::start().await;
+    let address = format!("{}/calendar-hook", hooks.url());
     let token = emulator
         .token(BOB, "https://www.googleapis.com/auth/calendar.readonly")
         .await;
@@ -1144,7 +1020,6 @@ async fn calendar_channels_say_sync_then_exists_until_stopped() {
         meeting,
     )
     .await;
-    if let Ok(Some(extra)) = tokio::time::timeout(QUIET, hooks.recv()).await {
-        panic!("a stopped channel was notified: {extra:?}");
-    }
+    // A stopped channel is notified no more.
+    hooks.nothing_more().await;
 }

@@ -3,13 +3,9 @@
 //! been revoked early). There are no other retries here: pacing and retrying are the sync
 //! engine's job, and it gets each failure's kind and retry hint to do it.
 
-use crate::error::{
-    ApiCall, ApiFailure, api_failure, describe_answer, malformed_answer, transport_failure,
-    unreadable_answer,
-};
-use crate::token::{AccessToken, TokenProvider};
-use bytes::Bytes;
-use reqwest::header::{AUTHORIZATION, HeaderMap};
+use crate::error::{ApiCall, PROVIDER, api_failure};
+use crate::token::TokenProvider;
+use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use tributary_core::ProviderError;
@@ -40,6 +36,9 @@ pub struct GoogleEndpoints {
     pub batch_url: String,
     /// Calendar API v3 root, up to and including `/calendar/v3`.
     pub calendar_base: String,
+    /// Cloud Pub/Sub's root (its paths start with `/v1`): the Gmail push topic and
+    /// subscription are made there.
+    pub pubsub_base: String,
 }
 
 impl Default for GoogleEndpoints {
@@ -50,6 +49,7 @@ impl Default for GoogleEndpoints {
             directory_base: "https://admin.googleapis.com/admin/directory/v1".to_string(),
             batch_url: "https://gmail.googleapis.com/batch/gmail/v1".to_string(),
             calendar_base: "https://www.googleapis.com/calendar/v3".to_string(),
+            pubsub_base: "https://pubsub.googleapis.com".to_string(),
         }
     }
 }
@@ -64,6 +64,7 @@ impl GoogleEndpoints {
             directory_base: format!("{base}/admin/directory/v1"),
             batch_url: format!("{base}/batch/gmail/v1"),
             calendar_base: format!("{base}/calendar/v3"),
+            pubsub_base: base.to_string(),
         }
     }
 
@@ -99,6 +100,7 @@ pub(crate) struct ParsedEndpoints {
     pub directory_base: Url,
     pub batch_url: Url,
     pub calendar_base: Url,
+    pub pubsub_base: Url,
 }
 
 /// An endpoint that is not an http(s) URL.
@@ -126,6 +128,7 @@ impl ParsedEndpoints {
             directory_base: parse("directory_base", &endpoints.directory_base)?,
             batch_url: parse("batch_url", &endpoints.batch_url)?,
             calendar_base: parse("calendar_base", &endpoints.calendar_base)?,
+            pubsub_base: parse("pubsub_base", &endpoints.pubsub_base)?,
         })
     }
 }
@@ -140,12 +143,7 @@ pub(crate) fn join(base: &Url, segments: &[&str]) -> Url {
 }
 
 /// What the API answered, with the token that was used.
-pub(crate) struct Answer {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-    pub token: AccessToken,
-}
+pub(crate) use tributary_http::Answer;
 
 /// The shared HTTP side of the connector.
 #[derive(Debug)]
@@ -153,6 +151,9 @@ pub(crate) struct Api {
     pub http: reqwest::Client,
     pub tokens: TokenProvider,
     pub endpoints: ParsedEndpoints,
+    /// The endpoint Gmail push's topic and subscription were last made for
+    /// ([`crate::PubSubClient::ensure_gmail_push`]).
+    pub gmail_push_ready: tokio::sync::Mutex<Option<String>>,
 }
 
 impl Api {
@@ -164,30 +165,23 @@ impl Api {
         scopes: &[&str],
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Result<Answer, ProviderError> {
-        let mut refreshed = false;
-        loop {
-            let token = self.tokens.token(subject, scopes).await?;
-            let response = build(&self.http)
-                .header(AUTHORIZATION, format!("Bearer {}", token.secret()))
-                .send()
-                .await
-                .map_err(|e| transport_failure(&e))?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let body = response.bytes().await.map_err(|e| transport_failure(&e))?;
-            if status == StatusCode::UNAUTHORIZED && !refreshed {
-                tracing::debug!(%subject, "access token refused; minting a new one");
-                self.tokens.invalidate(subject, scopes, &token).await;
-                refreshed = true;
-                continue;
-            }
-            return Ok(Answer {
-                status,
-                headers,
-                body,
-                token,
-            });
-        }
+        self.send_as(Some(subject), scopes, build).await
+    }
+
+    /// [`Api::send`] as `subject`, or as the service account itself when `None`.
+    pub async fn send_as(
+        &self,
+        subject: Option<&str>,
+        scopes: &[&str],
+        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+    ) -> Result<Answer, ProviderError> {
+        tributary_http::send_authorized(
+            &self.http,
+            || self.tokens.token_as(subject, scopes),
+            |token| async move { self.tokens.invalidate_as(subject, scopes, &token).await },
+            build,
+        )
+        .await
     }
 
     /// A GET answered with JSON. `Ok(None)` when a single-entity call finds the entity
@@ -215,22 +209,14 @@ pub(crate) fn decode_answer<T: DeserializeOwned>(
     call: ApiCall,
     what: &str,
 ) -> Result<Option<T>, ProviderError> {
-    if status.is_success() {
-        return serde_json::from_slice(body)
-            .map(Some)
-            .map_err(|e| malformed_answer(what, &describe_answer(status, headers, body), &e));
-    }
-    match api_failure(status, headers, body, call) {
-        ApiFailure::Gone => Ok(None),
-        ApiFailure::Error(error) => Err(error),
-        // Already refused once with a token fresh from the token endpoint.
-        ApiFailure::TokenRejected(detail) => Err(ProviderError::authentication(detail)),
-    }
+    tributary_http::decode_answer(PROVIDER, status, headers, body, what, || {
+        api_failure(status, headers, body, call)
+    })
 }
 
 /// `Ok(None)` from a call that cannot answer "gone".
 pub(crate) fn required<T>(value: Option<T>, what: &str) -> Result<T, ProviderError> {
-    value.ok_or_else(|| unreadable_answer(what, "not found"))
+    tributary_http::required(PROVIDER, value, what)
 }
 
 #[cfg(test)]
@@ -243,6 +229,7 @@ mod tests {
         assert_eq!(endpoints.gmail_base, "http://127.0.0.1:9/gmail/v1");
         assert_eq!(endpoints.batch_url, "http://127.0.0.1:9/batch/gmail/v1");
         assert_eq!(endpoints.token_url, "http://127.0.0.1:9/token");
+        assert_eq!(endpoints.pubsub_base, "http://127.0.0.1:9");
         assert!(ParsedEndpoints::parse(&endpoints).is_ok());
         assert!(ParsedEndpoints::parse(&GoogleEndpoints::default()).is_ok());
     }

@@ -7,7 +7,7 @@
 //! The calendar has its own scope: a key whose Domain-Wide Delegation entry lacks it
 //! still reads mail, and the calendar alone fails `unauthorized` with the fix.
 
-use crate::api::{Api, join, required};
+use crate::api::{Api, decode_answer, join, required};
 use crate::error::ApiCall;
 use crate::scopes;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
@@ -104,6 +104,52 @@ struct Person {
     resource: bool,
 }
 
+/// A web-hook channel on a calendar's events, as `events.watch` answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CalendarChannel {
+    pub id: String,
+    /// Google's id of the watched resource; `channels.stop` needs it with the id.
+    pub resource_id: String,
+    /// When the channel lapses, Unix milliseconds (channels do not renew: open another).
+    #[serde(rename = "expiration", deserialize_with = "epoch_ms")]
+    pub expiration_ms: i64,
+}
+
+impl CalendarChannel {
+    /// The channel as Tributary stores it (see [`channel_key`]).
+    pub fn key(&self) -> String {
+        channel_key(&self.id, &self.resource_id)
+    }
+}
+
+/// A channel named by its id and Google's resource id, `"{id} {resource id}"`: stopping
+/// it needs both, and every notification carries both (`X-Goog-Channel-ID`,
+/// `X-Goog-Resource-ID`). A channel id never holds a space.
+pub fn channel_key(channel_id: &str, resource_id: &str) -> String {
+    format!("{channel_id} {resource_id}")
+}
+
+/// The (channel id, resource id) of a [`channel_key`].
+pub fn split_channel_key(key: &str) -> Option<(&str, &str)> {
+    key.split_once(' ')
+        .filter(|(id, resource)| !id.is_empty() && !resource.is_empty())
+}
+
+/// Google writes the expiration as a string of epoch milliseconds; accept a number too.
+fn epoch_ms<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Ms {
+        Text(String),
+        Number(i64),
+    }
+    match Ms::deserialize(deserializer)? {
+        Ms::Number(n) => Ok(n),
+        Ms::Text(text) => text.trim().parse().map_err(serde::de::Error::custom),
+    }
+}
+
 impl CalendarClient {
     pub(crate) fn new(api: Arc<Api>, user: &str) -> Self {
         CalendarClient {
@@ -134,6 +180,70 @@ impl CalendarClient {
             .map_err(calendar_error)?;
         let answer = required(answer, "events")?;
         Ok(self.map_page(answer))
+    }
+
+    /// `events.watch` on the user's primary calendar: Google calls `address` (a
+    /// `web_hook`) with `X-Goog-Channel-ID: channel_id` and `X-Goog-Channel-Token:
+    /// token` after each change to its events, until the answer's expiration.
+    pub async fn watch_events(
+        &self,
+        channel_id: &str,
+        address: &str,
+        token: &str,
+    ) -> Result<CalendarChannel, ProviderError> {
+        let url = join(
+            &self.api.endpoints.calendar_base,
+            &["calendars", "primary", "events", "watch"],
+        );
+        let body = serde_json::json!({
+            "id": channel_id, "type": "web_hook", "address": address, "token": token,
+        });
+        let answer = self
+            .api
+            .send(&self.user, CALENDAR_SCOPES, |http| {
+                http.post(url.clone()).json(&body)
+            })
+            .await
+            .map_err(calendar_error)?;
+        let channel = decode_answer(
+            answer.status,
+            &answer.headers,
+            &answer.body,
+            ApiCall::Other,
+            "events.watch",
+        )
+        .map_err(calendar_error)?;
+        required(channel, "events.watch")
+    }
+
+    /// `channels.stop`: no more notifications on the channel. One Google no longer has
+    /// (404: stopped or lapsed already) is stopped.
+    pub async fn stop_channel(
+        &self,
+        channel_id: &str,
+        resource_id: &str,
+    ) -> Result<(), ProviderError> {
+        let url = join(&self.api.endpoints.calendar_base, &["channels", "stop"]);
+        let body = serde_json::json!({ "id": channel_id, "resourceId": resource_id });
+        let answer = self
+            .api
+            .send(&self.user, CALENDAR_SCOPES, |http| {
+                http.post(url.clone()).json(&body)
+            })
+            .await
+            .map_err(calendar_error)?;
+        if answer.status.is_success() {
+            return Ok(());
+        }
+        decode_answer::<serde_json::Value>(
+            answer.status,
+            &answer.headers,
+            &answer.body,
+            ApiCall::EntityGet,
+            "channels.stop",
+        )
+        .map(drop)
+        .map_err(calendar_error)
     }
 
     fn events_url(
@@ -309,6 +419,21 @@ fn rfc3339(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn channel_keys_split_back_and_answers_parse() {
+        let channel: CalendarChannel = serde_json::from_str(
+            r#"{"kind":"api#channel","id":"c-1","resourceId":"ret08u3rv24htgh289g","expiration":"1765000000000"}"#,
+        )
+        .unwrap();
+        assert_eq!(channel.expiration_ms, 1_765_000_000_000);
+        assert_eq!(
+            split_channel_key(&channel.key()),
+            Some(("c-1", "ret08u3rv24htgh289g"))
+        );
+        assert_eq!(split_channel_key("c-1"), None);
+        assert_eq!(split_channel_key(" r"), None);
+    }
 
     fn time(date_time: Option<&str>, date: Option<&str>) -> EventTime {
         EventTime {

@@ -24,16 +24,9 @@ pub(crate) enum ApiCall {
     Other,
 }
 
-/// What an API answer that was not a success comes to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ApiFailure {
-    /// 401: the access token was refused. The caller drops its cached token and retries
-    /// once; a second 401 is an authentication error.
-    TokenRejected(ProviderDetail),
-    /// 404 on a single-entity call: the entity no longer exists.
-    Gone,
-    Error(ProviderError),
-}
+/// What an API answer that was not a success comes to; `Gone` is a 404 on a
+/// single-entity call.
+pub(crate) use tributary_http::ApiFailure;
 
 #[derive(Debug, Deserialize)]
 struct Envelope {
@@ -228,9 +221,7 @@ fn is_transient_status(status: StatusCode) -> bool {
 }
 
 /// The provider's name in the descriptions [`tributary_http`] writes.
-const PROVIDER: &str = "Google";
-
-pub(crate) use tributary_http::{describe_answer, transport_failure};
+pub(crate) const PROVIDER: &str = "Google";
 
 fn not_an_error_answer(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> String {
     tributary_http::not_an_error_answer(PROVIDER, status, headers, body)
@@ -238,15 +229,6 @@ fn not_an_error_answer(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> 
 
 fn redirect_refused(status: StatusCode) -> ProviderDetail {
     tributary_http::redirect_refused(PROVIDER, status)
-}
-
-/// A success answer we could not read (see [`tributary_http::malformed_answer`]).
-pub(crate) fn malformed_answer(
-    what: &str,
-    answer: &str,
-    error: &serde_json::Error,
-) -> ProviderError {
-    tributary_http::malformed_answer(PROVIDER, what, answer, error)
 }
 
 /// A success answer we could not use, for a reason of our own wording.
@@ -387,27 +369,6 @@ mod tests {
             assert!(token.message().contains(&code.to_string()), "{token}");
             assert!(!token.message().contains("MARKER"), "{token}");
         }
-    }
-
-    #[test]
-    fn unreadable_success_answers_do_not_quote_serde() {
-        #[derive(Debug, Deserialize)]
-        struct Wanted {
-            #[allow(dead_code)]
-            expires_in: u64,
-        }
-        let data = serde_json::from_slice::<Wanted>(b"{\"expires_in\": \"MARKER\"}").unwrap_err();
-        // serde's own message quotes the value; ours must not.
-        assert!(data.to_string().contains("MARKER"));
-        let error = malformed_answer("token", "HTTP 200 OK, application/json, 23 bytes", &data);
-        assert!(!error.message().contains("MARKER"), "{error}");
-        assert!(error.message().contains("unexpected shape"), "{error}");
-        let syntax = serde_json::from_slice::<Wanted>(b"<html>MARKER").unwrap_err();
-        let error = malformed_answer("token", "HTTP 200 OK, text/html, 12 bytes", &syntax);
-        assert_eq!(
-            error.message(),
-            "unexpected answer from Google (token): HTTP 200 OK, text/html, 12 bytes: not JSON (line 1, column 1)"
-        );
     }
 
     #[test]

@@ -34,6 +34,18 @@ pub struct Profile {
     pub history_id: u64,
 }
 
+/// A mailbox's watch, as `users.watch` answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Watch {
+    /// The mailbox's history id when the watch started.
+    #[serde(deserialize_with = "int64")]
+    pub history_id: u64,
+    /// When the watch lapses unless renewed, Unix milliseconds (7 days on).
+    #[serde(rename = "expiration", deserialize_with = "int64_ms")]
+    pub expiration_ms: i64,
+}
+
 /// Whether Gmail or the user made the label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -317,6 +329,11 @@ fn int64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
     }
 }
 
+fn int64_ms<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    let value = int64(deserializer)?;
+    i64::try_from(value).map_err(serde::de::Error::custom)
+}
+
 fn optional_int64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
     int64(deserializer).map(Some)
 }
@@ -465,6 +482,60 @@ impl GmailClient {
             history_id: answer.history_id,
             next_page_token: answer.next_page_token.filter(|t| !t.is_empty()),
         })
+    }
+
+    /// `users.watch` (100 quota units): Gmail publishes the mailbox's changes to
+    /// `topic_name` (`projects/P/topics/T`, in the key's own project) until the answer's
+    /// expiration; only changes touching `label_ids` when any are given. Watching again
+    /// replaces the mailbox's watch.
+    pub async fn watch(
+        &self,
+        topic_name: &str,
+        label_ids: &[String],
+    ) -> Result<Watch, ProviderError> {
+        let mut body = serde_json::json!({ "topicName": topic_name });
+        if !label_ids.is_empty() {
+            body["labelIds"] = serde_json::json!(label_ids);
+            body["labelFilterBehavior"] = serde_json::json!("include");
+        }
+        let url = self.url(&["watch"]);
+        let answer = self
+            .api
+            .send(&self.user, GMAIL_SCOPES, |http| {
+                http.post(url.clone()).json(&body)
+            })
+            .await?;
+        required(
+            decode_answer(
+                answer.status,
+                &answer.headers,
+                &answer.body,
+                ApiCall::Other,
+                "users.watch",
+            )?,
+            "users.watch",
+        )
+    }
+
+    /// `users.stop` (50 quota units): no more notifications for the mailbox. A mailbox
+    /// Gmail no longer has (404) has no watch left: stopped.
+    pub async fn stop(&self) -> Result<(), ProviderError> {
+        let url = self.url(&["stop"]);
+        let answer = self
+            .api
+            .send(&self.user, GMAIL_SCOPES, |http| http.post(url.clone()))
+            .await?;
+        if answer.status.is_success() {
+            return Ok(());
+        }
+        decode_answer::<serde_json::Value>(
+            answer.status,
+            &answer.headers,
+            &answer.body,
+            ApiCall::EntityGet,
+            "users.stop",
+        )
+        .map(drop)
     }
 
     /// The metadata of many messages through Gmail's batch endpoint, up to
@@ -673,6 +744,23 @@ mod tests {
             ]
         );
         assert_eq!(records[1].changes[1].changed_label_ids, ["INBOX"]);
+    }
+
+    #[test]
+    fn watch_answers_parse_strings_and_numbers() {
+        let watch: Watch =
+            serde_json::from_str(r#"{"historyId":"5012","expiration":"1765000000000"}"#).unwrap();
+        assert_eq!(watch.history_id, 5012);
+        assert_eq!(watch.expiration_ms, 1_765_000_000_000);
+        let numbers: Watch =
+            serde_json::from_str(r#"{"historyId":7,"expiration":1765000000000}"#).unwrap();
+        assert_eq!(
+            numbers,
+            Watch {
+                history_id: 7,
+                ..watch
+            }
+        );
     }
 
     #[test]

@@ -16,24 +16,27 @@ pub mod directory;
 mod error;
 pub mod gmail;
 pub mod keyfile;
+pub mod pubsub;
 pub mod push;
 pub mod token;
 
 pub use api::{EndpointError, GOOGLE_TOKEN_URL, GoogleEndpoints};
 pub use batch::MAX_BATCH_PARTS;
-pub use calendar::{CalendarClient, CalendarOccurrence, EventsPage, EventsQuery};
+pub use calendar::{CalendarChannel, CalendarClient, CalendarOccurrence, EventsPage, EventsQuery};
 pub use directory::{DirectoryClient, DirectoryPage};
 pub use gmail::{
     GmailClient, HistoryChange, HistoryChangeKind, HistoryMessage, HistoryPage, HistoryQuery,
     HistoryRecord, Label, LabelKind, MessageListQuery, MessageMeta, MessagePage, MessageRef,
-    Profile,
+    Profile, Watch,
 };
 pub use keyfile::{KeyFileError, ServiceAccountInfo, ServiceAccountKey};
+pub use pubsub::PubSubClient;
 pub use token::{AccessToken, DEFAULT_REFRESH_MARGIN, TokenProvider};
 
 use api::{Api, ParsedEndpoints};
 use std::sync::Arc;
 use std::time::Duration;
+use tributary_core::{ProviderDetail, ProviderError};
 
 /// The OAuth scopes Tributary asks an administrator to delegate to its client ID.
 pub mod scopes {
@@ -51,6 +54,10 @@ pub mod scopes {
         CALENDAR_READONLY,
         CONTACTS_READONLY,
     ];
+
+    /// Cloud Pub/Sub, asked for by the service account for itself (never delegated):
+    /// Gmail push's topic and subscription live in its own project.
+    pub const PUBSUB: &str = "https://www.googleapis.com/auth/pubsub";
 }
 
 /// How the connector reaches Google.
@@ -107,6 +114,7 @@ impl GoogleConnector {
                 http,
                 tokens,
                 endpoints,
+                gmail_push_ready: tokio::sync::Mutex::new(None),
             }),
         })
     }
@@ -136,4 +144,30 @@ impl GoogleConnector {
     pub fn gmail(&self, user_email: &str) -> GmailClient {
         GmailClient::new(Arc::clone(&self.api), user_email)
     }
+
+    /// Cloud Pub/Sub in the key's own project, as the service account itself. The
+    /// project is the key's `project_id` (or, in a key without one, the project its
+    /// `client_email` names).
+    pub fn pubsub(&self) -> Result<PubSubClient, ProviderError> {
+        let info = self.key_info();
+        let project = info
+            .project_id
+            .clone()
+            .filter(|p| !p.trim().is_empty())
+            .or_else(|| project_of(&info.client_email))
+            .ok_or_else(|| {
+                ProviderError::unauthorized(ProviderDetail::new(
+                    "the service-account key names no Cloud project (project_id): upload the \
+                     key file as Google Cloud gives it",
+                ))
+            })?;
+        Ok(PubSubClient::new(Arc::clone(&self.api), &project))
+    }
+}
+
+/// `PROJECT` of `name@PROJECT.iam.gserviceaccount.com`.
+fn project_of(client_email: &str) -> Option<String> {
+    let (_, domain) = client_email.split_once('@')?;
+    let project = domain.strip_suffix(".iam.gserviceaccount.com")?;
+    (!project.is_empty()).then(|| project.to_owned())
 }

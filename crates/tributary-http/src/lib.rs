@@ -7,10 +7,28 @@
 //!   content type and length, never quoted ([`describe_answer`], [`not_an_error_answer`],
 //!   [`malformed_answer`]);
 //! - a failure to get an answer at all says its whole cause on one line
-//!   ([`transport_failure`]).
+//!   ([`transport_failure`]);
+//! - a JSON answer is decoded, or its failure classified by the provider's table, the
+//!   same way ([`decode_answer`], [`ApiFailure`]);
+//! - bearer tokens are cached per key until shortly before they expire, minted once
+//!   however many callers wait, and dropped when an API refuses them ([`TokenCache`]),
+//!   and requested from a token endpoint the same way ([`request_token`]);
+//! - an API call carries a bearer token and is sent once more with a new one when the
+//!   API refuses it ([`send_authorized`]).
+
+mod authorized;
+mod token_cache;
+mod token_request;
+
+pub use authorized::{Answer, send_authorized};
+pub use token_cache::{
+    AccessToken, DEFAULT_REFRESH_MARGIN, MAX_TOKEN_LIFETIME, MintedToken, TokenCache,
+};
+pub use token_request::request_token;
 
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use serde::de::DeserializeOwned;
 use tributary_core::{ProviderDetail, ProviderError};
 
 /// A client builder that never follows a redirect; the connector adds its timeouts,
@@ -71,6 +89,17 @@ pub fn transport_failure(error: &reqwest::Error) -> ProviderError {
     }
 }
 
+/// Sends `request` and reads the whole answer: status, headers and body.
+async fn exchange(
+    request: reqwest::RequestBuilder,
+) -> Result<(StatusCode, HeaderMap, bytes::Bytes), ProviderError> {
+    let response = request.send().await.map_err(|e| transport_failure(&e))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.map_err(|e| transport_failure(&e))?;
+    Ok((status, headers, body))
+}
+
 /// The error and its sources on one line: reqwest's own message alone ("error sending
 /// request") hides the cause.
 fn error_chain(error: &dyn std::error::Error) -> String {
@@ -116,6 +145,45 @@ pub fn unreadable_answer(provider: &str, what: &str, problem: &str) -> ProviderE
     )))
 }
 
+/// What an API answer that was not a success comes to, by the provider's table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiFailure {
+    /// 401: the access token was refused. The caller drops its cached token and retries
+    /// once; a second 401 is an authentication error.
+    TokenRejected(ProviderDetail),
+    /// A single entity that no longer exists, which the caller reports as `Ok(None)`.
+    Gone,
+    Error(ProviderError),
+}
+
+/// A JSON answer from `provider` decoded, or its failure classified by `failure` (called
+/// only for a non-success status). `what` names the call in errors.
+pub fn decode_answer<T: DeserializeOwned>(
+    provider: &str,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    what: &str,
+    failure: impl FnOnce() -> ApiFailure,
+) -> Result<Option<T>, ProviderError> {
+    if status.is_success() {
+        return serde_json::from_slice(body).map(Some).map_err(|e| {
+            malformed_answer(provider, what, &describe_answer(status, headers, body), &e)
+        });
+    }
+    match failure() {
+        ApiFailure::Gone => Ok(None),
+        ApiFailure::Error(error) => Err(error),
+        // Already refused once with a token fresh from the token endpoint.
+        ApiFailure::TokenRejected(detail) => Err(ProviderError::authentication(detail)),
+    }
+}
+
+/// `Ok(None)` from a call that cannot answer "gone".
+pub fn required<T>(provider: &str, value: Option<T>, what: &str) -> Result<T, ProviderError> {
+    value.ok_or_else(|| unreadable_answer(provider, what, "not found"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +209,48 @@ mod tests {
         assert_eq!(
             describe_answer(StatusCode::BAD_REQUEST, &HeaderMap::new(), b""),
             "HTTP 400 Bad Request, no content type, 0 bytes"
+        );
+    }
+
+    #[test]
+    fn answers_decode_or_fail_as_classified() {
+        let ok = |body: &[u8]| {
+            decode_answer::<u32>(
+                "Google",
+                StatusCode::OK,
+                &HeaderMap::new(),
+                body,
+                "n",
+                || panic!("a success is not classified"),
+            )
+        };
+        assert_eq!(ok(b"7"), Ok(Some(7)));
+        let error = ok(b"\"MARKER\"").unwrap_err();
+        assert!(!error.message().contains("MARKER"), "{error}");
+        assert!(error.message().contains("Google (n)"), "{error}");
+        let failed = |failure: ApiFailure| {
+            decode_answer::<u32>(
+                "Google",
+                StatusCode::NOT_FOUND,
+                &HeaderMap::new(),
+                b"{}",
+                "n",
+                || failure,
+            )
+        };
+        assert_eq!(failed(ApiFailure::Gone), Ok(None));
+        let gone = ProviderError::cursor_gone(ProviderDetail::new("gone"));
+        assert_eq!(failed(ApiFailure::Error(gone.clone())), Err(gone));
+        let refused = failed(ApiFailure::TokenRejected(ProviderDetail::new("no"))).unwrap_err();
+        assert_eq!(
+            refused.kind(),
+            tributary_core::ProviderErrorKind::AuthenticationError
+        );
+        assert_eq!(
+            required("Google", None::<u32>, "labels")
+                .unwrap_err()
+                .message(),
+            "unexpected answer from Google (labels): not found"
         );
     }
 

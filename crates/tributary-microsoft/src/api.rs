@@ -4,22 +4,15 @@
 //! engine's job, and it gets each failure's kind and `Retry-After` to do it.
 
 use crate::endpoints::{GRAPH_DEFAULT_SCOPE, ParsedEndpoints};
-use crate::error::{
-    GraphCall, GraphFailure, describe_answer, graph_failure, malformed_answer, transport_failure,
-    unreadable_answer,
-};
+use crate::error::{GraphCall, PROVIDER, graph_failure};
 use crate::token::TokenProvider;
-use reqwest::header::{AUTHORIZATION, HeaderMap};
+use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use tributary_core::{ProviderDetail, ProviderError};
 
-/// What Graph answered.
-pub(crate) struct Answer {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Vec<u8>,
-}
+/// What Graph answered, with the token that was used.
+pub(crate) use tributary_http::Answer;
 
 /// The shared HTTP side of the connector.
 #[derive(Debug)]
@@ -36,33 +29,13 @@ impl Api {
         &self,
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Result<Answer, ProviderError> {
-        let mut refreshed = false;
-        loop {
-            let token = self.tokens.token(GRAPH_DEFAULT_SCOPE).await?;
-            let response = build(&self.http)
-                .header(AUTHORIZATION, format!("Bearer {}", token.secret()))
-                .send()
-                .await
-                .map_err(|e| transport_failure(&e))?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| transport_failure(&e))?
-                .to_vec();
-            if status == StatusCode::UNAUTHORIZED && !refreshed {
-                tracing::debug!("Graph refused the access token; getting a new one");
-                self.tokens.invalidate(GRAPH_DEFAULT_SCOPE, &token).await;
-                refreshed = true;
-                continue;
-            }
-            return Ok(Answer {
-                status,
-                headers,
-                body,
-            });
-        }
+        tributary_http::send_authorized(
+            &self.http,
+            || self.tokens.token(GRAPH_DEFAULT_SCOPE),
+            |token| async move { self.tokens.invalidate(GRAPH_DEFAULT_SCOPE, &token).await },
+            build,
+        )
+        .await
     }
 
     /// A GET answered with JSON, with extra request headers (`Prefer`). `Ok(None)` when
@@ -108,20 +81,12 @@ pub(crate) fn decode_answer<T: DeserializeOwned>(
     call: GraphCall,
     what: &str,
 ) -> Result<Option<T>, ProviderError> {
-    if status.is_success() {
-        return serde_json::from_slice(body)
-            .map(Some)
-            .map_err(|e| malformed_answer(what, &describe_answer(status, headers, body), &e));
-    }
-    match graph_failure(status, headers, body, call) {
-        GraphFailure::Gone => Ok(None),
-        GraphFailure::Error(error) => Err(error),
-        // Already refused once with a token fresh from the token endpoint.
-        GraphFailure::TokenRejected(detail) => Err(ProviderError::authentication(detail)),
-    }
+    tributary_http::decode_answer(PROVIDER, status, headers, body, what, || {
+        graph_failure(status, headers, body, call)
+    })
 }
 
 /// `Ok(None)` from a call that cannot answer "gone".
 pub(crate) fn required<T>(value: Option<T>, what: &str) -> Result<T, ProviderError> {
-    value.ok_or_else(|| unreadable_answer(what, "not found"))
+    tributary_http::required(PROVIDER, value, what)
 }

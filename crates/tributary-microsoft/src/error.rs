@@ -23,16 +23,9 @@ pub(crate) enum GraphCall {
     Other,
 }
 
-/// What a Graph answer that was not a success comes to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum GraphFailure {
-    /// 401: the access token was refused. The caller drops its cached token and retries
-    /// once; a second 401 is an authentication error.
-    TokenRejected(ProviderDetail),
-    /// A single item that no longer exists.
-    Gone,
-    Error(ProviderError),
-}
+/// What a Graph answer that was not a success comes to; `Gone` is a single item that
+/// no longer exists.
+pub(crate) use tributary_http::ApiFailure;
 
 #[derive(Debug, Deserialize)]
 struct Envelope {
@@ -106,13 +99,13 @@ pub(crate) fn graph_failure(
     headers: &HeaderMap,
     body: &[u8],
     call: GraphCall,
-) -> GraphFailure {
+) -> ApiFailure {
     if status.is_redirection() {
-        return GraphFailure::Error(ProviderError::other(redirect_refused(status)));
+        return ApiFailure::Error(ProviderError::other(redirect_refused(status)));
     }
     let detail = graph_detail(status, headers, body);
     if status == StatusCode::UNAUTHORIZED {
-        return GraphFailure::TokenRejected(detail);
+        return ApiFailure::TokenRejected(detail);
     }
     let class = detail.reason.as_deref().and_then(graph_class);
     let error = match class {
@@ -120,12 +113,12 @@ pub(crate) fn graph_failure(
         // The core's taxonomy: a user who does not exist any more is an authentication
         // error, as for Google (the credentials cannot act for that user).
         Some(GraphClass::UserGone) => ProviderError::authentication(detail),
-        Some(GraphClass::ItemGone) if call == GraphCall::EntityGet => return GraphFailure::Gone,
+        Some(GraphClass::ItemGone) if call == GraphCall::EntityGet => return ApiFailure::Gone,
         Some(GraphClass::CursorGone) => ProviderError::cursor_gone(detail),
         Some(GraphClass::Transient) => transient(detail, headers),
         Some(GraphClass::ItemGone) | None => by_status(status, detail, headers),
     };
-    GraphFailure::Error(error)
+    ApiFailure::Error(error)
 }
 
 /// A code not in the table: 410 is still a gone cursor, 403 a refusal, and throttling
@@ -297,9 +290,9 @@ pub(crate) fn token_failure(status: StatusCode, headers: &HeaderMap, body: &[u8]
 }
 
 /// The provider's name in the descriptions [`tributary_http`] writes.
-const PROVIDER: &str = "Microsoft";
+pub(crate) const PROVIDER: &str = "Microsoft";
 
-pub(crate) use tributary_http::{describe_answer, transport_failure};
+pub(crate) use tributary_http::describe_answer;
 
 fn not_an_error_answer(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> String {
     tributary_http::not_an_error_answer(PROVIDER, status, headers, body)
@@ -330,7 +323,7 @@ mod tests {
     use reqwest::header::HeaderValue;
     use tributary_core::ProviderErrorKind::{self, *};
 
-    fn graph(code: u16, graph_code: &str, message: &str, call: GraphCall) -> GraphFailure {
+    fn graph(code: u16, graph_code: &str, message: &str, call: GraphCall) -> ApiFailure {
         let body = serde_json::json!({"error": {"code": graph_code, "message": message,
             "innerError": {"date": "2024-03-01T10:00:00", "request-id": "r"}}});
         graph_failure(
@@ -341,9 +334,9 @@ mod tests {
         )
     }
 
-    fn kind_of(failure: GraphFailure) -> ProviderErrorKind {
+    fn kind_of(failure: ApiFailure) -> ProviderErrorKind {
         match failure {
-            GraphFailure::Error(error) => error.kind(),
+            ApiFailure::Error(error) => error.kind(),
             other => panic!("expected an error, got {other:?}"),
         }
     }
@@ -417,7 +410,7 @@ mod tests {
         ];
         for (code, graph_code, message, kind) in cases {
             let failure = graph(code, graph_code, message, GraphCall::Other);
-            let GraphFailure::Error(error) = failure else {
+            let ApiFailure::Error(error) = failure else {
                 panic!("{graph_code}: {failure:?}");
             };
             assert_eq!(error.kind(), kind, "{code} {graph_code}");
@@ -431,7 +424,7 @@ mod tests {
     fn a_missing_item_is_gone_only_for_a_single_item_call() {
         assert_eq!(
             graph(404, "ErrorItemNotFound", "x", GraphCall::EntityGet),
-            GraphFailure::Gone
+            ApiFailure::Gone
         );
         assert_eq!(
             kind_of(graph(404, "ResourceNotFound", "x", GraphCall::EntityGet)),
@@ -448,7 +441,7 @@ mod tests {
             "Lifetime validation failed, the token is expired.",
             GraphCall::Other,
         );
-        let GraphFailure::TokenRejected(detail) = failure else {
+        let ApiFailure::TokenRejected(detail) = failure else {
             panic!("{failure:?}");
         };
         assert_eq!(detail.reason.as_deref(), Some("InvalidAuthenticationToken"));
@@ -459,7 +452,7 @@ mod tests {
         let body = br#"{"error":{"code":"ApplicationThrottled","message":"over"}}"#;
         let mut headers = HeaderMap::new();
         headers.insert(RETRY_AFTER, HeaderValue::from_static("2.128"));
-        let GraphFailure::Error(error) = graph_failure(
+        let ApiFailure::Error(error) = graph_failure(
             StatusCode::TOO_MANY_REQUESTS,
             &headers,
             body,
@@ -493,7 +486,7 @@ mod tests {
             b"<html>upstream died MARKER</html>",
             GraphCall::Other,
         );
-        let GraphFailure::Error(error) = failure else {
+        let ApiFailure::Error(error) = failure else {
             panic!("{failure:?}");
         };
         assert!(error.is_transient());
@@ -511,7 +504,7 @@ mod tests {
         for code in [301, 302, 303, 307, 308] {
             let status = StatusCode::from_u16(code).unwrap();
             let failure = graph_failure(status, &HeaderMap::new(), b"MARKER", GraphCall::Other);
-            let GraphFailure::Error(error) = failure else {
+            let ApiFailure::Error(error) = failure else {
                 panic!("{failure:?}");
             };
             assert_eq!(error.kind(), Other);

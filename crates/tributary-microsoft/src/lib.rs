@@ -5,8 +5,9 @@
 //! certificate): [`MicrosoftConnector::directory`] lists its users with every SMTP
 //! address, [`MicrosoftConnector::mailbox`] reads one mailbox's folders and per
 //! folder message delta, and [`MicrosoftConnector::calendar`] its primary calendar by
-//! `calendarView` delta. Every failure is a [`tributary_core::ProviderError`] carrying
-//! Microsoft's own code and message.
+//! `calendarView` delta; [`MicrosoftConnector::subscriptions`] makes the change
+//! notification subscriptions push rests on. Every failure is a
+//! [`tributary_core::ProviderError`] carrying Microsoft's own code and message.
 //!
 //! The connector does no pacing and no retrying beyond one token refresh when Graph
 //! refuses a cached token: the sync engine drives it, and schedules retries from each
@@ -20,6 +21,7 @@ pub mod directory;
 pub mod endpoints;
 mod error;
 pub mod mail;
+pub mod subscriptions;
 pub mod token;
 
 pub use batch::{BatchRequest, BatchResponse, MAX_BATCH_REQUESTS};
@@ -39,6 +41,10 @@ pub use endpoints::{
 pub use mail::{
     DeltaLink, DeltaOptions, DeltaPage, EmailAddress, GraphMessage, HeadersResult, InternetHeader,
     MAILBOX_CONCURRENCY, MailClient, MailFolder, WELL_KNOWN_FOLDERS,
+};
+pub use subscriptions::{
+    MAX_CLIENT_STATE_CHARS, NewSubscription, SUBSCRIPTION_LIFETIME_MINUTES, Subscription,
+    SubscriptionClient, events_resource, expiration_from, messages_resource,
 };
 pub use token::{AccessToken, DEFAULT_REFRESH_MARGIN, TokenProvider};
 
@@ -131,6 +137,11 @@ impl MicrosoftConnector {
     /// attributed to `owner`, the user's address.
     pub fn calendar(&self, user: &str, owner: tributary_core::EmailAddress) -> CalendarClient {
         CalendarClient::new(Arc::clone(&self.api), user, owner)
+    }
+
+    /// The app's change notification subscriptions (push).
+    pub fn subscriptions(&self) -> SubscriptionClient {
+        SubscriptionClient::new(Arc::clone(&self.api))
     }
 
     /// Up to [`MAX_BATCH_REQUESTS`] GETs in one `$batch`; the answers in request order

@@ -103,7 +103,7 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/connection",
         id: "disconnect",
         tag: "connection",
-        summary: "Disconnect Google Workspace: capture of its mailboxes stops (their links are unlinked), the stored key is deleted, and everything captured so far is kept; audited. 404 when no key is stored",
+        summary: "Disconnect Google Workspace: capture of its mailboxes stops (their links are unlinked and their push channels stopped), the stored key is deleted, and everything captured so far is kept; audited. 404 when no key is stored",
         member_allowed: false,
         query: &[],
         body: Body::None,
@@ -151,7 +151,7 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/microsoft/connection",
         id: "disconnectMicrosoft",
         tag: "connection",
-        summary: "Disconnect Microsoft 365: capture of its mailboxes stops (their links are unlinked), the app registration and its secret or certificate are deleted, and everything captured so far is kept; audited. 404 when none is stored",
+        summary: "Disconnect Microsoft 365: capture of its mailboxes stops (their links are unlinked and their push channels stopped), the app registration and its secret or certificate are deleted, and everything captured so far is kept; audited. 404 when none is stored",
         member_allowed: false,
         query: &[],
         body: Body::None,
@@ -419,7 +419,7 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/links/unlink",
         id: "unlinkLinks",
         tag: "links",
-        summary: "Unlink links (captured mail stays)",
+        summary: "Unlink links (captured mail stays; their push channels are stopped)",
         member_allowed: false,
         query: &[],
         body: Body::Json("LinkIds"),
@@ -1067,8 +1067,17 @@ fn schemas() -> Value {
             "last_success_ms": { "type": ["integer", "null"], "description": "when the latest successful run ended (the mailbox was last checked)" },
             "last_summary": { "description": "what the last successful run that changed something did (fetched, added or removed a message): a later run that found nothing leaves it and moves only last_success_ms" }, "next_attempt_ms": nullable("integer"),
             "attempts": { "type": "integer" },
+            "push": { "$ref": "#/components/schemas/LinkPush" },
             "counts": { "type": "object", "properties": {
                 "listed": { "type": "integer" }, "captured": { "type": "integer" }, "labels": list_of("LabelCounts") } } } }));
+    schemas.insert("LinkPush".to_owned(), json!({ "type": "object", "required": ["mode", "reason", "channels"],
+            "description": "whether the provider pushes the mailbox's changes (docs/push.md): `push`, its channels open and renewed after each sync, synced when notified and by a slow safety poll (--push-poll-seconds); or `polling`, synced every --poll-seconds, with the reason (push not configured on the server, not yet opened, unlinked, or the provider's own words when it refused a channel)",
+            "properties": {
+            "mode": { "enum": ["push", "polling"] },
+            "reason": { "type": ["string", "null"], "description": "why the mailbox is polled; null on push" },
+            "channels": { "type": "array", "description": "the open channels (a Gmail watch, a Calendar channel, a Graph subscription), one per stream; their secrets are never shown", "items": { "type": "object", "properties": {
+                "stream": { "enum": ["mail", "calendar"] },
+                "expires_at": { "type": ["string", "null"], "format": "date-time", "description": "when it lapses unless renewed (renewed a day before, or half way through a shorter life); null when the provider asked for it to be renewed at the next sync" } } } } } }));
     schemas.insert("LinkDetail".to_owned(), json!({ "allOf": [{ "$ref": "#/components/schemas/Link" }, { "type": "object", "properties": {
             "progress": { "type": "object", "properties": {
                 "captured": { "type": "integer", "description": "the link's copies of messages the store holds" },

@@ -84,6 +84,16 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(runtime: Runtime, config: ServerConfig) -> Self {
+        // The routes that receive push and the runtime that opens channels for them are
+        // configured together (`serve --push`): one without the other is a wiring slip.
+        let runtime_push = runtime.config().push.as_ref();
+        if config.push.is_some() != runtime_push.is_some() {
+            tracing::warn!(
+                server = config.push.is_some(),
+                runtime = runtime_push.is_some(),
+                "push is configured on only one of the server and the runtime"
+            );
+        }
         // Building the HTTP client fails only when TLS cannot be set up at all, which
         // every other request of the server would hit first.
         let google_push = config.push.as_ref().map(|push| {

@@ -1,12 +1,16 @@
-//! Gmail push received by the server (`POST /push/google/{tenant}`), against the
-//! emulator's Pub/Sub: a delivery signed by the emulator for this tenant's endpoint brings
-//! the mailbox's sync forward, so new mail is captured while no poll is due; forged,
-//! unsigned and wrong-audience deliveries are refused and schedule nothing; duplicated
-//! and reordered notifications capture each message once. On SQLite and PostgreSQL.
+//! Push received by the server, against the emulator: Gmail through Pub/Sub (`POST
+//! /push/google/{tenant}`) and Google Calendar channels (`POST
+//! /push/google/{tenant}/calendar`). A delivery signed by the emulator for this tenant's
+//! endpoint brings the mailbox's sync forward, so new mail is captured while no poll is
+//! due; forged, unsigned and wrong-audience deliveries are refused and schedule nothing;
+//! duplicated and reordered notifications capture each message once. The Gmail provider
+//! opens its channels itself through `Connector` (topic, grant, subscription, watch;
+//! calendar channel), a calendar notification with a wrong token is refused while the
+//! emulator's own schedules the link, and closed channels deliver nothing more. On
+//! SQLite and PostgreSQL.
 //!
-//! The topic, subscription and watch are made here with the emulator's Pub/Sub and Gmail
-//! calls, as the admin's Pub/Sub setup would: the server does not make them yet
-//! (docs/push.md, "Not built yet").
+//! The first tests make the topic, subscription and watch by hand with the emulator's
+//! Pub/Sub and Gmail calls (what an admin could do); the provider's own are tested last.
 
 mod api_support;
 
@@ -14,12 +18,15 @@ use api_support::{Backend, Server, TestStore, emulator, ordinary_user};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
 use tributary_emulator::server::RunningEmulator;
+use tributary_google::{ConnectorOptions, GoogleConnector, GoogleEndpoints, ServiceAccountKey};
 use tributary_server::{AppState, PushConfig, ServerConfig};
-use tributary_store::TenantId;
-use tributary_sync::Worker;
+use tributary_store::{PushChannelRecord, TenantId, secret_hash};
+use tributary_sync::push::{OpenedChannel, PushLink, PushStream, PushTarget};
+use tributary_sync::{Connector, GmailSource, Pacer, PacingConfig, Worker};
 
 const PUBSUB_SCOPE: &str = "https://www.googleapis.com/auth/pubsub";
 const GMAIL_SCOPE: &str = "https://www.googleapis.com/auth/gmail.readonly";
@@ -309,14 +316,23 @@ async fn push_brings_new_mail_in_and_refuses_forgeries(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(off.status(), StatusCode::NOT_FOUND);
-    // A tenant without a Google connection has no push endpoint.
+    // A tenant without a Google connection has no push endpoint; without a token the
+    // request is refused before anything is looked up.
     let globex = http
         .post(endpoint(&url, &server.globex))
+        .bearer_auth("anything")
         .json(&envelope)
         .send()
         .await
         .unwrap();
     assert_eq!(globex.status(), StatusCode::NOT_FOUND);
+    let anonymous = http
+        .post(endpoint(&url, &server.globex))
+        .json(&envelope)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 
     // Accepted: the tenant's own subscription; new mail is captured with no poll due.
     let topic = subscribe(&emulated, "tributary-gmail", &ours, &ours).await;
@@ -350,6 +366,262 @@ async fn duplicated_and_reordered_pushes_capture_once(backend: Backend) {
         assert_eq!(captured(&server, subject).await, 1, "{subject}");
     }
     server.stop().await;
+}
+
+/// The tenant's Gmail provider, as the runtime builds it from the key.
+fn google_connector(emulated: &RunningEmulator) -> Connector {
+    let key =
+        ServiceAccountKey::from_json(&serde_json::to_vec(&emulated.key_file).unwrap()).unwrap();
+    let options = ConnectorOptions {
+        endpoints: GoogleEndpoints::from_base_url(&emulated.base_url),
+        ..ConnectorOptions::default()
+    };
+    Connector::Google(GmailSource::new(
+        GoogleConnector::new(key, options).unwrap(),
+    ))
+}
+
+async fn push_link(server: &Server, mailbox: &str) -> PushLink {
+    let links = server.store().links(&server.acme).await.unwrap();
+    let link = links
+        .iter()
+        .find(|l| l.mailbox.eq_ignore_ascii_case(mailbox))
+        .expect("the member is linked");
+    PushLink {
+        tenant: server.acme.clone(),
+        link: link.id,
+        mailbox: mailbox.to_ascii_lowercase(),
+        pacer: Arc::new(Pacer::new(PacingConfig::default())),
+    }
+}
+
+/// Stores an opened channel as the engine does (only the secret's hash).
+async fn save(server: &Server, link: &PushLink, opened: &OpenedChannel) -> PushChannelRecord {
+    let record = PushChannelRecord {
+        link: link.link,
+        stream: opened.stream.as_str().to_owned(),
+        channel_id: opened.channel_id.clone(),
+        expires_ms: opened.expires_ms,
+        secret_hash: opened.secret.as_deref().map(secret_hash),
+        renewed_ms: 0,
+    };
+    server
+        .store()
+        .save_push_channel(&server.acme, &record)
+        .await
+        .unwrap();
+    record
+}
+
+/// Waits until the emulator has made an attempt to `endpoint` satisfying `wanted`.
+async fn attempt_seen(emulated: &RunningEmulator, endpoint: &str, wanted: impl Fn(&Value) -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !attempts_to(emulated, endpoint).await.iter().any(&wanted) {
+        if tokio::time::Instant::now() >= deadline {
+            let push = control(emulated, reqwest::Method::GET, "/push", Value::Null).await;
+            panic!("no such attempt to {endpoint}: {push}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// How many notifications `endpoint` accepted (204).
+async fn acknowledged_by(emulated: &RunningEmulator, endpoint: &str) -> usize {
+    let attempts = attempts_to(emulated, endpoint).await;
+    attempts.iter().filter(|a| a["status"] == 204).count()
+}
+
+async fn meeting(emulated: &RunningEmulator, organizer: &str, summary: &str) {
+    let start = chrono::DateTime::from_timestamp_millis(emulated.state.org().now_ms).unwrap()
+        + chrono::Duration::days(1);
+    let body = json!({"organizer": organizer, "summary": summary, "start": start.to_rfc3339(),
+        "end": (start + chrono::Duration::hours(1)).to_rfc3339()});
+    control(emulated, reqwest::Method::POST, "/calendar/events", body).await;
+}
+
+/// A Calendar notification as Google sends it, with `token`.
+async fn calendar_notification(
+    url: &str,
+    channel: &str,
+    resource: &str,
+    token: &str,
+) -> StatusCode {
+    reqwest::Client::new()
+        .post(url)
+        .header("X-Goog-Channel-ID", channel)
+        .header("X-Goog-Resource-ID", resource)
+        .header("X-Goog-Resource-State", "exists")
+        .header("X-Goog-Message-Number", "2")
+        .header("X-Goog-Channel-Token", token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn the_provider_opens_and_closes_its_own_channels(backend: Backend) {
+    let Some((server, emulated, member)) = synced(backend).await else {
+        return;
+    };
+    let url = push_server(&server, &emulated).await;
+    let target = PushTarget::new(&url, &server.acme);
+    let connector = google_connector(&emulated);
+    assert_eq!(
+        connector.push_streams(),
+        [PushStream::Mail, PushStream::Calendar]
+    );
+    let link = push_link(&server, &member).await;
+    let worker = Worker::for_runtime(server.runtime.clone());
+    assert!(worker.run_once().await.unwrap().is_none(), "no poll is due");
+
+    // Mail: the topic, grant, subscription and watch made by the provider; the
+    // emulator's signed delivery brings the new mail in.
+    let mail = connector
+        .open_push(&link, PushStream::Mail, &target)
+        .await
+        .unwrap();
+    assert_eq!(mail.channel_id, member);
+    assert_eq!(mail.secret, None);
+    let week = 7 * 86_400_000;
+    let now = chrono::Utc::now().timestamp_millis();
+    assert!(
+        (now + week - 60_000..=now + week).contains(&mail.expires_ms),
+        "{mail:?}"
+    );
+    let mail_record = save(&server, &link, &mail).await;
+    deliver(&emulated, &member, "Pushed by our own watch").await;
+    run_until_captured(&server, &emulated, &["Pushed by our own watch"]).await;
+    // Renewing is watching again: still one watch, pushing (a new watch notifies at
+    // once: that sync is run before the close below).
+    let mail_url = target.google_mail_url();
+    let acknowledged = acknowledged_by(&emulated, &mail_url).await;
+    let renewed = connector
+        .renew_push(&link, &mail_record, &target)
+        .await
+        .unwrap();
+    assert!(renewed.expires_ms >= mail.expires_ms);
+    assert_eq!(emulated.state.push.watches().len(), 1);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while acknowledged_by(&emulated, &mail_url).await == acknowledged {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the renewed watch delivered nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    while worker.run_once().await.unwrap().is_some() {}
+
+    // Closed: no more deliveries, nothing scheduled.
+    connector.close_push(&link, &mail_record).await.unwrap();
+    assert!(emulated.state.push.watches().is_empty());
+    let before = attempts_to(&emulated, &mail_url).await.len();
+    deliver(&emulated, &member, "After the stop").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(attempts_to(&emulated, &mail_url).await.len(), before);
+    assert!(
+        worker.run_once().await.unwrap().is_none(),
+        "a stopped watch scheduled a sync"
+    );
+    // Closing again: the watch is gone already, which is closed.
+    connector.close_push(&link, &mail_record).await.unwrap();
+
+    // Calendar: a channel with a secret token; its first message is acknowledged.
+    let calendar = connector
+        .open_push(&link, PushStream::Calendar, &target)
+        .await
+        .unwrap();
+    let token = calendar
+        .secret
+        .clone()
+        .expect("a calendar channel has a token");
+    let record = save(&server, &link, &calendar).await;
+    let (channel, resource) = record.channel_id.split_once(' ').unwrap();
+    let calendar_url = target.google_calendar_url();
+    attempt_seen(&emulated, &calendar_url, |a| a["status"] == 204).await;
+
+    // Refused, scheduling nothing: a wrong token, a channel the tenant does not have,
+    // the right token at another tenant, no token.
+    assert_eq!(
+        calendar_notification(&calendar_url, channel, resource, "guess").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        calendar_notification(&calendar_url, "c-unknown", resource, &token).await,
+        StatusCode::NOT_FOUND
+    );
+    let globex = PushTarget::new(&url, &server.globex).google_calendar_url();
+    assert_eq!(
+        calendar_notification(&globex, channel, resource, &token).await,
+        StatusCode::NOT_FOUND
+    );
+    let tokenless = reqwest::Client::new()
+        .post(&calendar_url)
+        .header("X-Goog-Channel-ID", channel)
+        .header("X-Goog-Resource-ID", resource)
+        .header("X-Goog-Resource-State", "exists")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tokenless.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        worker.run_once().await.unwrap().is_none(),
+        "a refused notification scheduled a sync"
+    );
+
+    // Google's own notification of a new meeting schedules the link.
+    let acknowledged = acknowledged_by(&emulated, &calendar_url).await;
+    meeting(&emulated, &member, "Pushed kickoff").await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while acknowledged_by(&emulated, &calendar_url).await == acknowledged {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no calendar notification accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while worker.run_once().await.unwrap().is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the calendar push scheduled nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Renewed: a new channel replaces the old one, which is stopped.
+    let replaced = connector.renew_push(&link, &record, &target).await.unwrap();
+    assert_ne!(replaced.channel_id, record.channel_id);
+    assert_ne!(replaced.secret, calendar.secret);
+    let replaced_record = save(&server, &link, &replaced).await;
+    {
+        let channels = emulated.state.push.channels();
+        assert_eq!(channels.len(), 1);
+        assert!(!channels.contains_key(channel));
+    }
+    // The old channel's token no longer opens anything.
+    assert_eq!(
+        calendar_notification(&calendar_url, channel, resource, &token).await,
+        StatusCode::NOT_FOUND
+    );
+
+    // Closed: the emulator sends nothing more.
+    connector.close_push(&link, &replaced_record).await.unwrap();
+    assert!(emulated.state.push.channels().is_empty());
+    let before = attempts_to(&emulated, &calendar_url).await.len();
+    meeting(&emulated, &member, "After the calendar stop").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(attempts_to(&emulated, &calendar_url).await.len(), before);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_channels_on_sqlite() {
+    the_provider_opens_and_closes_its_own_channels(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_channels_on_postgres() {
+    the_provider_opens_and_closes_its_own_channels(Backend::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

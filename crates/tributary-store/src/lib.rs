@@ -28,6 +28,7 @@ mod meetings;
 mod members;
 mod membership;
 mod progress;
+mod push;
 mod read;
 mod relationship;
 mod secrets;
@@ -61,6 +62,7 @@ pub use meetings::{
     MeetingCursor, MeetingFilter, MeetingPage, MeetingParticipantView, MeetingView, MeetingsOf,
 };
 pub use progress::{LinkProgress, LinkRunRecord, MAX_RECENT_RUNS, StoredCursor};
+pub use push::{LinkPush, PushChannelRecord, PushMode, secret_hash, secret_matches};
 pub use read::{
     ActivityView, CapturedBy, CompanyRank, CompanyRanking, CompanyView, ContactView, Found,
     MemberStrength, ParticipantView, ReadScope, RelationshipView, TimelineCursor, TimelineOf,

@@ -391,6 +391,9 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         let previous = current_status(&mut tx, tenant, link).await?;
+        if unlinked_meanwhile(&previous) {
+            return Ok(());
+        }
         sqlx::query(
             "UPDATE mailbox_links SET status = 'idle', provider_message = NULL, status_reason = NULL,
                  last_success_ms = $3,
@@ -454,6 +457,9 @@ impl Store {
         } = failure;
         let mut tx = self.begin_write().await?;
         let previous = current_status(&mut tx, tenant, link).await?;
+        if unlinked_meanwhile(&previous) {
+            return Ok(());
+        }
         let status = LinkStatus::from(error);
         sqlx::query(
             "UPDATE mailbox_links SET status = $3, provider_message = $4,
@@ -588,6 +594,12 @@ fn provider(name: &str) -> ConnectionKind {
 }
 
 /// The link's mailbox and status, failing for a link of another tenant.
+/// A run's end never turns a link an admin (or User Delegation Sync) unlinked while it
+/// ran back into a synced or failing one: unlinked stays unlinked until linked again.
+fn unlinked_meanwhile((_, status): &(String, String)) -> bool {
+    status == LinkStatus::Unlinked.as_str()
+}
+
 async fn current_status(
     tx: &mut Transaction<'static, Any>,
     tenant: &TenantId,

@@ -9,11 +9,12 @@ use crate::link::LinkContext;
 use crate::pacing::Pacer;
 use crate::providers::gmail::GmailSource;
 use crate::providers::graph::GraphSource;
+use crate::push::{OpenedChannel, PushLink, PushStream, PushTarget};
 use crate::source::{DirectorySource, LinkRun, MailSource};
 use tributary_core::DirectoryAccount;
 use tributary_google::GoogleConnector;
 use tributary_microsoft::MicrosoftConnector;
-use tributary_store::ConnectionKind;
+use tributary_store::{ConnectionKind, PushChannelRecord};
 
 /// A tenant's connection to one provider, as the engine and User Delegation Sync use it.
 #[derive(Debug, Clone)]
@@ -89,6 +90,52 @@ impl Connector {
         match self {
             Connector::Google(source) => source.calendar_page(link, request).await,
             Connector::Microsoft(source) => source.calendar_page(link, request).await,
+        }
+    }
+
+    /// The streams whose changes the provider pushes (none: its links are polled).
+    pub fn push_streams(&self) -> &'static [PushStream] {
+        match self {
+            Connector::Google(source) => source.push_streams(),
+            Connector::Microsoft(source) => source.push_streams(),
+        }
+    }
+
+    /// Opens (or replaces) the push channel of a link's stream.
+    pub async fn open_push(
+        &self,
+        link: &PushLink,
+        stream: PushStream,
+        target: &PushTarget,
+    ) -> Result<OpenedChannel, SyncError> {
+        match self {
+            Connector::Google(source) => source.open_push(link, stream, target).await,
+            Connector::Microsoft(source) => source.open_push(link, stream, target).await,
+        }
+    }
+
+    /// Renews a link's push channel before it lapses.
+    pub async fn renew_push(
+        &self,
+        link: &PushLink,
+        channel: &PushChannelRecord,
+        target: &PushTarget,
+    ) -> Result<OpenedChannel, SyncError> {
+        match self {
+            Connector::Google(source) => source.renew_push(link, channel, target).await,
+            Connector::Microsoft(source) => source.renew_push(link, channel, target).await,
+        }
+    }
+
+    /// Stops a link's push channel.
+    pub async fn close_push(
+        &self,
+        link: &PushLink,
+        channel: &PushChannelRecord,
+    ) -> Result<(), SyncError> {
+        match self {
+            Connector::Google(source) => source.close_push(link, channel).await,
+            Connector::Microsoft(source) => source.close_push(link, channel).await,
         }
     }
 }

@@ -8,6 +8,8 @@ use crate::connector::Connector;
 use crate::error::SyncError;
 use crate::link::{LinkContext, link_policy};
 use crate::pacing::{Pacer, PacingConfig, PacingStats};
+use crate::push::lifecycle::{self, PushRun, PushSettings};
+use crate::push::{PushLink, PushStream};
 use crate::source::{LinkRun, SyncSummary};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -83,6 +85,8 @@ pub struct SyncEngine {
     extractor: Arc<Extractor>,
     pacer: Arc<Pacer>,
     config: Arc<EngineConfig>,
+    /// Where providers deliver push; `None`: the links are only polled.
+    push: Option<Arc<PushSettings>>,
 }
 
 impl SyncEngine {
@@ -100,7 +104,19 @@ impl SyncEngine {
             extractor: Arc::new(extractor),
             pacer: Arc::new(Pacer::new(config.pacing.clone())),
             config: Arc::new(config),
+            push: None,
         }
+    }
+
+    /// The same engine keeping push channels (docs/push.md) after each successful sync
+    /// of a link, delivering as `push` says; `None` turns push off.
+    pub fn with_push(mut self, push: Option<PushSettings>) -> Self {
+        self.push = push.map(Arc::new);
+        self
+    }
+
+    pub fn push(&self) -> Option<&PushSettings> {
+        self.push.as_deref()
     }
 
     /// The same engine spending from `pacer`'s budgets: engines rebuilt for a changed
@@ -181,6 +197,17 @@ impl SyncEngine {
         mailbox: &str,
         linkage_retry: Duration,
     ) -> Result<LinkOutcome, StoreError> {
+        Ok(self.run_link(link, mailbox, linkage_retry).await?.0)
+    }
+
+    /// [`Self::sync_link_retrying_in`], answering also what the push lifecycle step left
+    /// the link in (`None`: push is off, or the run failed and the step did not run).
+    pub async fn run_link(
+        &self,
+        link: LinkId,
+        mailbox: &str,
+        linkage_retry: Duration,
+    ) -> Result<(LinkOutcome, Option<PushRun>), StoreError> {
         // Read per run: an admin may change a member's labels at any time.
         let extra_labels = self.store.link_labels(&self.tenant, link).await?;
         self.store
@@ -219,7 +246,62 @@ impl SyncEngine {
         if !credentials_rejected {
             self.sync_calendar(&context).await?;
         }
-        Ok(outcome)
+        let push = match outcome {
+            LinkOutcome::Synced { .. } => self.keep_push_channels(&context).await?,
+            LinkOutcome::Failed { .. } => None,
+        };
+        Ok((outcome, push))
+    }
+
+    /// After a successful sync, when push is configured: the link's channels opened or
+    /// renewed (see [`lifecycle::maintain_channels`]). A channel the provider refuses
+    /// leaves the link on polling with its reason; the sync still succeeded.
+    async fn keep_push_channels(
+        &self,
+        context: &LinkContext,
+    ) -> Result<Option<PushRun>, StoreError> {
+        let Some(settings) = &self.push else {
+            return Ok(None);
+        };
+        // Channels live in real time, whatever instant the backfill window ends at.
+        let now_ms = clock_ms();
+        let offered = self.connector.push_streams();
+        if offered.is_empty() {
+            let kind = self.connector.kind();
+            return lifecycle::record_no_push(
+                &self.store,
+                &self.tenant,
+                context.link,
+                kind,
+                now_ms,
+            )
+            .await
+            .map(Some);
+        }
+        let mut streams = Vec::with_capacity(offered.len());
+        for &stream in offered {
+            // A calendar whose meetings are not captured needs no channel.
+            if stream != PushStream::Calendar || self.captures_calendar_of(context).await? {
+                streams.push(stream);
+            }
+        }
+        let link = PushLink {
+            tenant: self.tenant.clone(),
+            link: context.link,
+            mailbox: context.mailbox.clone(),
+            pacer: Arc::clone(&self.pacer),
+        };
+        let target = settings.target(&self.tenant);
+        lifecycle::maintain_channels(
+            &self.store,
+            &self.connector,
+            &link,
+            &target,
+            &streams,
+            now_ms,
+        )
+        .await
+        .map(Some)
     }
 
     /// Runs the link's calendar stream when the policy captures this member's meetings.

@@ -15,6 +15,7 @@ pub mod link;
 mod mailbox_labels;
 pub mod pacing;
 pub mod providers;
+pub mod push;
 pub mod runtime;
 pub mod scheduler;
 pub mod source;

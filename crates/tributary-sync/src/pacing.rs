@@ -57,6 +57,11 @@ pub struct PacingConfig {
     /// Share of the configured budget won back per quota minute without a refusal, up to
     /// the configured budget itself: additive increase, multiplicative decrease.
     pub recovery_per_minute: f64,
+    /// Share of the project's bucket (a quota minute's units) that calls queued behind
+    /// it leave in the provider's hands for calls that would lose refill by waiting: a
+    /// mailbox paced at its own budget whose bucket is full. Those go ahead of the
+    /// queue, this much at a time. 0 queues every call in turn.
+    pub priority_reserve: f64,
 }
 
 impl Default for PacingConfig {
@@ -71,6 +76,7 @@ impl Default for PacingConfig {
             transit_allowance: Duration::from_millis(250),
             refusal_cut: 0.5,
             recovery_per_minute: 0.01,
+            priority_reserve: 0.01,
         }
     }
 }
@@ -117,7 +123,7 @@ impl Refusal {
 /// A token bucket that may go into debt: a reservation larger than the balance is
 /// granted at once and the caller waits until the debt is paid back. So a batch costing
 /// more than a full bucket still goes through, at the budget's pace.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Bucket {
     /// The configured budget (scale 1).
     base_capacity: f64,
@@ -127,8 +133,6 @@ struct Bucket {
     transit: Duration,
     capacity: f64,
     per_second: f64,
-    /// The refill of [`PacingConfig::transit_allowance`].
-    transit_units: f64,
     balance: f64,
     updated: Instant,
 }
@@ -144,7 +148,6 @@ impl Bucket {
             transit: config.transit_allowance,
             capacity,
             per_second,
-            transit_units: per_second * config.transit_allowance.as_secs_f64(),
             balance: capacity,
             updated: now,
         }
@@ -162,7 +165,6 @@ impl Bucket {
         self.scale = scale;
         self.capacity = self.base_capacity * scale;
         self.per_second = self.base_per_second * scale;
-        self.transit_units = self.per_second * self.transit.as_secs_f64();
         if ratio < 1.0 && self.balance > 0.0 {
             self.balance *= ratio;
         }
@@ -183,21 +185,96 @@ impl Bucket {
         at
     }
 
-    /// Takes `units` and answers how long after `now` to wait before using them.
+    /// Takes `units` and answers how long after `now` to wait before using them: until
+    /// the balance left is `floor` (`NEG_INFINITY`: no wait), the call going out no
+    /// sooner than `held` after `now` (another bucket's wait).
     ///
     /// Callers read the clock before they get the lock, so a `now` older than the last
     /// update arrives whenever two tasks race. Time never moves back here: moving
     /// `updated` back would credit the same interval's refill twice, and the provider,
     /// whose bucket saw no such credit, would refuse the request.
-    fn reserve(&mut self, units: f64, now: Instant) -> Duration {
+    ///
+    /// The provider charges a call when it arrives, so while a call waits for another
+    /// bucket (the project's) the provider's bucket, if full, earns nothing, and this
+    /// one, charged now, would count that refill. It is lost like the transit's (see
+    /// [`PacingConfig::transit_allowance`]): a mailbox whose first calls wait behind a
+    /// busy project is otherwise a few units ahead of the provider for good, and is
+    /// refused at the end of its burst once the project's waits vanish.
+    fn reserve(&mut self, units: f64, now: Instant, held: Duration, floor: f64) -> Duration {
         let at = self.refill(now);
-        // The balance when the call goes out: now, or once the debt is paid.
-        let at_sending = self.balance.max(units).min(self.capacity);
-        let lost_in_transit = (at_sending + self.transit_units - self.capacity).max(0.0);
-        self.balance -= units + lost_in_transit;
-        let debt = (-(self.balance + lost_in_transit)).max(0.0);
+        let lost = self.lost_refill(units, now, held, floor);
+        self.balance -= units + lost;
+        let debt = (floor - (self.balance + lost)).max(0.0);
         let wait = Duration::from_secs_f64(debt / self.per_second);
         (at + wait).duration_since(now)
+    }
+
+    /// The refill a call of `units` (sent when the balance left is `floor`, and no
+    /// sooner than `held` after `now`) loses while the provider's bucket is full: until
+    /// it is sent, and during its transit. The balance must be refilled to `now`.
+    fn lost_refill(&self, units: f64, now: Instant, held: Duration, floor: f64) -> f64 {
+        let ready = units + floor;
+        let own = Duration::from_secs_f64((ready - self.balance).max(0.0) / self.per_second);
+        let after = self.updated.duration_since(now) + own;
+        let held_longer = held.saturating_sub(after);
+        // The balance when the call goes out on this bucket's account: now, or once it
+        // holds the units; the provider's is capped meanwhile.
+        let at_sending = self.balance.max(ready).min(self.capacity);
+        let refill = self.per_second * (self.transit + held_longer).as_secs_f64();
+        (at_sending + refill - self.capacity).max(0.0)
+    }
+
+    /// Whether a call of `units` sent `held` after `now` loses more refill than one sent
+    /// at once: the bucket is full, or will be before then.
+    fn loses_by_waiting(&mut self, units: f64, now: Instant, held: Duration) -> bool {
+        self.refill(now);
+        self.lost_refill(units, now, held, 0.0) > self.lost_refill(units, now, Duration::ZERO, 0.0)
+    }
+}
+
+/// The project's bucket, and the calls let ahead of its queue.
+///
+/// While the project budget binds, calls queue behind it. A call of a mailbox paced at
+/// its own budget and whose bucket is full loses that mailbox's refill for as long as
+/// it waits (the provider's bucket cannot grow past full), so that mailbox's backfill
+/// ends later by as much; the others lose nothing by waiting. Queued calls therefore
+/// leave [`PacingConfig::priority_reserve`] of the bucket in the provider's hands, and
+/// such a call goes at once, taking from it, until the calls queued before it have
+/// gone (each went out with the reserve still in hand, so the provider's bucket holds
+/// what went ahead of them too).
+#[derive(Debug)]
+struct ProjectPacing {
+    bucket: Bucket,
+    reserve: f64,
+    /// Units let ahead of the queue, each until the calls queued when it went are out.
+    ahead: Vec<(Instant, f64)>,
+}
+
+impl ProjectPacing {
+    /// Takes `units` for a call and answers how long after `now` to wait; `losing`
+    /// answers whether the call loses refill if held that long.
+    fn reserve(
+        &mut self,
+        units: f64,
+        now: Instant,
+        losing: impl FnOnce(Duration) -> bool,
+    ) -> Duration {
+        let floor = self.bucket.capacity * self.reserve;
+        let queued = self
+            .bucket
+            .clone()
+            .reserve(units, now, Duration::ZERO, floor);
+        if queued.is_zero() {
+            return self.bucket.reserve(units, now, Duration::ZERO, floor);
+        }
+        self.ahead.retain(|(until, _)| *until > now);
+        let ahead: f64 = self.ahead.iter().map(|(_, units)| units).sum();
+        if ahead + units > floor || !losing(queued) {
+            return self.bucket.reserve(units, now, Duration::ZERO, floor);
+        }
+        self.ahead.push((now + queued, units));
+        self.bucket
+            .reserve(units, now, Duration::ZERO, f64::NEG_INFINITY)
     }
 }
 
@@ -499,10 +576,15 @@ impl RefusedParts {
 /// the others), under a ceiling for every mailbox that comes down only when many are
 /// cut at once (the per-user quota itself is lower); the project's budget is learned
 /// for the whole connection.
+///
+/// While the project budget binds, a call whose mailbox would lose refill by waiting
+/// goes ahead of the project's queue, within [`PacingConfig::priority_reserve`]; the
+/// others wait their turn.
 #[derive(Debug)]
 pub struct Pacer {
     config: PacingConfig,
-    project: Mutex<Bucket>,
+    /// Locked after `users`, never before.
+    project: Mutex<ProjectPacing>,
     users: Mutex<HashMap<String, UserPacing>>,
     budget: Mutex<ProjectBudget>,
     ceiling: Mutex<UserCeiling>,
@@ -530,9 +612,14 @@ impl Pacer {
         if share < 1.0 {
             project.balance = 0.0;
         }
+        let reserve = config.priority_reserve.clamp(0.0, 1.0);
         Pacer {
             config,
-            project: Mutex::new(project),
+            project: Mutex::new(ProjectPacing {
+                bucket: project,
+                reserve,
+                ahead: Vec::new(),
+            }),
             users: Mutex::new(HashMap::new()),
             budget: Mutex::new(ProjectBudget {
                 learned: Learned::new(now),
@@ -665,7 +752,7 @@ impl Pacer {
     /// The project budget paced at now, in units per second.
     fn project_per_second(&self, now: Instant) -> f64 {
         let scale = self.project_scale(now);
-        lock(&self.project).base_per_second * scale
+        lock(&self.project).bucket.base_per_second * scale
     }
 
     /// The share of the configured per-user budget paced at for `user` at `now`.
@@ -701,7 +788,6 @@ impl Pacer {
             return;
         }
         let wait = self.reserve(user, f64::from(units), Instant::now());
-        tracing::trace!(user = ?user, units, wait_ms = wait.as_millis(), "paced");
         if !wait.is_zero() {
             self.throttled.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(wait).await;
@@ -710,11 +796,6 @@ impl Pacer {
 
     fn reserve(&self, user: &str, units: f64, now: Instant) -> Duration {
         let project_scale = self.project_scale(now);
-        let project_wait = {
-            let mut project = lock(&self.project);
-            project.rescale(project_scale, now);
-            project.reserve(units, now)
-        };
         let per_second = self.recovery_per_second();
         let ceiling = self.ceiling_scale(now);
         let level = self.allotment_level(now);
@@ -725,8 +806,26 @@ impl Pacer {
         let own = state.learned.current(now, per_second).min(ceiling);
         let scale = self.allotted_scale(state, own, level);
         state.bucket.rescale(scale, now);
+        let project_wait = {
+            let mut project = lock(&self.project);
+            project.bucket.rescale(project_scale, now);
+            // A mailbox the division paces below its own budget has refill to spare.
+            project.reserve(units, now, |queued| {
+                scale >= own && state.bucket.loses_by_waiting(units, now, queued)
+            })
+        };
         state.paced(units, now, self.config.minute);
-        state.bucket.reserve(units, now).max(project_wait)
+        let user_wait = state.bucket.reserve(units, now, project_wait, 0.0);
+        tracing::trace!(
+            user = ?user,
+            units,
+            user_wait_ms = user_wait.as_millis(),
+            project_wait_ms = project_wait.as_millis(),
+            balance = state.bucket.balance,
+            scale,
+            "paced"
+        );
+        user_wait.max(project_wait)
     }
 
     /// Learns from `error` if it is a rate-limit refusal of `user`'s last call (or of
@@ -769,7 +868,7 @@ impl Pacer {
         let cut = match refusal {
             Refusal::User => self.learn_user_refusal(&user.to_ascii_lowercase(), now, paced, share),
             Refusal::Project => {
-                lock(&self.project).empty(now);
+                lock(&self.project).bucket.empty(now);
                 lock(&self.budget).learned.cut(
                     now,
                     paced,
@@ -779,6 +878,7 @@ impl Pacer {
             }
             Refusal::Concurrency => false,
         };
+        tracing::debug!(user = ?user, ?refusal, ?share, cut, "rate-limit refusal");
         if cut {
             self.budget_cuts.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(?refusal, "rate limit refused a call: pacing lower");
@@ -902,6 +1002,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 mod tests {
     use super::*;
     use tributary_core::ProviderDetail;
+    use tributary_emulator::server::quota::{GmailMethod, QuotaConfig, QuotaLimiter};
 
     fn config(units_per_minute: u32) -> PacingConfig {
         PacingConfig {
@@ -914,6 +1015,7 @@ mod tests {
             transit_allowance: Duration::ZERO,
             refusal_cut: 0.5,
             recovery_per_minute: 0.01,
+            priority_reserve: 0.0,
         }
     }
 
@@ -966,6 +1068,145 @@ mod tests {
         assert_eq!(pacer.reserve("a@x.example", 95.0, later), Duration::ZERO);
         let wait = pacer.reserve("a@x.example", 10.0, later);
         assert!((wait.as_secs_f64() - 1.0).abs() < 1e-6, "{wait:?}");
+    }
+
+    /// Sends `user`'s calls of `parts` Gmail gets each, one after another (each
+    /// answered `answer` after it is sent), as the pacer paces them, until `units` are
+    /// spent; the emulator's limiter is the provider. Answers the parts it refused and
+    /// when the first and the last call went out.
+    fn run_against_the_emulator(
+        pacer: &Pacer,
+        provider: &QuotaLimiter,
+        (user, units, parts): (&str, u32, u32),
+        (start, answer): (Instant, Duration),
+    ) -> (u32, Instant, Instant) {
+        let cost = parts * units::MESSAGES_GET;
+        let (mut now, mut refused, mut spent, mut first) = (start, 0, 0, None);
+        while spent < units {
+            let sent = now + pacer.reserve(user, f64::from(cost), now);
+            first.get_or_insert(sent);
+            for _ in 0..parts {
+                if provider
+                    .admit_at(user, GmailMethod::MessagesGet, sent)
+                    .is_err()
+                {
+                    refused += 1;
+                }
+            }
+            spent += cost;
+            now = sent + answer;
+        }
+        (refused, first.unwrap_or(start), now - answer)
+    }
+
+    #[test]
+    fn a_mailbox_held_behind_the_project_bucket_stays_within_the_providers_bucket() {
+        // 600 units a minute for the mailbox (10 a second), paced at exactly the
+        // provider's budget, as the mailbox at the top of the project's division is.
+        let pacing = PacingConfig {
+            project_units_per_minute: 60_000,
+            ..config(600)
+        };
+        let provider = QuotaLimiter::new(QuotaConfig {
+            per_user_units_per_minute: 600,
+            per_project_units_per_minute: 60_000,
+            ..QuotaConfig::default()
+        });
+        let pacer = Pacer::new(pacing);
+        let start = Instant::now();
+        // A hundred other mailboxes' bursts spent the project's bucket and a second
+        // more: this mailbox's first call waits a second behind them, while the
+        // provider's bucket for it stays full and earns nothing.
+        let others = (0..100).map(|i| pacer.reserve(&format!("m{i}@x.example"), 610.0, start));
+        let held = others.max().unwrap_or_default();
+        assert!(close_to(held, 1.0), "{held:?}");
+        let (refused, first, last) = run_against_the_emulator(
+            &pacer,
+            &provider,
+            ("big@x.example", 2_000, 5),
+            (start, Duration::from_millis(10)),
+        );
+        assert_eq!(refused, 0, "parts refused by the provider's bucket");
+        assert!(close_to(first - start, 1.025), "{:?}", first - start);
+        // Not paced below the budget either: the 1,400 units beyond the burst at 10 a
+        // second from the first call on.
+        let took = (last - first).as_secs_f64();
+        assert!((139.99..140.1).contains(&took), "{took} s");
+    }
+
+    #[test]
+    fn a_full_mailbox_at_its_own_budget_goes_ahead_of_the_project_queue_within_the_reserve() {
+        // 100 units a second for the project, 10 for each mailbox; a hundredth of the
+        // project's bucket (60 units) is left to calls that lose refill by waiting.
+        let pacer = Pacer::new(PacingConfig {
+            project_units_per_minute: 6_000,
+            priority_reserve: 0.01,
+            ..config(600)
+        });
+        let start = Instant::now();
+        let mut calls = Vec::new();
+        let mut call = |user: &str, units: f64, now: Instant| {
+            let wait = pacer.reserve(user, units, now);
+            calls.push((now + wait, user.to_owned(), units));
+            wait
+        };
+        // Twenty mailboxes' bursts spend the project's bucket but the reserve; the last
+        // one waits for the reserve and 100 units more (1.6 s).
+        for i in 0..20 {
+            call(&format!("m{i}@x.example"), 305.0, start);
+        }
+        let later = start + Duration::from_millis(100);
+        // A mailbox whose bucket is full would lose its refill while queued: it goes
+        // at once. Its next call, from a bucket no longer full, loses nothing waiting.
+        assert_eq!(call("big@x.example", 25.0, later), Duration::ZERO);
+        let queued = call("big@x.example", 25.0, later);
+        assert!(close_to(queued, 2.0), "{queued:?}");
+        // Another full mailbox's call does not fit in what is left of the reserve.
+        let next = call("late@x.example", 50.0, later);
+        assert!(close_to(next, 2.5), "{next:?}");
+        // Sent as paced, nothing is refused: the calls let ahead took only the reserve
+        // the queued ones had left in the provider's bucket.
+        let provider = QuotaLimiter::new(QuotaConfig {
+            per_user_units_per_minute: 600,
+            per_project_units_per_minute: 6_000,
+            ..QuotaConfig::default()
+        });
+        calls.sort_by_key(|(sent, _, _)| *sent);
+        assert!(close_to(calls[calls.len() - 3].0 - start, 1.6));
+        for (sent, user, units) in &calls {
+            // Units of a few calls: whole and small.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let parts = (*units / 5.0) as usize;
+            for _ in 0..parts {
+                let admitted = provider.admit_at(user, GmailMethod::MessagesGet, *sent);
+                assert!(admitted.is_ok(), "{user} refused {:?}", *sent - start);
+            }
+        }
+    }
+
+    #[test]
+    fn a_mailbox_the_division_holds_below_its_budget_waits_its_turn() {
+        let pacer = Pacer::new(PacingConfig {
+            project_units_per_minute: 6_000,
+            priority_reserve: 0.01,
+            ..config(600)
+        });
+        // Twenty mailboxes with a thousand units of work each share the project's 100
+        // units a second with one that has ten: that one is paced far below its own
+        // budget, so its full bucket loses nothing while it waits.
+        for i in 0..20 {
+            pacer.set_remaining_units(&format!("w{i}@x.example"), 1_000);
+        }
+        pacer.set_remaining_units("small@x.example", 10);
+        assert!(pacer.paced_units_per_minute("small@x.example") < 60);
+        let start = Instant::now();
+        for i in 0..20 {
+            pacer.reserve(&format!("m{i}@x.example"), 305.0, start);
+        }
+        // Queued behind the others' bursts: the reserve and 91 units, 1.51 s.
+        let later = start + Duration::from_millis(100);
+        let wait = pacer.reserve("small@x.example", 1.0, later);
+        assert!(close_to(wait, 1.51), "{wait:?}");
     }
 
     #[test]

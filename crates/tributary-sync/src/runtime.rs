@@ -21,6 +21,8 @@ use crate::delegation::{DelegationReport, ProviderDirectory, rebuild_links};
 use crate::engine::{EngineConfig, SyncEngine, clock_ms, may_run};
 use crate::error::SyncError;
 use crate::pacing::Pacer;
+use crate::push::lifecycle::{self as push_lifecycle, UNLINKED_REASON};
+use crate::push::{PushLink, PushSettings};
 use crate::scheduler::{SYNC_LINK_JOB, WorkerConfig};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -35,8 +37,8 @@ use tributary_google::{
     ServiceAccountInfo, ServiceAccountKey, scopes,
 };
 use tributary_store::{
-    AuditEvent, ConnectionKind, ConnectionView, LinkId, LinkStatus, MasterKey, SecretBytes, Store,
-    StoreError, TenantId,
+    AuditEvent, ConnectionKind, ConnectionView, LinkId, LinkStatus, LinkView, MasterKey,
+    PushChannelRecord, PushMode, SecretBytes, Store, StoreError, TenantId,
 };
 
 /// The job kind that re-reads a tenant's directory (new users linked automatically).
@@ -44,6 +46,9 @@ pub const DELEGATION_SYNC_JOB: &str = "delegation_sync";
 
 /// Most links one Start, Unlink or Retry may name: each is a write and an audit row.
 pub const MAX_LINKS_PER_ACTION: usize = 1_000;
+
+/// Most channels one sweep for unlinked links reads (it runs after every *Rebuild*).
+const MAX_CHANNELS_SWEPT: u32 = 100_000;
 
 /// Most extra labels a member may sync: each costs Gmail calls on every run.
 pub const MAX_MEMBER_LABELS: usize = 50;
@@ -85,6 +90,10 @@ pub struct RuntimeConfig {
     pub worker: WorkerConfig,
     /// How often User Delegation Sync re-reads each connected directory.
     pub delegation_interval: Duration,
+    /// Push (docs/push.md): where providers deliver change notifications, set when the
+    /// server has a public URL for them (`--push --public-url`). `None`: every link is
+    /// polled and no channel is opened.
+    pub push: Option<PushSettings>,
 }
 
 impl Default for RuntimeConfig {
@@ -94,6 +103,7 @@ impl Default for RuntimeConfig {
             engine: EngineConfig::default(),
             worker: WorkerConfig::default(),
             delegation_interval: Duration::from_secs(3600),
+            push: None,
         }
     }
 }
@@ -259,6 +269,20 @@ impl Runtime {
                 pacers: std::sync::Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// The same store, key and Microsoft settings with the configuration `change` makes
+    /// (a command's own settings, such as push, on top of the shared ones). Meant for
+    /// start-up: the new runtime builds its engines and pacers afresh.
+    pub fn reconfigured(&self, change: impl FnOnce(&mut RuntimeConfig)) -> Self {
+        let mut config = self.config().clone();
+        change(&mut config);
+        Runtime::with_microsoft(
+            self.store().clone(),
+            self.inner.key.clone(),
+            config,
+            self.inner.microsoft.clone(),
+        )
     }
 
     pub fn store(&self) -> &Store {
@@ -549,6 +573,7 @@ impl Runtime {
             .record_audit(tenant, &audit(actor, "delegation.rebuilt", None, summary))
             .await?;
         self.hold_new_links(tenant, &report, actor).await?;
+        self.close_push_of_unlinked(tenant).await?;
         // New and restored links are `pending`: sync them now. Links already syncing
         // keep their own schedule (an extra run now would only repeat an incremental).
         if self.capture_enabled(tenant).await? {
@@ -611,7 +636,7 @@ impl Runtime {
     ) -> Result<usize, RuntimeError> {
         let links = distinct(links);
         let known = self.check_links(tenant, &links).await?;
-        let mut changed = 0;
+        let mut changed = Vec::new();
         for link in &links {
             if known.get(link) == Some(&LinkStatus::Unlinked) {
                 continue;
@@ -619,9 +644,106 @@ impl Runtime {
             self.store()
                 .set_link_status(tenant, *link, LinkStatus::Unlinked, actor)
                 .await?;
-            changed += 1;
+            changed.push(*link);
         }
-        Ok(changed)
+        let views: Vec<LinkView> = self
+            .store()
+            .links(tenant)
+            .await?
+            .into_iter()
+            .filter(|view| changed.contains(&view.id))
+            .collect();
+        self.close_push_channels(tenant, &views).await?;
+        Ok(changed.len())
+    }
+
+    /// Stops the push channels of `links` at their providers (a refusal is logged and
+    /// never stops the unlink: the channel lapses at its expiry, and notifications for
+    /// an unlinked link schedule nothing), forgets them, and shows the links as polling,
+    /// "unlinked". Answers how many channels were closed.
+    pub(crate) async fn close_push_channels(
+        &self,
+        tenant: &TenantId,
+        links: &[LinkView],
+    ) -> Result<usize, RuntimeError> {
+        let store = self.store();
+        let now_ms = clock_ms();
+        let mut by_provider: Vec<(ConnectionKind, Vec<(PushLink, PushChannelRecord)>)> = Vec::new();
+        for view in links {
+            let channels = store.push_channels(tenant, view.id).await?;
+            // Without push configured, only links that had channels get a push row.
+            if self.config().push.is_some() || !channels.is_empty() {
+                store
+                    .set_link_push(
+                        tenant,
+                        view.id,
+                        PushMode::Polling,
+                        Some(UNLINKED_REASON),
+                        now_ms,
+                    )
+                    .await?;
+            }
+            if channels.is_empty() {
+                continue;
+            }
+            let link = PushLink {
+                tenant: tenant.clone(),
+                link: view.id,
+                mailbox: view.mailbox.to_lowercase(),
+                pacer: self.pacer(tenant),
+            };
+            let index = match by_provider
+                .iter()
+                .position(|(kind, _)| *kind == view.provider)
+            {
+                Some(index) => index,
+                None => {
+                    by_provider.push((view.provider, Vec::new()));
+                    by_provider.len() - 1
+                }
+            };
+            by_provider[index]
+                .1
+                .extend(channels.into_iter().map(|channel| (link.clone(), channel)));
+        }
+        let mut closed = 0;
+        for (provider, channels) in by_provider {
+            let connector = match self.mail_connector(tenant, provider).await {
+                Ok((connector, _)) => Some(connector),
+                Err(error) => {
+                    tracing::warn!(
+                        tenant = %tenant.as_str(), provider = provider.as_str(),
+                        error = ?error.to_string(),
+                        "push channels forgotten without being stopped: no connector"
+                    );
+                    None
+                }
+            };
+            closed += push_lifecycle::close_channels(store, connector.as_ref(), channels).await?;
+        }
+        Ok(closed)
+    }
+
+    /// Closes the channels of links that are unlinked but still hold some (unlinked by
+    /// User Delegation Sync, or by an admin while their sync was opening one).
+    async fn close_push_of_unlinked(&self, tenant: &TenantId) -> Result<usize, RuntimeError> {
+        let store = self.store();
+        let holding: std::collections::HashSet<LinkId> = store
+            .push_channels_expiring(tenant, i64::MAX, MAX_CHANNELS_SWEPT)
+            .await?
+            .into_iter()
+            .map(|channel| channel.link)
+            .collect();
+        if holding.is_empty() {
+            return Ok(0);
+        }
+        let unlinked: Vec<LinkView> = store
+            .links(tenant)
+            .await?
+            .into_iter()
+            .filter(|view| view.status == LinkStatus::Unlinked && holding.contains(&view.id))
+            .collect();
+        self.close_push_channels(tenant, &unlinked).await
     }
 
     async fn restart_links(
@@ -695,6 +817,28 @@ impl Runtime {
             .enqueue_job(tenant, SYNC_LINK_JOB, Some(link.id), clock_ms())
             .await?;
         Ok(Some(link.id))
+    }
+
+    /// A push named `link`'s channel (a Graph subscription, a Calendar channel): brings
+    /// its sync forward to now, as [`Runtime::sync_mailbox_now`] does. Answers whether
+    /// it was scheduled (not when the link may not run, or is not the tenant's).
+    pub async fn sync_link_now(
+        &self,
+        tenant: &TenantId,
+        link: LinkId,
+    ) -> Result<bool, RuntimeError> {
+        let store = self.store();
+        let runnable = store
+            .link(tenant, link)
+            .await?
+            .is_some_and(|view| may_run(view.status));
+        if !runnable {
+            return Ok(false);
+        }
+        store
+            .enqueue_job(tenant, SYNC_LINK_JOB, Some(link), clock_ms())
+            .await?;
+        Ok(true)
     }
 
     /// Enqueues a sync, due now, for every link of `tenant` that may run.
@@ -796,7 +940,8 @@ impl Runtime {
                     extractor.clone(),
                     self.config().engine.clone(),
                 )
-                .sharing_pacer(self.pacer(tenant)),
+                .sharing_pacer(self.pacer(tenant))
+                .with_push(self.config().push.clone()),
             );
         }
         Ok(engines)
@@ -926,6 +1071,15 @@ impl Runtime {
                 .set_capture_enabled(tenant, next.kind, holder.capture_enabled, actor)
                 .await?;
         }
+        // Stopped while the credentials that opened them are still stored.
+        let links: Vec<LinkView> = self
+            .store()
+            .links(tenant)
+            .await?
+            .into_iter()
+            .filter(|view| view.provider == provider)
+            .collect();
+        self.close_push_channels(tenant, &links).await?;
         Ok(self.store().disconnect(tenant, provider, actor).await?)
     }
 

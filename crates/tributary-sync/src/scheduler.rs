@@ -5,6 +5,7 @@
 
 use crate::engine::{LinkOutcome, SyncEngine, clock_ms, may_run};
 use crate::pacing::{Pacer, PacingConfig};
+use crate::push::PushRun;
 use crate::runtime::{DELEGATION_SYNC_JOB, Runtime, RuntimeError};
 use rand::Rng;
 use std::collections::{HashMap, HashSet};
@@ -14,8 +15,8 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tributary_store::{
-    ConnectionKind, HeldLeases, JobId, LeaseScope, LeasedJob, LinkId, SYSTEM_ACTOR, Store,
-    StoreError, TenantId,
+    ConnectionKind, HeldLeases, JobId, LeaseScope, LeasedJob, LinkId, PushMode, SYSTEM_ACTOR,
+    Store, StoreError, TenantId,
 };
 
 /// Jobs one process runs at once by default. Gmail's project budget (1,200,000 units a
@@ -39,6 +40,10 @@ pub struct WorkerConfig {
     pub lease: Duration,
     /// When a link that synced is synced again.
     pub poll_interval: Duration,
+    /// When a link on push (docs/push.md) is synced again: a slow safety poll for
+    /// notifications the provider dropped. A link whose channel falls due for renewal
+    /// sooner is synced by then (but not sooner than `poll_interval`).
+    pub push_poll_interval: Duration,
     /// The first retry after a `linkage_error`; doubled per failure since the last
     /// success, up to `max_backoff`.
     pub initial_backoff: Duration,
@@ -56,6 +61,7 @@ impl Default for WorkerConfig {
             worker_id: format!("worker-{}", std::process::id()),
             lease: Duration::from_secs(60),
             poll_interval: Duration::from_secs(5 * 60),
+            push_poll_interval: Duration::from_secs(3600),
             initial_backoff: Duration::from_secs(60),
             max_backoff: Duration::from_secs(6 * 3600),
             idle_sleep: Duration::from_secs(1),
@@ -529,14 +535,12 @@ impl Worker {
             return self.drop_job(job, "no engine for this tenant or job").await;
         };
         let backoff = linkage_backoff(&self.config, job.attempts);
-        let outcome = engine
-            .sync_link_retrying_in(link, &view.mailbox, backoff)
-            .await?;
+        let (outcome, push) = engine.run_link(link, &view.mailbox, backoff).await?;
         let worker = &self.config.worker_id;
         match outcome {
             LinkOutcome::Synced { .. } => {
                 self.store.complete_job(job.id, worker).await?;
-                let next_run_ms = clock_ms() + millis(self.config.poll_interval);
+                let next_run_ms = next_sync_ms(&self.config, push.as_ref(), clock_ms());
                 self.store
                     .enqueue_job(&job.tenant, SYNC_LINK_JOB, Some(link), next_run_ms)
                     .await?;
@@ -646,6 +650,19 @@ fn linkage_backoff(config: &WorkerConfig, attempts: i64) -> Duration {
     base + base.mul_f64(jitter)
 }
 
+/// When a link that just synced is synced again: after the poll interval, or the
+/// slower safety poll while it is on push, yet by the time its first channel falls due
+/// for renewal (never sooner than the poll interval).
+fn next_sync_ms(config: &WorkerConfig, push: Option<&PushRun>, now_ms: i64) -> i64 {
+    let polled = now_ms.saturating_add(millis(config.poll_interval));
+    let Some(push) = push.filter(|push| push.mode == PushMode::Push) else {
+        return polled;
+    };
+    let safety = now_ms.saturating_add(millis(config.push_poll_interval.max(config.poll_interval)));
+    push.renew_due_ms
+        .map_or(safety, |due| safety.min(due.max(polled)))
+}
+
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
@@ -725,6 +742,35 @@ mod tests {
         pacing.set_shares(Some(1), &[held(&acme, 1, 1)], start, SETTLE);
         assert!((pacing.share(&acme) - 1.0).abs() < 1e-9);
         assert!((pacing.share(&globex) - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_link_on_push_is_polled_slowly_but_by_its_renewal() {
+        let config = WorkerConfig {
+            poll_interval: Duration::from_secs(300),
+            push_poll_interval: Duration::from_secs(3600),
+            ..WorkerConfig::default()
+        };
+        let now = 1_000_000;
+        let on = |renew_due_ms| PushRun {
+            mode: PushMode::Push,
+            renew_due_ms,
+        };
+        assert_eq!(next_sync_ms(&config, None, now), now + 300_000);
+        let polling = PushRun {
+            mode: PushMode::Polling,
+            renew_due_ms: Some(now + 10_000_000),
+        };
+        assert_eq!(next_sync_ms(&config, Some(&polling), now), now + 300_000);
+        assert_eq!(next_sync_ms(&config, Some(&on(None)), now), now + 3_600_000);
+        let far = on(Some(now + 7 * 86_400_000));
+        assert_eq!(next_sync_ms(&config, Some(&far), now), now + 3_600_000);
+        // A renewal due in 20 minutes brings the safety poll forward to it…
+        let soon = on(Some(now + 1_200_000));
+        assert_eq!(next_sync_ms(&config, Some(&soon), now), now + 1_200_000);
+        // …but never sooner than the ordinary poll.
+        let overdue = on(Some(0));
+        assert_eq!(next_sync_ms(&config, Some(&overdue), now), now + 300_000);
     }
 
     #[test]

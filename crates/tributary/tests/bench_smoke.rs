@@ -1,6 +1,7 @@
 //! `tributary bench --quick` as CI runs it: it exits 0, prints the table and writes it as
 //! JSON with every row of issue 7. The figures are not checked (speed goals never go in
 //! tests); a row may be skipped when PostgreSQL is not reachable, but none may fail.
+//! Row 4 times push at both providers (issue 16): every message delivered is captured.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -65,4 +66,31 @@ fn quick_bench_prints_and_writes_every_row() {
             );
         }
     }
+    let incremental = rows.iter().find(|r| r["number"] == 4).expect("row 4");
+    for provider in ["google", "microsoft"] {
+        assert_push_captured_everything(incremental, provider);
+    }
+}
+
+/// Row 4's push run at `provider` timed a latency and captured every message delivered.
+fn assert_push_captured_everything(row: &serde_json::Value, provider: &str) {
+    let figure = |name: &str| {
+        row["figures"]
+            .as_array()
+            .and_then(|figures| figures.iter().find(|f| f["name"] == name))
+            .unwrap_or_else(|| panic!("row 4 has no {name}: {row}"))
+            .clone()
+    };
+    let p95 = figure(&format!("push_{provider}_p95_seconds"));
+    assert!(
+        p95["value"].as_f64().is_some_and(|s| s > 0.0),
+        "push at {provider} timed nothing: {row}"
+    );
+    let captured = figure(&format!("push_{provider}_captured"));
+    let text = captured["value"].as_str().expect("captured / delivered");
+    let counts: Vec<&str> = text.split_whitespace().collect();
+    assert!(
+        counts.len() >= 3 && counts[1] == "/" && counts[0] == counts[2] && counts[0] != "0",
+        "push at {provider} missed messages: {text}"
+    );
 }

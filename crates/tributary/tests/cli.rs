@@ -141,6 +141,12 @@ fn demo(provider: &str, users: &str) -> (serde_json::Value, String) {
     assert_eq!(summary["ground_truth"]["differences"], 0);
     let linked = summary["members_linked"].as_u64().unwrap();
     assert_eq!(summary["links_by_status"]["idle"].as_u64(), Some(linked));
+    // The demo runs on push: every synced mailbox has its provider's channels.
+    assert_eq!(
+        summary["push"]["on_push"].as_u64(),
+        Some(linked),
+        "{summary:#}"
+    );
     assert!(summary["activities"].as_i64().unwrap() > 0, "{summary:#}");
     assert!(summary["messages_captured"].as_u64().unwrap() > 0);
     assert_meetings_equal_the_truth(&summary, data.path());

@@ -3,6 +3,7 @@
 //! (how far its backfill is, who runs it, its recent runs), and the bulk actions.
 
 use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::link_push::{PushView, TenantPush};
 use crate::AppState;
 use crate::auth::{AdminCaller, ApiCaller};
 use crate::error::ApiError;
@@ -32,6 +33,7 @@ pub async fn list(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let status = query.status.as_deref().map(parse_status).transpose()?;
+    let push = TenantPush::load(&state, &caller.tenant).await?;
     let mut links = Vec::new();
     for link in state.store().links(&caller.tenant).await? {
         if status.is_some_and(|s| s != link.status) {
@@ -50,7 +52,7 @@ pub async fn list(
         } else {
             Audience::Member
         };
-        links.push(link_json(&link, &counts, audience));
+        links.push(link_json(&link, &counts, audience, &push.of(&link)));
     }
     Ok(Json(json!({ "links": links })))
 }
@@ -87,7 +89,8 @@ pub async fn show(
         Audience::Member
     };
     let user_units_per_minute = state.runtime.config().engine.pacing.user_units_per_minute;
-    let mut body = link_json(&view, &counts, audience);
+    let push = TenantPush::load(&state, &caller.tenant).await?;
+    let mut body = link_json(&view, &counts, audience, &push.of(&view));
     body["progress"] = progress_json(&view, &progress, user_units_per_minute);
     body["runs"] = progress
         .runs
@@ -231,6 +234,7 @@ pub(crate) fn link_json(
     link: &LinkView,
     counts: &[LabelReconciliation],
     audience: Audience,
+    push: &PushView,
 ) -> Value {
     let labels: Vec<Value> = counts
         .iter()
@@ -260,6 +264,7 @@ pub(crate) fn link_json(
         "last_summary": link.last_summary,
         "next_attempt_ms": link.next_attempt_ms,
         "attempts": link.attempts,
+        "push": push.json(),
         "counts": {
             "listed": counts.iter().map(|c| c.listed).sum::<u64>(),
             "captured": counts.iter().map(|c| c.captured).sum::<u64>(),

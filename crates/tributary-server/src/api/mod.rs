@@ -10,6 +10,7 @@
 pub(crate) mod accounts;
 mod connections;
 mod extract;
+pub(crate) mod link_push;
 pub(crate) mod links;
 pub(crate) mod meetings;
 pub(crate) mod members;

@@ -15,13 +15,14 @@ use super::forms::{Fields, SignedForm};
 use super::layout::{self, Notice, Section, csrf_field, empty, status_badge, status_words, time};
 use super::session::{Admin, Viewer};
 use crate::AppState;
+use crate::api::link_push::{PushView, TenantPush};
 use axum::extract::{Query, State};
 use axum::response::{Html, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use tributary_core::{Audience, FailureCause, FailureSite, HintProvider};
-use tributary_store::{LabelReconciliation, LinkId, LinkStatus, LinkView};
+use tributary_store::{LabelReconciliation, LinkId, LinkStatus, LinkView, PushMode};
 use tributary_sync::runtime::MAX_LINKS_PER_ACTION;
 use tributary_sync::runtime::resume::waits_for_connection;
 use tributary_sync::{DelegationReport, RuntimeError};
@@ -53,6 +54,7 @@ impl Filter {
 struct Row {
     link: LinkView,
     labels: Vec<LabelReconciliation>,
+    push: PushView,
 }
 
 /// The table's rows (filtered and sorted), the banner's links (all of them) and how
@@ -391,10 +393,12 @@ async fn load_table(
     shown.sort_by_key(|link| status_rank(link.status));
     let members: Vec<&str> = shown.iter().map(|link| link.member.as_str()).collect();
     let names = store.display_names(&viewer.tenant, &members).await?;
+    let push = TenantPush::load(state, &viewer.tenant).await?;
     let mut rows = Vec::with_capacity(shown.len());
     for link in shown {
         let labels = store.label_reconciliation(&viewer.tenant, link.id).await?;
-        rows.push(Row { link, labels });
+        let push = push.of(&link);
+        rows.push(Row { link, labels, push });
     }
     Ok(Table {
         rows,
@@ -469,6 +473,7 @@ async fn render(
                             th { "User" }
                             th { "Status" }
                             th { "Last sync" }
+                            th { "Push" }
                             th { "Captured / Google" }
                         }
                     }
@@ -496,7 +501,7 @@ async fn render(
 fn table_body(table: &Table, now_ms: i64) -> Markup {
     html! {
         @if table.rows.is_empty() {
-            tr { td colspan="5" { (empty("No mailbox matches. Rebuild user matching to read the directory.")) } }
+            tr { td colspan="6" { (empty("No mailbox matches. Rebuild user matching to read the directory.")) } }
         }
         @for row in &table.rows {
             (user_row(row, table.names.get(&row.link.member).map(String::as_str), now_ms))
@@ -528,7 +533,22 @@ fn user_row(row: &Row, name: Option<&str>, now_ms: i64) -> Markup {
                 (last_sync(link, now_ms))
                 (run_detail(link.last_summary.as_ref()))
             }
+            td.push { (push_cell(&row.push)) }
             td { (label_counts(&row.labels)) }
+        }
+    }
+}
+
+/// "Push" or "Polling", with why it is polled (maud escapes the provider's words).
+fn push_cell(push: &PushView) -> Markup {
+    let reason = push.reason.as_deref();
+    html! {
+        @match push.mode {
+            PushMode::Push => span.badge.status-idle.push-mode title=[reason] { "Push" },
+            PushMode::Polling => span.badge.status-unlinked.push-mode title=[reason] { "Polling" },
+        }
+        @if let Some(reason) = reason {
+            div.muted.small.push-reason { (reason) }
         }
     }
 }
@@ -804,6 +824,7 @@ mod tests {
         let row = Row {
             link: idle_link(changed_at + 20 * MINUTE, summary.clone()),
             labels: Vec::new(),
+            push: on_push(),
         };
         let now = changed_at + 25 * MINUTE;
         let html = user_row(&row, Some("Ann Lee"), now).into_string();
@@ -817,6 +838,7 @@ mod tests {
         let fresh = Row {
             link: idle_link(changed_at, summary),
             labels: Vec::new(),
+            push: on_push(),
         };
         let html = user_row(&fresh, None, now).into_string();
         assert!(
@@ -824,6 +846,39 @@ mod tests {
             "{html}"
         );
         assert!(html.contains(">ann@acme.test</a>"), "{html}");
+    }
+
+    fn on_push() -> PushView {
+        PushView {
+            mode: PushMode::Push,
+            reason: None,
+            channels: vec![("mail".into(), 1_752_000_000_000)],
+        }
+    }
+
+    /// The Push column: the mode's badge, and why a mailbox is polled in the provider's
+    /// words, escaped.
+    #[test]
+    fn the_push_column_shows_the_mode_and_the_escaped_reason() {
+        let html = push_cell(&on_push()).into_string();
+        assert!(html.contains(">Push</span>"), "{html}");
+        assert!(
+            !html.contains("Polling") && !html.contains("push-reason"),
+            "{html}"
+        );
+        let refused = PushView {
+            mode: PushMode::Polling,
+            reason: Some("mail: <script>alert(1)</script> \"denied\"".into()),
+            channels: Vec::new(),
+        };
+        let html = push_cell(&refused).into_string();
+        assert!(html.contains(">Polling</span>"), "{html}");
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(
+            html.contains("mail: &lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
+        assert!(html.contains("title=\"mail: &lt;script&gt;"), "{html}");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use tributary_store::{ConnectionKind, TenantId};
 pub const ROUTE: &str = "/push/google/{tenant}";
 
 /// Longest tenant id accepted in the path.
-const MAX_TENANT_LEN: usize = 128;
+pub(super) const MAX_TENANT_LEN: usize = 128;
 
 /// The endpoint (and the OIDC audience) of `tenant`'s Gmail push subscription under
 /// `public_url`: binding the audience to the tenant means a token minted for one
@@ -33,7 +33,7 @@ pub fn endpoint(public_url: &str, tenant: &TenantId) -> String {
     )
 }
 
-fn refuse(status: StatusCode, message: &str) -> Response {
+pub(super) fn refuse(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(json!({ "error": message }))).into_response()
 }
 
@@ -68,6 +68,11 @@ pub async fn receive(
     if tenant.is_empty() || tenant.len() > MAX_TENANT_LEN {
         return refuse(StatusCode::NOT_FOUND, "no such tenant");
     }
+    // Checked before anything is read: an anonymous request costs no store read (and
+    // no key decryption).
+    let Some(token) = bearer(&headers) else {
+        return auth_refusal(&PushAuthError::MissingToken);
+    };
     let tenant = TenantId::new(tenant);
     // The service account the tenant's subscription signs as is the tenant's own.
     let sender = match state.runtime.google_setup(&tenant).await {
@@ -77,9 +82,6 @@ pub async fn receive(
             tracing::warn!(tenant = %tenant.as_str(), error = ?error.to_string(), "push: cannot read the connection");
             return refuse(StatusCode::SERVICE_UNAVAILABLE, "try again later");
         }
-    };
-    let Some(token) = bearer(&headers) else {
-        return auth_refusal(&PushAuthError::MissingToken);
     };
     let audience = endpoint(&state.config.public_url, &tenant);
     if let Err(error) = verifier.verify(token, &audience, &sender).await {

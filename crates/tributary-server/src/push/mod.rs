@@ -4,6 +4,8 @@
 //! the mailbox's sync forward so that a worker runs it next.
 
 pub mod google;
+pub mod google_calendar;
+pub mod microsoft;
 
 use crate::AppState;
 use axum::Router;
@@ -12,8 +14,15 @@ use axum::routing::post;
 /// The push routes, or none when push is not configured.
 pub fn router(state: &AppState) -> Router<AppState> {
     let router = Router::new();
-    if state.google_push.is_none() {
+    if state.config.push.is_none() {
         return router;
     }
-    router.route(google::ROUTE, post(google::receive))
+    router
+        .route(google::ROUTE, post(google::receive))
+        .route(google_calendar::ROUTE, post(google_calendar::receive))
+        .route(microsoft::ROUTE, post(microsoft::receive))
+        .route(
+            microsoft::LIFECYCLE_ROUTE,
+            post(microsoft::receive_lifecycle),
+        )
 }

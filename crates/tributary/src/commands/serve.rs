@@ -7,9 +7,11 @@ use anyhow::Context;
 use clap::Args;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tributary_server::{AppState, PushConfig, ServerConfig, SmtpConfig};
-use tributary_sync::Worker;
+use tributary_sync::push::PushSettings;
+use tributary_sync::{Runtime, Worker};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -37,9 +39,8 @@ pub struct ServeArgs {
 /// must be the address the provider reaches.
 #[derive(Args, Debug, Clone)]
 pub struct PushArgs {
-    /// Accept Gmail push deliveries at PUBLIC_URL/push/google/TENANT.
-    #[arg(long, env = "TRIBUTARY_PUSH")]
-    pub push: bool,
+    #[command(flatten)]
+    pub lifecycle: PushLifecycleArgs,
     /// Where the keys signing Pub/Sub's push tokens are served (the emulator's
     /// BASE/oauth2/v3/certs in a test).
     #[arg(
@@ -50,17 +51,66 @@ pub struct PushArgs {
     pub push_google_certs_url: String,
 }
 
-impl PushArgs {
-    fn config(&self, public_url: Option<&str>) -> anyhow::Result<Option<PushConfig>> {
+/// What `serve` and `worker` share about push: whether it is on (the processes that
+/// run syncs open, renew and close the channels) and how slowly a link on push is
+/// polled.
+#[derive(Args, Debug, Clone)]
+pub struct PushLifecycleArgs {
+    /// Use provider push: open a watch or subscription per mailbox delivering to
+    /// PUBLIC_URL/push/…, and accept deliveries there (`serve`). Needs --public-url.
+    #[arg(long, env = "TRIBUTARY_PUSH")]
+    pub push: bool,
+    /// Seconds between the safety polls of a mailbox on push (catching notifications
+    /// the provider dropped); a mailbox on polling keeps --poll-seconds.
+    #[arg(long, env = "TRIBUTARY_PUSH_POLL_SECONDS", default_value_t = 3600)]
+    pub push_poll_seconds: u64,
+}
+
+impl PushLifecycleArgs {
+    /// The runtime's push settings: `None` without `--push`; refused without a usable
+    /// public URL.
+    pub fn settings(&self, public_url: Option<&str>) -> anyhow::Result<Option<PushSettings>> {
         if !self.push {
             return Ok(None);
         }
-        if public_url.is_none() {
-            anyhow::bail!("--push needs --public-url: the https address Google delivers push to");
-        }
-        Ok(Some(PushConfig {
-            google_certs_url: self.push_google_certs_url.clone(),
+        let Some(public_url) = public_url else {
+            anyhow::bail!(
+                "--push needs --public-url: the https address Google and Microsoft deliver push to"
+            );
+        };
+        Ok(Some(PushSettings::new(public_url)?))
+    }
+
+    /// Opens the store and builds the runtime as `open_runtime` does, with push on as
+    /// `push` says and a link on push polled every `--push-poll-seconds`.
+    pub async fn open_runtime(
+        &self,
+        store: &StoreArgs,
+        sync: &SyncArgs,
+        push: Option<PushSettings>,
+    ) -> anyhow::Result<Runtime> {
+        let push_poll = Duration::from_secs(self.push_poll_seconds.max(1));
+        Ok(open_runtime(store, sync).await?.reconfigured(|config| {
+            config.worker.push_poll_interval = push_poll;
+            config.push = push;
         }))
+    }
+}
+
+impl PushArgs {
+    /// The server's push configuration and the runtime's, which always agree: both on
+    /// (the same public URL) or both off.
+    fn config(
+        &self,
+        public_url: Option<&str>,
+    ) -> anyhow::Result<(Option<PushConfig>, Option<PushSettings>)> {
+        let Some(settings) = self.lifecycle.settings(public_url)? else {
+            return Ok((None, None));
+        };
+        let server = PushConfig {
+            google_certs_url: self.push_google_certs_url.clone(),
+        };
+        Ok((Some(server), Some(settings)))
     }
 }
 
@@ -106,9 +156,13 @@ impl SmtpArgs {
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // Checked before the store is opened: a bad flag changes nothing.
-    let push = args.push.config(args.public_url.as_deref())?;
+    let (push, runtime_push) = args.push.config(args.public_url.as_deref())?;
     async_runtime()?.block_on(async move {
-        let runtime = open_runtime(&args.store, &args.sync).await?;
+        let runtime = args
+            .push
+            .lifecycle
+            .open_runtime(&args.store, &args.sync, runtime_push)
+            .await?;
         let listener = TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {} (--listen)", args.listen))?;
@@ -225,6 +279,32 @@ mod tests {
             database_url: None,
             master_key_file: None,
         }
+    }
+
+    fn push(on: bool) -> PushArgs {
+        PushArgs {
+            lifecycle: PushLifecycleArgs {
+                push: on,
+                push_poll_seconds: 3600,
+            },
+            push_google_certs_url: "https://certs.example/".into(),
+        }
+    }
+
+    #[test]
+    fn the_server_and_the_runtime_agree_on_push() {
+        let (server, runtime) = push(false).config(Some("https://crm.example")).unwrap();
+        assert!(server.is_none() && runtime.is_none());
+        let (server, runtime) = push(true).config(Some("https://crm.example/")).unwrap();
+        assert_eq!(server.unwrap().google_certs_url, "https://certs.example/");
+        assert_eq!(runtime.unwrap().public_url(), "https://crm.example");
+        let error = push(true).config(None).unwrap_err().to_string();
+        assert!(error.contains("--public-url"), "{error}");
+        let error = push(true)
+            .config(Some("crm.example"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("public URL"), "{error}");
     }
 
     #[test]

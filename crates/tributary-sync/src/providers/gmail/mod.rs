@@ -14,6 +14,7 @@ mod full;
 mod history;
 mod labels;
 mod messages;
+mod push;
 
 pub use calendar::CALENDAR_STREAM;
 

@@ -20,6 +20,7 @@ mod calendar;
 mod delta;
 mod directory;
 mod folders;
+mod push;
 
 use crate::error::SyncError;
 use crate::link::{ContainerTally, LinkContext, Outcome};

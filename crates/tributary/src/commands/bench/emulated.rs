@@ -12,7 +12,7 @@ use tributary_emulator::server::quota::QuotaConfig;
 use tributary_emulator::server::{EmulatorConfig, OrgSource, RunningEmulator, start};
 use tributary_emulator::truth::GroundTruth;
 use tributary_google::GoogleEndpoints;
-use tributary_store::{LinkStatus, Store, TenantId};
+use tributary_store::{LinkStatus, LinkView, Store, TenantId};
 use tributary_sync::{EngineConfig, Runtime, RuntimeConfig, Worker, WorkerConfig};
 
 /// The emulator's runtime threads are named so; `process::threads_cpu_seconds` sums them.
@@ -137,6 +137,36 @@ impl Workers {
 
 /// Waits until every link has synced once and is idle; answers how long that took. A
 /// link stopped on an error fails the wait with the provider's message.
+/// The organization's external contacts' addresses (those at a company): the senders
+/// of the mail the latency rows deliver.
+pub fn external_senders(truth: &GroundTruth) -> Vec<String> {
+    truth
+        .contacts
+        .iter()
+        .filter(|c| c.company.is_some())
+        .map(|c| c.address.clone())
+        .collect()
+}
+
+/// Fails when a link stopped for an admin (its credentials or rights refused): waiting
+/// longer would not sync it.
+pub fn fail_if_stopped(links: &[LinkView]) -> anyhow::Result<()> {
+    let Some(stuck) = links.iter().find(|l| {
+        matches!(
+            l.status,
+            LinkStatus::AuthenticationError | LinkStatus::Unauthorized
+        )
+    }) else {
+        return Ok(());
+    };
+    anyhow::bail!(
+        "link {} stopped: {:?} {}",
+        stuck.mailbox,
+        stuck.status,
+        stuck.provider_message.clone().unwrap_or_default()
+    )
+}
+
 pub async fn wait_until_synced(
     store: &Store,
     tenant: &TenantId,
@@ -145,19 +175,7 @@ pub async fn wait_until_synced(
     let started = Instant::now();
     loop {
         let links = store.links(tenant).await?;
-        if let Some(stuck) = links.iter().find(|l| {
-            matches!(
-                l.status,
-                LinkStatus::AuthenticationError | LinkStatus::Unauthorized
-            )
-        }) {
-            anyhow::bail!(
-                "link {} stopped: {:?} {}",
-                stuck.mailbox,
-                stuck.status,
-                stuck.provider_message.clone().unwrap_or_default()
-            );
-        }
+        fail_if_stopped(&links)?;
         let synced = links
             .iter()
             .filter(|l| l.status == LinkStatus::Idle && l.last_summary.is_some())

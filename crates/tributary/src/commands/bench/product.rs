@@ -5,7 +5,7 @@
 //! memory and database connections of one worker process as its concurrency grows.
 
 use super::backfill::{QuotaPlan, messages_fetched};
-use super::emulated::{ACTOR, Emulated, sqlite_store, temp_dir};
+use super::emulated::{ACTOR, Emulated, external_senders, sqlite_store, temp_dir};
 use super::postgres::TempDatabase;
 use super::process::Process;
 use super::report::Row;
@@ -585,13 +585,7 @@ struct Deliveries<'a> {
 
 impl<'a> Deliveries<'a> {
     fn new(emulated: &'a Emulated, wanted: usize) -> anyhow::Result<Self> {
-        let senders: Vec<String> = emulated
-            .truth
-            .contacts
-            .iter()
-            .filter(|c| c.company.is_some())
-            .map(|c| c.address.clone())
-            .collect();
+        let senders = external_senders(&emulated.truth);
         anyhow::ensure!(
             wanted == 0 || !senders.is_empty(),
             "the generated organization has no external contact"

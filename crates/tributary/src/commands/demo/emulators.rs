@@ -23,7 +23,9 @@ use tributary_emulator::server::state::EmulatorState;
 use tributary_emulator::server::{EmulatorConfig, OrgSource, RunningEmulator, start};
 use tributary_emulator::truth::GroundTruth;
 use tributary_google::GoogleEndpoints;
+use tributary_server::PushConfig;
 use tributary_store::{MasterKey, Store, TenantId};
+use tributary_sync::push::PushSettings;
 use tributary_sync::runtime::ConsentOutcome;
 use tributary_sync::{
     MicrosoftCredential, MicrosoftSettings, Runtime, RuntimeConfig, WorkerConfig,
@@ -106,6 +108,9 @@ pub struct ProviderUsage {
     /// Gmail metadata reads (Google only: Graph returns messages in delta pages).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub messages_read: Option<u64>,
+    /// Change notifications the provider delivered to Tributary and it acknowledged
+    /// (Pub/Sub pushes and Calendar channel messages; Graph notifications).
+    pub push_notifications: u64,
 }
 
 impl ProviderUsage {
@@ -113,14 +118,15 @@ impl ProviderUsage {
     pub fn describe(&self) -> String {
         match (self.provider, self.quota_units) {
             ("google", units) => format!(
-                "{} to Google ({} quota units, {} rate-limited)",
+                "{} to Google ({} quota units, {} rate-limited); {} push notifications",
                 self.requests,
                 units.unwrap_or(0),
-                self.rate_limited
+                self.rate_limited,
+                self.push_notifications
             ),
             _ => format!(
-                "{} to Microsoft Graph ({} throttled)",
-                self.requests, self.rate_limited
+                "{} to Microsoft Graph ({} throttled); {} push notifications",
+                self.requests, self.rate_limited, self.push_notifications
             ),
         }
     }
@@ -166,8 +172,8 @@ impl Emulators {
     }
 
     /// The runtime a server would build with the operator's settings pointing at these
-    /// emulators.
-    pub fn runtime(&self, store: Store, key: MasterKey) -> Runtime {
+    /// emulators, opening push channels to `push`'s public URL when given.
+    pub fn runtime(&self, store: Store, key: MasterKey, push: Option<PushSettings>) -> Runtime {
         let endpoints = self
             .google
             .as_ref()
@@ -177,11 +183,13 @@ impl Emulators {
         let config = RuntimeConfig {
             endpoints,
             worker: WorkerConfig {
-                // Quick polling so that delivered mail shows up within seconds.
+                // Quick polling so that delivered mail shows up within seconds in a
+                // mailbox not on push (on push, a notification brings its sync forward).
                 poll_interval: Duration::from_secs(5),
                 idle_sleep: Duration::from_millis(200),
                 ..WorkerConfig::default()
             },
+            push,
             ..RuntimeConfig::default()
         };
         let microsoft = self
@@ -191,6 +199,82 @@ impl Emulators {
                 MicrosoftSettings::at(&m.base_url, vec![m.ca_pem.clone()])
             });
         Runtime::with_microsoft(store, key, config, microsoft)
+    }
+
+    /// How the server checks the emulators' push deliveries: Google's OIDC tokens
+    /// against the Google emulator's certificates (Microsoft's carry the channel's
+    /// secret instead).
+    pub fn push_config(&self) -> PushConfig {
+        match &self.google {
+            Some(google) => PushConfig {
+                google_certs_url: google_certs_url(&google.base_url),
+            },
+            None => PushConfig::default(),
+        }
+    }
+
+    /// The flags a `tributary serve` or `worker` process needs to reach these emulators
+    /// as a deployment reaches the providers, besides `--google-api-url`: the Google
+    /// emulator's certificates for push, and Microsoft's addresses with the emulator's
+    /// CA (written to `files`).
+    pub fn process_flags(&self, files: &Path) -> anyhow::Result<Vec<String>> {
+        let mut flags = Vec::new();
+        if let Some(google) = &self.google {
+            flags.extend([
+                "--push-google-certs-url".to_owned(),
+                google_certs_url(&google.base_url),
+            ]);
+        }
+        if let Some(microsoft) = &self.microsoft {
+            let ca_file = files.join("microsoft-ca.pem");
+            std::fs::write(&ca_file, &microsoft.ca_pem)
+                .with_context(|| format!("cannot write {}", ca_file.display()))?;
+            let base = microsoft.base_url.trim_end_matches('/');
+            flags.extend([
+                "--microsoft-login-url".to_owned(),
+                base.to_owned(),
+                "--microsoft-graph-url".to_owned(),
+                format!("{base}/v1.0"),
+                "--microsoft-ca-file".to_owned(),
+                ca_file.display().to_string(),
+            ]);
+        }
+        Ok(flags)
+    }
+
+    /// The Google emulator's root URL, when it runs.
+    pub fn google_api_url(&self) -> Option<&str> {
+        self.google.as_ref().map(|g| g.base_url.as_str())
+    }
+
+    /// API requests the emulators counted so far under `mailbox` (its address), at
+    /// whichever provider hosts it.
+    pub fn mailbox_requests(&self, mailbox: &str) -> u64 {
+        let google = self.google.as_ref().map_or(0, |google| {
+            google
+                .state
+                .counters
+                .snapshot()
+                .users
+                .iter()
+                .filter(|(user, _)| user.eq_ignore_ascii_case(mailbox))
+                .map(|(_, counts)| counts.total.requests)
+                .sum()
+        });
+        let microsoft = self.microsoft.as_ref().map_or(0, |microsoft| {
+            // Graph calls are counted under the mailbox's user id.
+            let Some(id) = microsoft.state.tenant().user(mailbox).map(|u| u.id.clone()) else {
+                return 0;
+            };
+            microsoft
+                .state
+                .counters
+                .snapshot()
+                .mailboxes
+                .get(&id)
+                .map_or(0, |counts| counts.requests.values().sum())
+        });
+        google + microsoft
     }
 
     /// Connects `tenant` to every emulated provider as its admin would, Google first
@@ -257,6 +341,7 @@ impl Emulators {
                         .get("users.messages.get")
                         .map_or(0, |m| m.requests),
                 ),
+                push_notifications: google.state.push.outbox.totals().delivered,
             });
         }
         if let Some(microsoft) = &self.microsoft {
@@ -267,6 +352,7 @@ impl Emulators {
                 rate_limited: counters.total_throttled,
                 quota_units: None,
                 messages_read: None,
+                push_notifications: microsoft.state.subscriptions.outbox.totals().delivered,
             });
         }
         usage
@@ -281,6 +367,12 @@ impl Emulators {
         }
         Ok(())
     }
+}
+
+/// Where the Google emulator serves the keys that sign its push tokens (Google's
+/// `https://www.googleapis.com/oauth2/v3/certs`).
+fn google_certs_url(base_url: &str) -> String {
+    format!("{}/oauth2/v3/certs", base_url.trim_end_matches('/'))
 }
 
 async fn start_google(part: Generated, seed: u64, data: &Path) -> anyhow::Result<RunningEmulator> {

@@ -7,11 +7,13 @@
 //! matched member and shows the capture as it happens; then a summary (mail, meetings
 //! captured and upcoming) and whether the capture equals the organization's ground
 //! truth, its mail and its meetings; then it keeps serving the console while new mail
-//! arrives every few seconds.
+//! arrives every few seconds. Push is on (docs/push.md): the emulators deliver change
+//! notifications to the console's address, so new mail is captured within a second or
+//! two; the summary says which mailboxes are on push.
 
-mod emulators;
-mod live;
-mod progress;
+pub(crate) mod emulators;
+pub(crate) mod live;
+pub(crate) mod progress;
 mod summary;
 pub(crate) mod verify;
 
@@ -24,14 +26,15 @@ use rand::distributions::Alphanumeric;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tributary_core::{CalendarSync, MeetingSettings};
 use tributary_emulator::org::OrgConfig;
 use tributary_emulator::org::meetings_truth::MeetingPolicy;
 use tributary_server::{AppState, ServerConfig};
-use tributary_store::{MasterKey, MemberRole, Store, TenantId};
+use tributary_store::{LinkStatus, MasterKey, MemberRole, Store, TenantId};
+use tributary_sync::push::PushSettings;
 use tributary_sync::{Runtime, Worker};
 
 /// The actor the demo's own setup steps are audited as.
@@ -144,11 +147,22 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     .await?;
     let truth = emulators.truth.clone();
 
+    // Bound first: its address is the public URL the providers push to.
+    let listener = TcpListener::bind(args.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {}: pass another address with --listen (port 0 picks a free one)",
+            args.listen
+        )
+    })?;
+    let address = listener.local_addr()?;
+    let console_url = format!("http://{address}");
+    let push = PushSettings::new(&push_url(address))?;
+
     let store = Store::open_in_data_dir(data.path())
         .await
         .with_context(|| format!("cannot open the database in {}", data.path().display()))?;
     let key = MasterKey::load_or_create(data.path()).context("cannot create the master key")?;
-    let runtime = emulators.runtime(store.clone(), key);
+    let runtime = emulators.runtime(store.clone(), key, Some(push));
     let tenant = TenantId::new("demo");
     store
         .create_tenant(&tenant, "Larkspur Trading (demo)")
@@ -173,15 +187,17 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             .join("; ")
     ));
 
-    let listener = TcpListener::bind(args.listen).await.with_context(|| {
-        format!(
-            "cannot listen on {}: pass another address with --listen (port 0 picks a free one)",
-            args.listen
-        )
-    })?;
-    let console_url = format!("http://{}", listener.local_addr()?);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let server = spawn_server(listener, &runtime, &console_url, stop_rx.clone());
+    let server = spawn_server(
+        listener,
+        &runtime,
+        ServerConfig {
+            public_url: console_url.clone(),
+            push: Some(emulators.push_config()),
+            ..ServerConfig::default()
+        },
+        stop_rx.clone(),
+    );
 
     progress.step("Enabling capture and syncing every matched mailbox");
     runtime
@@ -193,6 +209,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let synced = progress
         .watch_sync(&store, &tenant, truth.activities.len(), calendars)
         .await?;
+    // A link's channels are opened after its calendar, at the end of its job.
+    wait_for_push_modes(&store, &tenant).await?;
 
     // Meetings are judged as of now: one that ended since its calendar was listed is
     // captured now, as the next calendar run would.
@@ -261,6 +279,27 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     store.close().await;
     emulators.shutdown().await?;
     Ok(code)
+}
+
+/// How long the summary waits for every synced mailbox's push mode to be recorded.
+const PUSH_MODE_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Waits (a little) until every idle link's sync has recorded whether it is on push.
+async fn wait_for_push_modes(store: &Store, tenant: &TenantId) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while started.elapsed() < PUSH_MODE_PATIENCE {
+        let modes = store.link_push_modes(tenant).await?;
+        let links = store.links(tenant).await?;
+        let recorded = links
+            .iter()
+            .filter(|l| l.status == LinkStatus::Idle)
+            .all(|l| modes.iter().any(|m| m.link == l.id));
+        if recorded {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
 }
 
 /// Whether the tenant captures every member's calendar: what the emulator's meeting
@@ -436,19 +475,26 @@ async fn ensure_login(store: &Store, tenant: &TenantId, login: &Login) -> anyhow
     Ok(())
 }
 
+/// Where the emulators deliver push: the console's address, on loopback when the
+/// console listens on every interface (the emulators deliver to loopback only).
+fn push_url(listening: SocketAddr) -> String {
+    if listening.ip().is_unspecified() {
+        let loopback = match listening {
+            SocketAddr::V4(_) => std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST),
+            SocketAddr::V6(_) => std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        };
+        return format!("http://{}", SocketAddr::new(loopback, listening.port()));
+    }
+    format!("http://{listening}")
+}
+
 fn spawn_server(
     listener: TcpListener,
     runtime: &Runtime,
-    console_url: &str,
+    config: ServerConfig,
     mut stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<std::io::Result<()>> {
-    let state = AppState::new(
-        runtime.clone(),
-        ServerConfig {
-            public_url: console_url.to_owned(),
-            ..ServerConfig::default()
-        },
-    );
+    let state = AppState::new(runtime.clone(), config);
     tokio::spawn(tributary_server::serve(listener, state, async move {
         let _ = stop.wait_for(|stopped| *stopped).await;
     }))

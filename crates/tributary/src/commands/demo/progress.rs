@@ -10,6 +10,8 @@ use tributary_store::{CalendarState, LinkStatus, LinkView, Store, StoreError, Te
 
 pub struct Progress {
     bars: MultiProgress,
+    /// Steps and notes are not printed (the emulators set up for `tributary bench`).
+    quiet: bool,
 }
 
 impl Progress {
@@ -21,15 +23,28 @@ impl Progress {
         };
         Progress {
             bars: MultiProgress::with_draw_target(target),
+            quiet: false,
+        }
+    }
+
+    /// Shows nothing at all.
+    pub fn quiet() -> Self {
+        Progress {
+            bars: MultiProgress::with_draw_target(ProgressDrawTarget::hidden()),
+            quiet: true,
         }
     }
 
     pub fn step(&self, text: &str) {
-        eprintln!("==> {text}");
+        if !self.quiet {
+            eprintln!("==> {text}");
+        }
     }
 
     pub fn note(&self, text: &str) {
-        eprintln!("    {text}");
+        if !self.quiet {
+            eprintln!("    {text}");
+        }
     }
 
     /// Shows mailboxes and activities until every link has settled (synced, or stopped
@@ -78,7 +93,8 @@ impl Progress {
             });
             activities.set_position(captured);
             activities.set_message(format!("{rate:.0}/s"));
-            if self.bars.is_hidden() && last_line.elapsed() > Duration::from_secs(2) {
+            if self.bars.is_hidden() && !self.quiet && last_line.elapsed() > Duration::from_secs(2)
+            {
                 eprintln!(
                     "    {settled}/{} mailboxes synced, {captured}/{expected_activities} activities ({rate:.0}/s)",
                     links.len()

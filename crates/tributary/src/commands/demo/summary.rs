@@ -6,7 +6,7 @@ use super::{DemoArgs, Login};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use tributary_emulator::org::meetings::rfc3339;
-use tributary_store::{MeetingView, Store, StoreError, TenantId};
+use tributary_store::{LinkView, MeetingView, PushMode, Store, StoreError, TenantId};
 
 /// How many upcoming meetings the summary names.
 const NEXT_MEETINGS: usize = 3;
@@ -43,6 +43,8 @@ pub struct Summary {
     pub relationships: usize,
     pub top_relationships: Vec<TopRelationship>,
     pub meetings: Meetings,
+    /// Whether new mail reaches the mailboxes through push or only through polling.
+    pub push: Push,
     /// Gmail quota units the sync spent (0 without Google), and how many requests
     /// every provider told to slow down.
     pub quota_units: u64,
@@ -76,6 +78,57 @@ pub struct Meetings {
     pub next: Vec<NextMeeting>,
     /// When these were counted (epoch ms).
     pub at_ms: i64,
+}
+
+/// The mailboxes' push modes, as their last sync left them (docs/push.md).
+#[derive(Debug, Serialize)]
+pub struct Push {
+    /// Mailboxes whose provider pushes their changes (they are still polled, slowly).
+    pub on_push: usize,
+    /// Mailboxes only polled: the provider refused a channel, or none was opened yet.
+    pub polling: usize,
+    /// Why mailboxes are polled, with how many: a provider's message, or, as the Users
+    /// page says, that push starts after the next successful sync (nothing recorded).
+    pub polling_reasons: BTreeMap<String, usize>,
+}
+
+impl Push {
+    async fn collect(
+        store: &Store,
+        tenant: &TenantId,
+        links: &[LinkView],
+    ) -> Result<Self, StoreError> {
+        let modes = store.link_push_modes(tenant).await?;
+        let mut push = Push {
+            on_push: 0,
+            polling: 0,
+            polling_reasons: BTreeMap::new(),
+        };
+        for link in links {
+            let recorded = modes.iter().find(|m| m.link == link.id);
+            match recorded {
+                Some(mode) if mode.mode == PushMode::Push => push.on_push += 1,
+                _ => {
+                    push.polling += 1;
+                    let reason = recorded.and_then(|m| m.reason.clone()).unwrap_or_else(|| {
+                        "push starts after the mailbox's next successful sync".to_owned()
+                    });
+                    *push.polling_reasons.entry(reason).or_default() += 1;
+                }
+            }
+        }
+        Ok(push)
+    }
+
+    /// One line of the summary table.
+    fn describe(&self) -> String {
+        let total = self.on_push + self.polling;
+        let mut text = format!("{} of {total} mailboxes on push", self.on_push);
+        for (reason, count) in &self.polling_reasons {
+            text.push_str(&format!("; {count} polled: {}", printable(reason)));
+        }
+        text
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -181,6 +234,7 @@ impl Summary {
                 })
                 .collect(),
             meetings,
+            push: Push::collect(store, tenant, &links).await?,
             quota_units: usage.iter().filter_map(|u| u.quota_units).sum(),
             rate_limited: usage.iter().map(|u| u.rate_limited).sum(),
             providers: usage,
@@ -221,6 +275,7 @@ impl Summary {
             ("relationships", self.relationships.to_string()),
             ("meetings", self.meetings.captured.to_string()),
             ("upcoming meetings", self.meetings.upcoming.to_string()),
+            ("push", self.push.describe()),
         ];
         for usage in &self.providers {
             rows.push(("requests", usage.describe()));
