@@ -10,6 +10,7 @@ pub mod cookies;
 pub mod error;
 pub mod notify;
 pub mod openapi;
+pub mod progress;
 pub mod push;
 mod state;
 pub mod throttle;

@@ -403,6 +403,18 @@ pub const OPERATIONS: &[Operation] = &[
         errors: &[404],
     },
     Operation {
+        method: "get",
+        path: "/progress",
+        id: "getProgress",
+        tag: "links",
+        summary: "The whole organization's backfill: linked mailboxes by state (backfilled, backfilling, not started, error; and how many wait for a stopped worker's job to be taken over), the messages listed and captured over every backfill begun against the provider's counts, and the time left at the quota: the longest of each backfilling mailbox's time at the per-user budget and all their units left at the project budget",
+        member_allowed: false,
+        query: &[],
+        body: Body::None,
+        success: (200, Some("OrgProgress")),
+        errors: &[],
+    },
+    Operation {
         method: "post",
         path: "/links/start",
         id: "startLinks",
@@ -1096,6 +1108,22 @@ fn schemas() -> Value {
                 "started_ms": { "type": "integer" }, "ended_ms": { "type": ["integer", "null"] },
                 "status": { "type": "string", "description": "the status the run ended in; `syncing` while it runs" },
                 "provider_message": { "type": ["string", "null"] } } } } } }] }));
+    schemas.insert("OrgProgress".to_owned(), json!({ "type": "object", "required": ["mailboxes", "messages", "estimated_seconds_left", "estimated_mailboxes", "budget"], "properties": {
+            "mailboxes": { "type": "object", "description": "linked mailboxes (unlinked ones left out)", "properties": {
+                "total": { "type": "integer" },
+                "backfilled": { "type": "integer", "description": "backfill done (a later failure is on the link, not here)" },
+                "backfilling": { "type": "integer" },
+                "not_started": { "type": "integer", "description": "no backfill page committed yet" },
+                "error": { "type": "integer", "description": "backfill unfinished and the link in an error status" },
+                "worker_stopped": { "type": "integer", "description": "held by a worker that stopped; taken over when its lease expires" } } },
+            "messages": { "type": "object", "description": "summed over every backfill begun", "properties": {
+                "listed": { "type": "integer" }, "captured": { "type": "integer" },
+                "provider_total": { "type": ["integer", "null"], "description": "the provider's counts of the synced containers (Gmail: all time); null when one is unknown" },
+                "expected_total": { "type": ["integer", "null"], "description": "what the backfills will have listed: a done one what it listed, an unfinished one the provider's count; null when one is unknown" } } },
+            "estimated_seconds_left": { "type": ["integer", "null"], "description": "the time left at the quota for the backfilling mailboxes whose total is known; null when none" },
+            "estimated_mailboxes": { "type": "integer", "description": "the backfilling mailboxes the estimate covers" },
+            "budget": { "type": "object", "description": "the budgets the engine paces at", "properties": {
+                "user_units_per_minute": { "type": "integer" }, "project_units_per_minute": { "type": "integer" } } } } }));
     schemas.insert(
         "LinkList".to_owned(),
         json!({ "type": "object", "properties": { "links": list_of("Link") } }),

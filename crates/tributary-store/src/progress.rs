@@ -135,6 +135,39 @@ impl Store {
             .collect()
     }
 
+    /// Every cursor of `tenant`'s links whose stream ends with `suffix`, by link: a whole
+    /// tenant's backfill progress in one read (the values stay opaque here).
+    pub async fn cursors_ending_with(
+        &self,
+        tenant: &TenantId,
+        suffix: &str,
+    ) -> Result<Vec<(LinkId, StoredCursor)>, StoreError> {
+        // LIKE narrows the rows; `_` in a stream name is a LIKE wildcard, so the exact
+        // suffix is checked again below.
+        let rows = sqlx::query(
+            "SELECT link_id, stream, value, updated_ms FROM cursors
+             WHERE tenant_id = $1 AND stream LIKE $2 ORDER BY link_id, stream",
+        )
+        .bind(tenant.as_str())
+        .bind(format!("%{suffix}"))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut cursors = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let stream: String = row.try_get(1)?;
+            if !stream.ends_with(suffix) {
+                continue;
+            }
+            let cursor = StoredCursor {
+                stream,
+                value: row.try_get(2)?,
+                updated_ms: row.try_get(3)?,
+            };
+            cursors.push((LinkId(row.try_get(0)?), cursor));
+        }
+        Ok(cursors)
+    }
+
     /// The link's latest status changes within [`RUNS_WINDOW_MS`], oldest first.
     async fn status_changes(
         &self,

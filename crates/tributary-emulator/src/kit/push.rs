@@ -200,8 +200,9 @@ pub struct AttemptRecord {
 struct Inner {
     config: PushConfig,
     rng: ChaCha8Rng,
-    /// A notification held back to be overtaken, with its hold number.
-    held: Option<(u64, Outgoing)>,
+    /// A notification held back to be overtaken, with its hold number and the copies
+    /// to send when it goes (2 when it was also duplicated).
+    held: Option<(u64, Outgoing, u32)>,
     holds: u64,
     totals: PushTotals,
     recent: VecDeque<AttemptRecord>,
@@ -211,8 +212,8 @@ struct Inner {
 struct Plan {
     copies: u32,
     delay: Option<Duration>,
-    /// A held notification to send right after this one.
-    release: Option<Outgoing>,
+    /// A held notification to send right after this one, and its copies.
+    release: Option<(Outgoing, u32)>,
 }
 
 /// An endpoint's answer to [`Outbox::exchange`].
@@ -301,12 +302,12 @@ impl Outbox {
             return;
         };
         // An overtaken notification leaves once this one's first attempt is over.
-        let overtaken = plan.release.map(|held| {
+        let overtaken = plan.release.map(|(held, copies)| {
             let (first_attempt_done, done) = tokio::sync::oneshot::channel();
             let outbox = Arc::clone(self);
             tokio::spawn(async move {
                 let _ = done.await;
-                outbox.deliver(held, None).await;
+                outbox.deliver_copies(held, copies).await;
             });
             first_attempt_done
         });
@@ -355,12 +356,12 @@ impl Outbox {
             inner.totals.reordered += 1;
             inner.holds += 1;
             let hold = inner.holds;
-            inner.held = Some((hold, outgoing.clone()));
+            inner.held = Some((hold, outgoing.clone(), copies));
             drop(inner);
             self.release_later(hold);
             return None;
         }
-        let release = inner.held.take().map(|(_, held)| held);
+        let release = inner.held.take().map(|(_, held, copies)| (held, copies));
         Some(Plan {
             copies,
             delay,
@@ -376,17 +377,25 @@ impl Outbox {
             let held = {
                 let mut inner = outbox.lock();
                 match inner.held.take() {
-                    Some((number, held)) if number == hold => Some(held),
+                    Some((number, held, copies)) if number == hold => Some((held, copies)),
                     other => {
                         inner.held = other;
                         None
                     }
                 }
             };
-            if let Some(held) = held {
-                outbox.deliver(held, None).await;
+            if let Some((held, copies)) = held {
+                outbox.deliver_copies(held, copies).await;
             }
         });
+    }
+
+    /// Sends `copies` copies of `outgoing`, each attempted on its own.
+    async fn deliver_copies(self: Arc<Self>, outgoing: Outgoing, copies: u32) {
+        for _ in 1..copies {
+            tokio::spawn(Arc::clone(&self).deliver(outgoing.clone(), None));
+        }
+        self.deliver(outgoing, None).await;
     }
 
     /// Attempts `outgoing` until acknowledged or abandoned; `first_attempt_done` is

@@ -7,6 +7,7 @@ use super::link_push::{PushView, TenantPush};
 use crate::AppState;
 use crate::auth::{AdminCaller, ApiCaller};
 use crate::error::ApiError;
+use crate::progress::{Backfill, QuotaRates, RunState};
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
@@ -14,11 +15,8 @@ use serde_json::{Value, json};
 use std::collections::HashSet;
 use tributary_core::{Audience, FailureCause};
 use tributary_store::{
-    ConnectionKind, LabelReconciliation, LinkId, LinkProgress, LinkStatus, LinkView, RunningLink,
-    StoredCursor, TenantId,
+    LabelReconciliation, LinkId, LinkProgress, LinkStatus, LinkView, RunningLink, TenantId,
 };
-use tributary_sync::link::ContainerTally;
-use tributary_sync::pacing::units;
 use tributary_sync::runtime::MAX_LINKS_PER_ACTION;
 
 #[derive(Debug, Deserialize)]
@@ -88,10 +86,10 @@ pub async fn show(
     } else {
         Audience::Member
     };
-    let user_units_per_minute = state.runtime.config().engine.pacing.user_units_per_minute;
+    let rates = QuotaRates::of(&state.runtime.config().engine.pacing);
     let push = TenantPush::load(&state, &caller.tenant).await?;
     let mut body = link_json(&view, &counts, audience, &push.of(&view));
-    body["progress"] = progress_json(&view, &progress, user_units_per_minute);
+    body["progress"] = progress_json(&view, &progress, &rates);
     body["runs"] = progress
         .runs
         .iter()
@@ -108,42 +106,24 @@ pub async fn show(
 }
 
 /// The `progress` object of [`show`].
-fn progress_json(view: &LinkView, progress: &LinkProgress, user_units_per_minute: u32) -> Value {
-    let backfill = backfill_tally(&progress.cursors).map(|(tally, done, updated_ms)| {
-        let left = tally
-            .provider_total
-            .map(|total| total.saturating_sub(tally.listed));
+fn progress_json(view: &LinkView, progress: &LinkProgress, rates: &QuotaRates) -> Value {
+    let backfill = Backfill::of_link(&progress.cursors).map(|backfill| {
         json!({
-            "listed": tally.listed,
-            "captured": tally.captured,
-            "provider_total": tally.provider_total,
-            "done": done,
-            "updated_ms": updated_ms,
-            "estimated_seconds_left": left
-                .filter(|_| !done)
-                .and_then(|left| seconds_left(view.provider, left, user_units_per_minute)),
+            "listed": backfill.listed,
+            "captured": backfill.captured,
+            "provider_total": backfill.provider_total,
+            "done": backfill.done,
+            "updated_ms": backfill.updated_ms,
+            "estimated_seconds_left": rates.seconds_left(view.provider, &backfill),
         })
     });
     json!({
         "captured": progress.captured,
-        "state": run_state(view, progress.running.as_ref()),
+        "state": RunState::of(view, progress.running.as_ref()).as_str(),
         "started_ms": progress.started_ms,
         "backfill": backfill,
         "worker": progress.running.as_ref().map(worker_json),
     })
-}
-
-/// What the admin needs to know about the link's run: `running`, `worker_stopped` (its
-/// worker's heartbeat is stale: the run is over, and another worker takes the job over
-/// when the lease expires), `waiting` (syncing per its status, but no live lease: the
-/// job is about to be taken over) or `not_running`.
-fn run_state(view: &LinkView, running: Option<&RunningLink>) -> &'static str {
-    match running {
-        Some(run) if run.worker_stopped_ms.is_some() => "worker_stopped",
-        Some(_) => "running",
-        None if view.status == LinkStatus::Syncing => "waiting",
-        None => "not_running",
-    }
 }
 
 fn worker_json(run: &RunningLink) -> Value {
@@ -157,53 +137,7 @@ fn worker_json(run: &RunningLink) -> Value {
     })
 }
 
-/// A backfill's counts so far, summed over its containers, whether it is done, and
-/// when it last moved: from the provider's full-sync progress cursor
-/// (`<provider>.full_sync`, whose `counts` and `done` fields every provider stores
-/// in the engine's neutral shape, see `tributary_sync::link::ContainerTally`).
-/// `None` when the link never began a backfill. A total is known only when the
-/// provider gave one for every container.
-fn backfill_tally(cursors: &[StoredCursor]) -> Option<(ContainerTally, bool, i64)> {
-    #[derive(Deserialize)]
-    struct Progress {
-        #[serde(default)]
-        counts: Vec<ContainerTally>,
-        #[serde(default)]
-        done: bool,
-    }
-    let cursor = cursors.iter().find(|c| c.stream.ends_with(".full_sync"))?;
-    let progress: Progress = serde_json::from_str(&cursor.value).ok()?;
-    let mut sum = ContainerTally {
-        provider_total: Some(0),
-        ..ContainerTally::default()
-    };
-    for tally in &progress.counts {
-        sum.listed += tally.listed;
-        sum.captured += tally.captured;
-        sum.provider_total = sum
-            .provider_total
-            .zip(tally.provider_total)
-            .map(|(a, b)| a + b);
-    }
-    Some((sum, progress.done, cursor.updated_ms))
-}
-
-/// The time `left` messages take at the per-user budget the engine paces at: the
-/// floor set by the quota (Gmail: one metadata get each). `None` for providers whose
-/// cost per message the engine does not count in those units.
-fn seconds_left(provider: ConnectionKind, left: u64, user_units_per_minute: u32) -> Option<u64> {
-    if provider != ConnectionKind::Google || user_units_per_minute == 0 {
-        return None;
-    }
-    let units = left.saturating_mul(u64::from(units::MESSAGES_GET));
-    Some(
-        units
-            .saturating_mul(60)
-            .div_ceil(u64::from(user_units_per_minute)),
-    )
-}
-
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

@@ -14,6 +14,7 @@ pub(crate) mod link_push;
 pub(crate) mod links;
 pub(crate) mod meetings;
 pub(crate) mod members;
+mod progress;
 pub(crate) mod reads;
 mod settings;
 mod setup;
@@ -120,6 +121,7 @@ fn build() -> Routes {
         .add(Method::POST, "/links/{id}/start", links::start_one)
         .add(Method::POST, "/links/{id}/unlink", links::unlink_one)
         .add(Method::POST, "/links/{id}/retry", links::retry_one)
+        .add(Method::GET, "/progress", progress::organization)
         .add(Method::GET, "/activities", reads::activities)
         .add(Method::GET, "/contacts", reads::contacts)
         .add(Method::GET, "/companies", reads::companies)

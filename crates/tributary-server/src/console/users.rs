@@ -6,6 +6,9 @@
 //! sorted first. A failure that is the connection's shows once, as the banner above
 //! the table (see [`super::banner`]); its rows only say they wait for the connection.
 //! The table body refreshes itself every two seconds from `/users/rows` while syncs run.
+//! A backfilling row says how far it is and the time left at the quota, a row whose
+//! worker stopped says so and when another takes over, and while any mailbox is not yet
+//! backfilled the organization's progress shows above (refreshed with the banner).
 
 use super::activity::last_sync;
 use super::banner::{self, WAITING_FOR_CONNECTION};
@@ -16,13 +19,14 @@ use super::layout::{self, Notice, Section, csrf_field, empty, status_badge, stat
 use super::session::{Admin, Viewer};
 use crate::AppState;
 use crate::api::link_push::{PushView, TenantPush};
+use crate::progress::{Backfill, BackfillState, OrgProgress, QuotaRates, RunState, TenantProgress};
 use axum::extract::{Query, State};
 use axum::response::{Html, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use tributary_core::{Audience, FailureCause, FailureSite, HintProvider};
-use tributary_store::{LabelReconciliation, LinkId, LinkStatus, LinkView, PushMode};
+use tributary_store::{LabelReconciliation, LinkId, LinkStatus, LinkView, PushMode, RunningLink};
 use tributary_sync::runtime::MAX_LINKS_PER_ACTION;
 use tributary_sync::runtime::resume::waits_for_connection;
 use tributary_sync::{DelegationReport, RuntimeError};
@@ -55,6 +59,16 @@ struct Row {
     link: LinkView,
     labels: Vec<LabelReconciliation>,
     push: PushView,
+    progress: RowProgress,
+}
+
+/// How far a row's backfill is and who runs it.
+#[derive(Debug, Default)]
+struct RowProgress {
+    backfill: Option<Backfill>,
+    running: Option<RunningLink>,
+    /// At the per-user budget.
+    seconds_left: Option<u64>,
 }
 
 /// The table's rows (filtered and sorted), the banner's links (all of them) and how
@@ -65,6 +79,8 @@ struct Table {
     counts: HashMap<LinkStatus, usize>,
     /// The rows' members' display names (the directory's), by address.
     names: HashMap<String, String>,
+    /// The organization's backfill, over every link.
+    org: OrgProgress,
 }
 
 /// Where a status sorts: problems first (an admin's action is needed), then links at
@@ -105,7 +121,22 @@ pub async fn banner_slot(
     Admin(viewer): Admin,
 ) -> Result<Html<String>, PageError> {
     let links = state.runtime.store().links(&viewer.tenant).await?;
-    Ok(Html(banner::for_links(&links).into_string()))
+    let progress = load_progress(&state, &viewer).await?;
+    let org = progress.organization(&links);
+    Ok(Html(banner_slot_body(&links, &org).into_string()))
+}
+
+/// What the banner slot holds: the connection's banner and the organization's backfill.
+fn banner_slot_body(links: &[LinkView], org: &OrgProgress) -> Markup {
+    html! {
+        (banner::for_links(links))
+        (org_line(org))
+    }
+}
+
+async fn load_progress(state: &AppState, viewer: &Viewer) -> Result<TenantProgress, PageError> {
+    let rates = QuotaRates::of(&state.runtime.config().engine.pacing);
+    Ok(TenantProgress::load(state.store(), &viewer.tenant, rates, now_ms()).await?)
 }
 
 /// Bulk Start, Unlink or Retry of the ticked links; answers 303 to the page, which
@@ -394,17 +425,32 @@ async fn load_table(
     let members: Vec<&str> = shown.iter().map(|link| link.member.as_str()).collect();
     let names = store.display_names(&viewer.tenant, &members).await?;
     let push = TenantPush::load(state, &viewer.tenant).await?;
+    let tenant_progress = load_progress(state, viewer).await?;
     let mut rows = Vec::with_capacity(shown.len());
     for link in shown {
         let labels = store.label_reconciliation(&viewer.tenant, link.id).await?;
         let push = push.of(&link);
-        rows.push(Row { link, labels, push });
+        let backfill = tenant_progress.backfill(link.id).copied();
+        let progress = RowProgress {
+            seconds_left: backfill
+                .and_then(|b| tenant_progress.rates.seconds_left(link.provider, &b)),
+            backfill,
+            running: tenant_progress.running(link.id).cloned(),
+        };
+        rows.push(Row {
+            link,
+            labels,
+            push,
+            progress,
+        });
     }
+    let org = tenant_progress.organization(&all);
     Ok(Table {
         rows,
         all,
         counts,
         names,
+        org,
     })
 }
 
@@ -436,7 +482,7 @@ async fn render(
         ));
     }
     let body = html! {
-        div #banner-slot data-refresh="/users/banner" { (banner::for_links(all)) }
+        div #banner-slot data-refresh="/users/banner" { (banner_slot_body(all, &table.org)) }
         (rebuild_card(viewer, report.as_ref()))
         section.card {
             div.toolbar {
@@ -525,7 +571,7 @@ fn user_row(row: &Row, name: Option<&str>, now_ms: i64) -> Markup {
                 div { a.small href=(super::me::labels_path(&link.member)) { "Labels" } }
             }
             td.status {
-                (status_badge(link.status))
+                (run_status(link, &row.progress))
                 (problem(link))
                 (row_buttons(link))
             }
@@ -536,6 +582,130 @@ fn user_row(row: &Row, name: Option<&str>, now_ms: i64) -> Markup {
             td.push { (push_cell(&row.push)) }
             td { (label_counts(&row.labels)) }
         }
+    }
+}
+
+/// The status badge, but a link whose worker stopped says so (and when another worker
+/// takes its job over) instead of a bare "Syncing"; a backfilling link how far it is.
+fn run_status(link: &LinkView, progress: &RowProgress) -> Markup {
+    let stopped = progress
+        .running
+        .as_ref()
+        .filter(|_| RunState::of(link, progress.running.as_ref()) == RunState::WorkerStopped);
+    let backfilling = progress
+        .backfill
+        .filter(|b| BackfillState::of(link, Some(b)) == BackfillState::Backfilling);
+    html! {
+        @match stopped {
+            Some(run) => {
+                span.badge.status-pending { "Worker stopped" }
+                div.worker-stopped {
+                    "Worker " code { (run.worker) } " stopped at "
+                    (clock(run.worker_stopped_ms.unwrap_or(run.lease_expires_ms)))
+                    "; another worker takes over after " (clock(run.lease_expires_ms))
+                }
+            }
+            None => (status_badge(link.status)),
+        }
+        @if let Some(backfill) = backfilling {
+            div.backfill { (backfill_words(&backfill, progress.seconds_left)) }
+        }
+    }
+}
+
+/// "Backfilling: 1,234 of ~5,000 listed · about 3 min left".
+fn backfill_words(backfill: &Backfill, seconds_left: Option<u64>) -> String {
+    let mut text = format!("Backfilling: {}", thousands(backfill.listed));
+    if let Some(total) = backfill.provider_total {
+        text.push_str(&format!(" of ~{}", thousands(total)));
+    }
+    text.push_str(&format!(
+        " listed, {} captured",
+        thousands(backfill.captured)
+    ));
+    if let Some(seconds) = seconds_left {
+        text.push_str(&format!(" · {} left", about(seconds)));
+    }
+    text
+}
+
+/// The organization's backfill above the table while any mailbox is not backfilled:
+/// "38 of 107 mailboxes backfilled · 41,200 of ~88,000 messages listed · about 12 min
+/// left at the quota"; nothing once all are.
+fn org_line(org: &OrgProgress) -> Markup {
+    if org.unfinished() == 0 {
+        return html! {};
+    }
+    let mut text = format!(
+        "{} of {} mailboxes backfilled · {}",
+        thousands(org.backfilled as u64),
+        thousands(org.mailboxes as u64),
+        thousands(org.listed)
+    );
+    if let Some(total) = org.expected_total {
+        text.push_str(&format!(" of ~{}", thousands(total)));
+    }
+    text.push_str(" messages listed");
+    if let Some(seconds) = org.estimated_seconds_left {
+        text.push_str(&format!(" · {} left at the quota", about(seconds)));
+        if org.estimated_mailboxes < org.unfinished() {
+            text.push_str(&format!(
+                " for the {} mailboxes sized so far",
+                org.estimated_mailboxes
+            ));
+        }
+    }
+    if org.error > 0 {
+        text.push_str(&format!(" · {} stopped by an error", org.error));
+    }
+    if org.worker_stopped > 0 {
+        text.push_str(&format!(
+            " · {} waiting for a stopped worker's job to be taken over",
+            org.worker_stopped
+        ));
+    }
+    html! {
+        section.card #org-progress {
+            strong { "Organization backfill" }
+            " "
+            progress value=(org.backfilled) max=(org.mailboxes) {}
+            p { (text) }
+        }
+    }
+}
+
+/// `1234567` as "1,234,567".
+fn thousands(value: u64) -> String {
+    let digits = value.to_string();
+    let mut text = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            text.push(',');
+        }
+        text.push(digit);
+    }
+    text
+}
+
+/// A time left in words: "about 3 min", "about 2 h 5 min", "less than a minute".
+fn about(seconds: u64) -> String {
+    if seconds < 60 {
+        return "less than a minute".to_owned();
+    }
+    let minutes = seconds.div_ceil(60);
+    if minutes < 60 {
+        return format!("about {minutes} min");
+    }
+    format!("about {} h {} min", minutes / 60, minutes % 60)
+}
+
+/// A Unix-milliseconds time as "HH:MM UTC" (the full date in its title).
+fn clock(ms: i64) -> Markup {
+    match chrono::DateTime::from_timestamp_millis(ms) {
+        Some(at) => html! {
+            time datetime=(at.to_rfc3339()) title=(at.format("%Y-%m-%d %H:%M:%S UTC")) { (at.format("%H:%M UTC")) }
+        },
+        None => html! { "an unknown time" },
     }
 }
 
@@ -825,6 +995,7 @@ mod tests {
             link: idle_link(changed_at + 20 * MINUTE, summary.clone()),
             labels: Vec::new(),
             push: on_push(),
+            progress: RowProgress::default(),
         };
         let now = changed_at + 25 * MINUTE;
         let html = user_row(&row, Some("Ann Lee"), now).into_string();
@@ -839,6 +1010,7 @@ mod tests {
             link: idle_link(changed_at, summary),
             labels: Vec::new(),
             push: on_push(),
+            progress: RowProgress::default(),
         };
         let html = user_row(&fresh, None, now).into_string();
         assert!(
@@ -879,6 +1051,105 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("title=\"mail: &lt;script&gt;"), "{html}");
+    }
+
+    fn syncing_row(progress: RowProgress) -> Row {
+        let mut link = idle_link(1_752_000_000_000, serde_json::json!({}));
+        link.status = LinkStatus::Syncing;
+        Row {
+            link,
+            labels: Vec::new(),
+            push: on_push(),
+            progress,
+        }
+    }
+
+    /// A backfilling row says how far it is; a row whose worker stopped names the
+    /// worker (escaped), when it stopped and when another takes over, not "Syncing".
+    #[test]
+    fn a_row_shows_its_backfill_and_a_stopped_worker() {
+        let backfill = Backfill {
+            listed: 1_234,
+            captured: 1_200,
+            provider_total: Some(5_000),
+            done: false,
+            updated_ms: 0,
+        };
+        let row = syncing_row(RowProgress {
+            backfill: Some(backfill),
+            running: None,
+            seconds_left: Some(170),
+        });
+        let html = user_row(&row, None, 0).into_string();
+        assert!(
+            html.contains("Backfilling: 1,234 of ~5,000 listed, 1,200 captured · about 3 min left"),
+            "{html}"
+        );
+        assert!(html.contains(">Syncing</span>"), "{html}");
+        // 12:00 and 12:05 UTC on 2025-07-08.
+        let stopped_at = 1_751_976_000_000;
+        let row = syncing_row(RowProgress {
+            backfill: Some(Backfill {
+                done: true,
+                ..backfill
+            }),
+            running: Some(RunningLink {
+                link: LinkId(7),
+                worker: "<b>w1</b>".into(),
+                lease_expires_ms: stopped_at + 5 * 60_000,
+                worker_stopped_ms: Some(stopped_at),
+            }),
+            seconds_left: None,
+        });
+        let html = user_row(&row, None, 0).into_string();
+        assert!(!html.contains("<b>w1"), "{html}");
+        assert!(
+            html.contains("Worker <code>&lt;b&gt;w1&lt;/b&gt;</code> stopped at"),
+            "{html}"
+        );
+        assert!(
+            html.contains(">12:00 UTC</time>; another worker takes over after"),
+            "{html}"
+        );
+        assert!(html.contains(">12:05 UTC</time>"), "{html}");
+        assert!(
+            !html.contains(">Syncing</span>") && !html.contains("Backfilling"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn the_organization_line_shows_while_a_backfill_is_unfinished() {
+        let org = OrgProgress {
+            mailboxes: 107,
+            backfilled: 38,
+            backfilling: 60,
+            not_started: 9,
+            listed: 41_200,
+            captured: 41_000,
+            expected_total: Some(88_000),
+            estimated_seconds_left: Some(700),
+            estimated_mailboxes: 60,
+            ..OrgProgress::default()
+        };
+        let html = org_line(&org).into_string();
+        assert!(
+            html.contains("38 of 107 mailboxes backfilled · 41,200 of ~88,000 messages listed · about 12 min left at the quota for the 60 mailboxes sized so far"),
+            "{html}"
+        );
+        assert!(html.contains("Organization backfill"), "{html}");
+        let done = OrgProgress {
+            mailboxes: 107,
+            backfilled: 107,
+            ..OrgProgress::default()
+        };
+        assert_eq!(org_line(&done).into_string(), "");
+        assert_eq!(about(59), "less than a minute");
+        assert_eq!(about(3_700), "about 1 h 2 min");
+        assert_eq!(
+            (thousands(0), thousands(999), thousands(1_000_000)),
+            ("0".into(), "999".into(), "1,000,000".into())
+        );
     }
 
     #[test]
