@@ -520,7 +520,7 @@ async fn render(
                             th { "Status" }
                             th { "Last sync" }
                             th { "Push" }
-                            th { "Captured / Google" }
+                            th { "Captured / provider" }
                         }
                     }
                     tbody #user-rows data-refresh={ "/users/rows" (filter.query()) } {
@@ -528,9 +528,10 @@ async fn render(
                     }
                 }
                 p.muted.caption {
-                    "Captured / Google: per synced label, the messages Tributary accounts for "
-                    "against Google's own count of the label (all time, so older mail outside "
-                    "the backfill window makes Google's number larger)."
+                    "Captured / provider: per synced label (Google) or folder (Microsoft 365), "
+                    "the messages Tributary accounts for against the provider's own count (all "
+                    "time, so older mail outside the backfill window makes the provider's number "
+                    "larger)."
                 }
             }
         }
